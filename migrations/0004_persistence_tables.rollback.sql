@@ -1,0 +1,2 @@
+drop table quizzes;
+drop table tutor_chats;

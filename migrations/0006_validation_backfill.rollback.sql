@@ -1,0 +1,3 @@
+-- transactional: false
+-- Nothing to undo in the schema: 0006 only repaired data, and the repaired values are
+-- valid under both the old and the new rules.

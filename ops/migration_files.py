@@ -1,0 +1,167 @@
+"""Migration files on disk: yoyo's format read through yoyo, plus content checksums.
+
+A migration is `NNNN_name.sql` with an optional `NNNN_name.rollback.sql`, and header
+comments `-- depends: ID ...` and `-- transactional: false`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlparse
+from sqlparse import tokens as T
+
+from ops.errors import ConfigError
+from ops.sqlfiles import parse_headers
+
+_ID = re.compile(r"^(\d{4})_[a-z0-9_]+$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    line: int  # 1-based line of the statement's first character in its file
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    id: str
+    path: Path
+    rollback_path: Path
+    transactional: bool
+    depends: tuple[str, ...]
+    sha256: str
+    normalized_sha256: str
+
+    @property
+    def has_rollback(self) -> bool:
+        return self.rollback_path.is_file()
+
+    def statements(self) -> list[Statement]:
+        return split_statements(self.path.read_text(encoding="utf-8"))
+
+    def rollback_statements(self) -> list[Statement]:
+        return split_statements(self.rollback_path.read_text(encoding="utf-8"))
+
+
+def split_statements(text: str) -> list[Statement]:
+    """Statements with the line each starts on, so errors can name file and line."""
+    result: list[Statement] = []
+    offset = 0
+    for raw in sqlparse.split(text):
+        body = raw.strip()
+        if not body or not _has_code(body):
+            continue
+        at = text.find(body, offset)
+        at = offset if at < 0 else at
+        result.append(Statement(body, text.count("\n", 0, at) + 1))
+        offset = at + len(body)
+    return result
+
+
+def _has_code(statement: str) -> bool:
+    return bool(normalize_sql(statement).strip(" ;"))
+
+
+def normalize_sql(text: str) -> str:
+    """The SQL with comments removed and whitespace collapsed: equal for cosmetic edits."""
+    parts: list[str] = []
+    for statement in sqlparse.parse(text):
+        for token in statement.flatten():
+            if token.ttype in T.Comment:
+                continue
+            parts.append(" " if token.is_whitespace else token.value)
+    return re.sub(r"\s+", " ", "".join(parts)).strip()
+
+
+def _normalized_digest(text: str) -> str:
+    statements = [normalize_sql(s) for s in sqlparse.split(text)]
+    return hashlib.sha256("\n".join(s for s in statements if s).encode()).hexdigest()
+
+
+def read_migration(path: Path) -> MigrationFile:
+    text = path.read_text(encoding="utf-8")
+    headers = parse_headers(text)
+    transactional = headers.get("transactional", "true").strip().lower() != "false"
+    return MigrationFile(
+        id=path.stem,
+        path=path,
+        rollback_path=path.with_name(path.stem + ".rollback.sql"),
+        transactional=transactional,
+        depends=tuple(headers.get("depends", "").split()),
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        normalized_sha256=_normalized_digest(text),
+    )
+
+
+def read_migration_dir(directory: Path) -> list[MigrationFile]:
+    """Every migration in `directory`, in dependency order (yoyo's topological sort)."""
+    if not directory.is_dir():
+        raise ConfigError(
+            f"migrations directory not found: {directory}",
+            "pass --migrations-dir or set migrations_dir in [tool.dbops]",
+        )
+    from yoyo import read_migrations
+    from yoyo.exceptions import BadMigration
+    from yoyo.migrations import topological_sort
+
+    try:
+        ordered = [m.id for m in topological_sort(read_migrations(str(directory)))]
+    except BadMigration as exc:
+        raise ConfigError(
+            f"{directory}: {exc.args[0] if exc.args else exc}",
+            "check the `-- depends:` lines name existing migrations",
+        ) from exc
+    files = [read_migration(directory / f"{mid}.sql") for mid in ordered]
+    known = {f.id for f in files}
+    for f in files:
+        for dep in f.depends:
+            if dep not in known:
+                raise ConfigError(
+                    f"{f.path.name}: depends on unknown migration {dep}",
+                    "fix its `-- depends:` line",
+                )
+    return files
+
+
+def find(files: list[MigrationFile], ref: str) -> MigrationFile:
+    """A migration by full id or by its number ('0003')."""
+    matches = [f for f in files if f.id == ref or f.id.split("_", 1)[0] == ref]
+    if len(matches) != 1:
+        raise ConfigError(
+            f"unknown migration {ref!r}",
+            "run `dbops status` to list migration ids",
+        )
+    return matches[0]
+
+
+def new_migration(directory: Path, name: str, *, transactional: bool = True) -> list[Path]:
+    """Create the next numbered migration and its rollback; return both paths."""
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"invalid migration name {name!r}", "use lowercase letters, digits and underscores"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    existing = sorted(p.stem for p in directory.glob("*.sql") if _ID.match(p.stem))
+    number = int(existing[-1][:4]) + 1 if existing else 1
+    mid = f"{number:04d}_{name}"
+    headers = [f"-- depends: {existing[-1]}"] if existing else []
+    if not transactional:
+        headers.append("-- transactional: false")
+        headers.append("-- Runs outside a transaction: every statement must be re-runnable")
+        headers.append("-- (IF NOT EXISTS / IF EXISTS), e.g. CREATE INDEX CONCURRENTLY.")
+    forward = directory / f"{mid}.sql"
+    backward = directory / f"{mid}.rollback.sql"
+    if forward.exists() or backward.exists():
+        raise ConfigError(f"{forward.name} already exists", "choose another name")
+    forward.write_text("\n".join([*headers, "", ""]), encoding="utf-8")
+    rollback_headers = [h for h in headers if not h.startswith("-- depends")]
+    backward.write_text(
+        "\n".join([*rollback_headers, f"-- Undo {mid}: restore the schema exactly as before.", ""]),
+        encoding="utf-8",
+    )
+    return [forward, backward]

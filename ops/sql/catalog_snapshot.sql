@@ -1,0 +1,141 @@
+-- purpose: the schema as rows (kind, identity, definition), for comparing two databases.
+-- An ACL left NULL means the default privileges, so it is compared as acldefault(): a
+-- grant followed by its revoke restores the same privileges, written out.
+-- Leaves out system schemas, dbops' and yoyo's bookkeeping, and extension members.
+with nsp as (
+    select n.oid, n.nspname
+    from pg_namespace as n
+    where
+        n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast', 'dbops')
+        and n.nspname not like 'pg\_temp\_%'
+        and n.nspname not like 'pg\_toast\_temp\_%'
+),
+
+rel as (
+    select c.oid, c.relname, c.relkind, nsp.nspname, c.relrowsecurity, c.relforcerowsecurity,
+           c.relacl, c.relpersistence, c.relowner
+    from pg_class as c
+    inner join nsp on c.relnamespace = nsp.oid
+    where
+        c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
+        and c.relname not in ('_yoyo_migration', '_yoyo_log', '_yoyo_version', 'yoyo_lock')
+        and not exists (
+            select 1 from pg_depend as d
+            where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e'
+        )
+)
+
+select 'schema' as kind,
+       nsp.nspname as identity,
+       coalesce(n.nspacl, acldefault('n', n.nspowner))::text as definition
+from nsp
+inner join pg_namespace as n on nsp.oid = n.oid
+
+union all
+
+select 'extension', e.extname, e.extversion || ' in ' || e.extnamespace::regnamespace::text
+from pg_extension as e
+
+union all
+
+select 'relation',
+       rel.nspname || '.' || rel.relname,
+       'kind=' || rel.relkind::text || ' rls=' || rel.relrowsecurity || ' force_rls='
+       || rel.relforcerowsecurity || ' persistence=' || rel.relpersistence::text
+       || ' acl=' || coalesce(rel.relacl, acldefault('r', rel.relowner))::text
+from rel
+
+union all
+
+select 'column',
+       rel.nspname || '.' || rel.relname || '.' || a.attname,
+       'position=' || row_number() over (partition by rel.oid order by a.attnum)
+       || ' type=' || format_type(a.atttypid, a.atttypmod)
+       || ' not_null=' || a.attnotnull
+       || ' default=' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
+       || ' identity=' || a.attidentity::text || ' generated=' || a.attgenerated::text
+       || ' acl=' || coalesce(a.attacl::text, '')
+from rel
+inner join pg_attribute as a on rel.oid = a.attrelid
+left join pg_attrdef as ad on a.attrelid = ad.adrelid and a.attnum = ad.adnum
+where a.attnum > 0 and not a.attisdropped
+
+union all
+
+select 'constraint',
+       rel.nspname || '.' || rel.relname || '.' || con.conname,
+       pg_get_constraintdef(con.oid) || ' validated=' || con.convalidated
+from rel
+inner join pg_constraint as con on rel.oid = con.conrelid
+
+union all
+
+select 'index',
+       rel.nspname || '.' || ic.relname,
+       pg_get_indexdef(i.indexrelid) || ' valid=' || i.indisvalid
+from rel
+inner join pg_index as i on rel.oid = i.indrelid
+inner join pg_class as ic on i.indexrelid = ic.oid
+
+union all
+
+select 'policy',
+       rel.nspname || '.' || rel.relname || '.' || p.polname,
+       'cmd=' || p.polcmd::text || ' permissive=' || p.polpermissive
+       || ' roles=' || array_to_string(array(
+           select case when r = 0 then 'public' else r::regrole::text end
+           from unnest(p.polroles) as r order by 1
+       ), ',')
+       || ' using=' || coalesce(pg_get_expr(p.polqual, p.polrelid), '')
+       || ' check=' || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
+from rel
+inner join pg_policy as p on rel.oid = p.polrelid
+
+union all
+
+select 'trigger',
+       rel.nspname || '.' || rel.relname || '.' || t.tgname,
+       pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text
+from rel
+inner join pg_trigger as t on rel.oid = t.tgrelid
+where not t.tgisinternal
+
+union all
+
+select 'view',
+       rel.nspname || '.' || rel.relname,
+       pg_get_viewdef(rel.oid)
+from rel
+where rel.relkind in ('v', 'm')
+
+union all
+
+select 'function',
+       nsp.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+       pg_get_functiondef(p.oid) || ' acl=' || coalesce(p.proacl, acldefault('f', p.proowner))::text
+from pg_proc as p
+inner join nsp on p.pronamespace = nsp.oid
+where
+    p.prokind in ('f', 'p', 'w')
+    and not exists (
+        select 1 from pg_depend as d
+        where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e'
+    )
+
+union all
+
+select 'type',
+       nsp.nspname || '.' || t.typname,
+       'typtype=' || t.typtype::text || ' labels=' || coalesce(array_to_string(array(
+           select e.enumlabel from pg_enum as e where e.enumtypid = t.oid order by e.enumsortorder
+       ), ','), '')
+from pg_type as t
+inner join nsp on t.typnamespace = nsp.oid
+where
+    t.typtype in ('e', 'd')
+    and not exists (
+        select 1 from pg_depend as d
+        where d.classid = 'pg_type'::regclass and d.objid = t.oid and d.deptype = 'e'
+    )
+
+order by 1, 2
