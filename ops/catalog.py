@@ -35,7 +35,5 @@ def snapshot(conn: psycopg.Connection[Any]) -> Snapshot:
 def diff(before: Snapshot, after: Snapshot) -> list[Difference]:
     keys = sorted(set(before) | set(after))
     return [
-        Difference(k[0], k[1], before.get(k), after.get(k))
-        for k in keys
-        if before.get(k) != after.get(k)
+        Difference(k[0], k[1], before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)
     ]

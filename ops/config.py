@@ -72,15 +72,15 @@ def parse_duration_ms(value: str | float | int, name: str) -> int:
         return int(float(value) * 1000)
     match = _DURATION.match(value)
     if not match:
-        raise ConfigError(
-            f"{name}: cannot read {value!r} as a duration", "write it like 5s, 250ms or 2min"
-        )
+        raise ConfigError(f"{name}: cannot read {value!r} as a duration", "write it like 5s, 250ms or 2min")
     number, unit = float(match.group(1)), match.group(2) or "s"
     scale = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000}[unit]
     return int(number * scale)
 
 
-def _pick(key: str, flags: Mapping[str, Any], env: Mapping[str, str], file: Mapping[str, Any]) -> tuple[Any, str]:
+def _pick(
+    key: str, flags: Mapping[str, Any], env: Mapping[str, str], file: Mapping[str, Any]
+) -> tuple[Any, str]:
     if flags.get(key) is not None:
         return flags[key], "flag"
     env_key = "DBOPS_" + key.upper()
@@ -91,9 +91,7 @@ def _pick(key: str, flags: Mapping[str, Any], env: Mapping[str, str], file: Mapp
     return DEFAULTS.get(key), "default"
 
 
-def load_settings(
-    flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path
-) -> Settings:
+def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> Settings:
     project_root = find_project_root(cwd)
     file = read_tool_table(project_root)
 

@@ -63,8 +63,9 @@ def connect(conninfo: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg
             "write it as postgresql://user@host:port/dbname",
         ) from exc
     except psycopg.OperationalError as exc:
-        message = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc),
-                         password_of(conninfo))
+        message = redact(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), password_of(conninfo)
+        )
         if "password" in message or "authentication" in message:
             hint = "check the user and password (DATABASE_URL, ~/.pgpass or PGPASSWORD)"
         else:
@@ -78,10 +79,10 @@ def describe(conninfo: str) -> str:
         parts = conninfo_to_dict(conninfo)
     except psycopg.ProgrammingError:
         return "the database"
-    host = parts.get("host") or "localhost"
-    port = parts.get("port") or "5432"
-    user = parts.get("user") or ""
-    db = parts.get("dbname") or user or ""
+    host = str(parts.get("host") or "localhost")
+    port = str(parts.get("port") or "5432")
+    user = str(parts.get("user") or "")
+    db = str(parts.get("dbname") or user)
     return f"{user + '@' if user else ''}{host}:{port}/{db}"
 
 

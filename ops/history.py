@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import socket
-from types import SimpleNamespace
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -83,9 +83,7 @@ def read_applied(conn: psycopg.Connection[Any]) -> dict[str, AppliedMigration]:
         row = conn.execute(sqlfiles.query("history_tables")).fetchone()
         if not (row and row[0]):
             return {}
-        rows = conn.execute(
-            "select migration_id, applied_at_utc, null, null from _yoyo_migration"
-        ).fetchall()
+        rows = conn.execute("select migration_id, applied_at_utc, null, null from _yoyo_migration").fetchall()
     else:
         rows = conn.execute(sqlfiles.query("history_applied")).fetchall()
     return {r[0]: AppliedMigration(r[0], r[1], r[2], r[3]) for r in rows}

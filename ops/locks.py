@@ -6,6 +6,7 @@ connection ends, so a killed run never leaves a lock behind.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,9 +71,7 @@ def job_lock(
     deadline = time.monotonic() + wait
     delay = 0.05
     while True:
-        got = conn.execute(
-            "select pg_try_advisory_lock(%s, %s)", (NAMESPACE, int(family))
-        ).fetchone()
+        got = conn.execute("select pg_try_advisory_lock(%s, %s)", (NAMESPACE, int(family))).fetchone()
         if got and got[0]:
             break
         if time.monotonic() >= deadline:
@@ -88,7 +87,27 @@ def job_lock(
         yield
     finally:
         if not conn.closed:
-            try:
+            # a broken connection releases the lock by ending
+            with contextlib.suppress(psycopg.Error):
                 conn.execute("select pg_advisory_unlock(%s, %s)", (NAMESPACE, int(family)))
-            except psycopg.Error:
-                pass  # a broken connection releases the lock by ending
+
+
+@dataclass(frozen=True)
+class UnlockReport:
+    holders: tuple[LockHolder, ...]
+    yoyo_rows_cleared: tuple[int, ...]
+    dry_run: bool
+
+
+def unlock(conn: psycopg.Connection[Any], *, dry_run: bool = False) -> UnlockReport:
+    """Who holds dbops locks now, and clear yoyo lock rows left by ended processes.
+
+    Advisory locks need no clearing: the server drops them with their session.
+    """
+    from ops import history
+
+    return UnlockReport(
+        tuple(holders(conn)),
+        tuple(history.clear_stale_yoyo_locks(conn, dry_run=dry_run)),
+        dry_run,
+    )

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -112,16 +113,26 @@ def _status(files: Sequence[MigrationFile], applied: dict[str, history.AppliedMi
             note = f"SQL changed since applied: restore the file or `dbops mark --rehash {f.id}`"
             rows.append(MigrationStatus(f.id, "edited", stamp, f.transactional, note))
         elif a.sha256 != f.sha256:
-            rows.append(MigrationStatus(f.id, "applied", stamp, f.transactional,
-                                        "comments or whitespace changed since applied"))
+            rows.append(
+                MigrationStatus(
+                    f.id, "applied", stamp, f.transactional, "comments or whitespace changed since applied"
+                )
+            )
         else:
             rows.append(MigrationStatus(f.id, "applied", stamp, f.transactional, ""))
     known = {f.id for f in files}
     for mid, a in applied.items():
         if mid not in known:
             stamp = a.applied_at.isoformat(sep=" ", timespec="seconds")
-            rows.append(MigrationStatus(mid, "missing-file", stamp, None,
-                                        "applied but its file is gone: restore it from version control"))
+            rows.append(
+                MigrationStatus(
+                    mid,
+                    "missing-file",
+                    stamp,
+                    None,
+                    "applied but its file is gone: restore it from version control",
+                )
+            )
     return StatusReport(tuple(rows), head)
 
 
@@ -130,7 +141,8 @@ def _refuse_edited(report: StatusReport) -> None:
         if m.state == "edited":
             raise ConfigError(
                 f"migration {m.id} was edited after it was applied",
-                f"restore the file from version control, or accept the edit with `dbops mark --rehash {m.id}`",
+                "restore the file from version control, "
+                f"or accept the edit with `dbops mark --rehash {m.id}`",
             )
 
 
@@ -156,8 +168,8 @@ def _located(exc: psycopg.Error, st: Statement, path: str) -> MigrationSQLError:
 
 
 def _set_lock_timeout(conn: psycopg.Connection[Any], ms: int, *, local: bool) -> None:
-    stmt = "set local lock_timeout = {}" if local else "set lock_timeout = {}"
-    conn.execute(sql.SQL(stmt).format(sql.Literal(f"{ms}ms")))  # type: ignore[arg-type]
+    stmt = sql.SQL("set local lock_timeout = {}") if local else sql.SQL("set lock_timeout = {}")
+    conn.execute(stmt.format(sql.Literal(f"{ms}ms")))
 
 
 def _with_lock_retries(settings: Settings, label: str, attempt: Callable[[], None]) -> None:
@@ -187,8 +199,11 @@ def _drop_invalid_indexes(conn: psycopg.Connection[Any], statements: Sequence[St
             qualified = f"{table.rsplit('.', 1)[0]}.{name}" if "." in table else name
             row = conn.execute(sqlfiles.query("invalid_index"), {"name": qualified}).fetchone()
             if row:
-                conn.execute(sql.SQL("drop index concurrently if exists {}").format(
-                    sql.SQL(".").join(sql.Identifier(p) for p in row[0].split("."))))
+                conn.execute(
+                    sql.SQL("drop index concurrently if exists {}").format(
+                        sql.SQL(".").join(sql.Identifier(p) for p in row[0].split("."))
+                    )
+                )
                 dropped.append(row[0])
     return dropped
 
@@ -208,7 +223,9 @@ def rollback_file(conn: psycopg.Connection[Any], m: MigrationFile, settings: Set
     return _run_file(conn, m, settings, "rollback")
 
 
-def _run_file(conn: psycopg.Connection[Any], m: MigrationFile, settings: Settings, direction: str) -> StepReport:
+def _run_file(
+    conn: psycopg.Connection[Any], m: MigrationFile, settings: Settings, direction: str
+) -> StepReport:
     forward = direction == "apply"
     statements = m.statements() if forward else m.rollback_statements()
     path = _relpath(settings, m.path if forward else m.rollback_path)
@@ -223,6 +240,7 @@ def _run_file(conn: psycopg.Connection[Any], m: MigrationFile, settings: Setting
 
     note = ""
     if m.transactional:
+
         def attempt() -> None:
             with conn.transaction():
                 _set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
@@ -237,17 +255,24 @@ def _run_file(conn: psycopg.Connection[Any], m: MigrationFile, settings: Setting
             if dropped:
                 note = "dropped invalid index left by an earlier failed run: " + ", ".join(dropped)
             for st in statements:
-                _with_lock_retries(settings, path, lambda st=st: _execute(conn, [st], path))
+                _with_lock_retries(settings, path, functools.partial(_execute, conn, [st], path))
             with conn.transaction():
                 record()
         finally:
             conn.execute("reset lock_timeout")
-    return StepReport(m.id, direction, True, int((time.monotonic() - started) * 1000),
-                      tuple(s.sql for s in statements), note)
+    return StepReport(
+        m.id,
+        direction,
+        True,
+        int((time.monotonic() - started) * 1000),
+        tuple(s.sql for s in statements),
+        note,
+    )
 
 
-def _dry_run(conn: psycopg.Connection[Any], plan: Sequence[MigrationFile], settings: Settings,
-             direction: str) -> list[StepReport]:
+def _dry_run(
+    conn: psycopg.Connection[Any], plan: Sequence[MigrationFile], settings: Settings, direction: str
+) -> list[StepReport]:
     """Execute the transactional prefix of the plan in one transaction that is rolled back."""
     steps: list[StepReport] = []
     executing = True
@@ -263,8 +288,16 @@ def _dry_run(conn: psycopg.Connection[Any], plan: Sequence[MigrationFile], setti
                 _execute(conn, statements, _relpath(settings, m.path if forward else m.rollback_path))
             else:
                 note = "not executed in a dry run: runs outside a transaction (or follows one that does)"
-            steps.append(StepReport(m.id, direction, False, int((time.monotonic() - started) * 1000),
-                                    tuple(s.sql for s in statements), note))
+            steps.append(
+                StepReport(
+                    m.id,
+                    direction,
+                    False,
+                    int((time.monotonic() - started) * 1000),
+                    tuple(s.sql for s in statements),
+                    note,
+                )
+            )
     return steps
 
 
@@ -369,8 +402,12 @@ def rollback(
 
 
 def mark(
-    conn: psycopg.Connection[Any], settings: Settings, refs: Sequence[str], *,
-    rehash: bool = False, dry_run: bool = False,
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    refs: Sequence[str],
+    *,
+    rehash: bool = False,
+    dry_run: bool = False,
 ) -> RunReport:
     """Record migrations as applied without running them (baseline), or accept edits (rehash)."""
     files = read_migration_dir(settings.migrations_dir)
@@ -379,14 +416,18 @@ def mark(
         applied = history.read_applied(conn)
         for m in chosen:
             if rehash and m.id not in applied:
-                raise ConfigError(f"migration {m.id} is not applied", f"use `dbops mark {m.id}` to baseline it")
+                raise ConfigError(
+                    f"migration {m.id} is not applied", f"use `dbops mark {m.id}` to baseline it"
+                )
         direction = "rehash" if rehash else "mark"
         if not dry_run:
             history.ensure_history(conn)
             with conn.transaction():
                 for m in chosen:
                     history.record_apply(conn, m, None, log="mark")
-        return RunReport(direction, dry_run, tuple(StepReport(m.id, direction, not dry_run, 0) for m in chosen))
+        return RunReport(
+            direction, dry_run, tuple(StepReport(m.id, direction, not dry_run, 0) for m in chosen)
+        )
 
 
 def unmark(

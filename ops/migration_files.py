@@ -71,7 +71,7 @@ def normalize_sql(text: str) -> str:
     """The SQL with comments removed and whitespace collapsed: equal for cosmetic edits."""
     parts: list[str] = []
     for statement in sqlparse.parse(text):
-        for token in statement.flatten():
+        for token in statement.flatten():  # type: ignore[no-untyped-call]
             if token.ttype in T.Comment:
                 continue
             parts.append(" " if token.is_whitespace else token.value)
@@ -142,9 +142,7 @@ def find(files: list[MigrationFile], ref: str) -> MigrationFile:
 def new_migration(directory: Path, name: str, *, transactional: bool = True) -> list[Path]:
     """Create the next numbered migration and its rollback; return both paths."""
     if not _NAME.match(name):
-        raise ConfigError(
-            f"invalid migration name {name!r}", "use lowercase letters, digits and underscores"
-        )
+        raise ConfigError(f"invalid migration name {name!r}", "use lowercase letters, digits and underscores")
     directory.mkdir(parents=True, exist_ok=True)
     existing = sorted(p.stem for p in directory.glob("*.sql") if _ID.match(p.stem))
     number = int(existing[-1][:4]) + 1 if existing else 1

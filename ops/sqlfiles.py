@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from psycopg import sql
@@ -42,11 +42,11 @@ def read_sql_file(path: Path) -> SqlFile:
     return SqlFile(path.stem, path, text, parse_headers(text))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> SqlFile:
     """One of the tool's own queries, `ops/sql/<name>.sql`."""
     return read_sql_file(QUERY_DIR / f"{name}.sql")
 
 
 def query(name: str) -> sql.SQL:
-    return sql.SQL(load(name).text)  # type: ignore[arg-type]
+    return sql.SQL(load(name).text)  # type: ignore[arg-type,unused-ignore]

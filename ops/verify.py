@@ -79,10 +79,12 @@ def verify(conninfo: str, settings: Settings) -> VerifyReport:
             differences += len(undone) + len(redone)
             if undone:
                 problem = "rollback does not restore the schema: " + undone[0].describe(
-                    "before the migration", "after its rollback")
+                    "before the migration", "after its rollback"
+                )
             elif redone:
                 problem = "applying again after the rollback differs: " + redone[0].describe(
-                    "first apply", "second apply")
+                    "first apply", "second apply"
+                )
             else:
                 problem = ""
             steps.append(VerifyStep(m.id, not problem, problem))

@@ -1,0 +1,103 @@
+"""The `dbops` command: a thin layer over the library.
+
+Commands load lazily (each module imports its library code when run), so `dbops --help`
+starts without importing psycopg, yoyo or rich. Library errors become one `Error:` line,
+a hint and the documented exit code, in one place: `DbopsGroup.invoke`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+# name -> (module, attribute, short help). Keep the help here so `--help` imports nothing.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "db": ("ops.cli.db", "db", "Start, stop or locate the embedded PostgreSQL server."),
+    "migrate": ("ops.cli.migrate", "migrate_cmd", "Apply pending migrations, then changed policies."),
+    "rollback": ("ops.cli.migrate", "rollback_cmd", "Roll back applied migrations (needs --yes)."),
+    "status": ("ops.cli.migrate", "status_cmd", "List migrations: applied, pending, edited, missing."),
+    "new": ("ops.cli.migrate", "new_cmd", "Create the next numbered migration and its rollback."),
+    "mark": ("ops.cli.migrate", "mark_cmd", "Record migrations as applied without running them."),
+    "unmark": ("ops.cli.migrate", "unmark_cmd", "Forget applied migrations without rolling back."),
+    "verify": ("ops.cli.migrate", "verify_cmd", "Apply, roll back, re-apply each migration on a scratch DB."),
+    "unlock": ("ops.cli.migrate", "unlock_cmd", "Show who holds dbops locks; clear stale yoyo lock rows."),
+}
+
+
+class DbopsGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][2]) for name in self.list_commands(ctx)])
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from ops.cli._errors import report_errors
+
+        with report_errors(ctx):
+            return super().invoke(ctx)
+
+
+@click.group(cls=DbopsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="exammentor-dbops", prog_name="dbops")
+@click.option(
+    "--database-url", envvar=None, help="Server to use (default: DATABASE_URL, PG*, else embedded)."
+)
+@click.option("--migrations-dir", type=click.Path(file_okay=False), help="Default: migrations/.")
+@click.option("--policies-dir", type=click.Path(file_okay=False), help="Default: policies/.")
+@click.option("--checks-dir", type=click.Path(file_okay=False), help="Default: checks/.")
+@click.option("--json", "json_output", is_flag=True, help="Print results as JSON.")
+@click.option("-v", "--verbose", count=True, help="More output; -v shows tracebacks.")
+@click.option("-q", "--quiet", count=True, help="Less output.")
+@click.option(
+    "--lock-wait", metavar="SECONDS", help="Wait this long for another run's lock (migrate: 60, jobs: 0)."
+)
+@click.option("--lock-timeout", metavar="DURATION", help="lock_timeout for DDL, e.g. 5s (default).")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    database_url: str | None,
+    migrations_dir: str | None,
+    policies_dir: str | None,
+    checks_dir: str | None,
+    json_output: bool,
+    verbose: int,
+    quiet: int,
+    lock_wait: str | None,
+    lock_timeout: str | None,
+) -> None:
+    """dbops: migrations, row-level security, checks, retention and backups for PostgreSQL.
+
+    Global options go before the command, e.g. `dbops --json status`.
+    """
+    from ops.cli._context import AppContext
+
+    ctx.obj = AppContext(
+        flags={
+            "database_url": database_url,
+            "migrations_dir": migrations_dir,
+            "policies_dir": policies_dir,
+            "checks_dir": checks_dir,
+            "json": json_output,
+            "verbosity": verbose - quiet,
+            "lock_wait": lock_wait,
+            "lock_timeout": lock_timeout,
+        }
+    )
+
+
+def main() -> None:
+    cli.main(prog_name="dbops")
+    sys.exit(0)

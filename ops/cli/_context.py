@@ -1,0 +1,119 @@
+"""What every command shares: settings, the connection, output, shared options."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, is_dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ops.config import Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class AppContext:
+    flags: dict[str, Any]
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.flags, os.environ, Path.cwd())
+        return self._settings
+
+    @property
+    def json(self) -> bool:
+        return bool(self.flags.get("json"))
+
+    @property
+    def verbosity(self) -> int:
+        return int(self.flags.get("verbosity") or 0)
+
+    def conninfo(self) -> str:
+        from ops.db import resolve_url
+
+        return resolve_url(self.settings)
+
+    def connect(self) -> Any:
+        from ops.db import connect
+
+        return connect(self.conninfo())
+
+    def emit(self, result: Any, text: Callable[[], None]) -> None:
+        """JSON of the result object with --json, else the command's human rendering."""
+        if self.json:
+            click.echo(json.dumps(jsonable(result), indent=None, sort_keys=False))
+        elif self.verbosity >= 0:
+            text()
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        data = asdict(value)
+        for name in dir(type(value)):
+            if isinstance(getattr(type(value), name, None), property):
+                data[name] = getattr(value, name)
+        return jsonable(data)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+    """A rich table on a terminal; aligned plain columns when piped."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=title)
+        for c in columns:
+            t.add_column(c)
+        for r in rows:
+            t.add_row(*("" if v is None else str(v) for v in r))
+        Console().print(t)
+        return
+    cells = [list(columns)] + [["" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    if title:
+        click.echo(title)
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def dry_run_option(f: F) -> F:
+    return click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")(f)
+
+
+def yes_option(f: F) -> F:
+    return click.option(
+        "--yes", is_flag=True, help="Do it without asking (required when not on a terminal)."
+    )(f)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Go on if --yes; ask on a terminal; refuse (exit 2) when nobody can answer."""
+    from ops.errors import ConfigError
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{question} needs confirmation", "pass --yes (or --dry-run to only look)")
+    if not click.confirm(question, default=False):
+        raise ConfigError("not confirmed", "pass --yes to go ahead, --dry-run to only look")

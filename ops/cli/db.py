@@ -1,0 +1,65 @@
+"""`dbops db start|stop|status|url`: the embedded server."""
+
+from __future__ import annotations
+
+import click
+
+from ops.cli._context import AppContext, pass_app
+
+
+@click.group()
+def db() -> None:
+    """Manage the embedded PostgreSQL server (data in .dbops/, or DBOPS_HOME)."""
+
+
+def _show(app: AppContext, result: object) -> None:
+    from ops.embedded import EmbeddedStatus
+
+    assert isinstance(result, EmbeddedStatus)
+
+    def text() -> None:
+        state = f"running (pid {result.pid})" if result.running else "stopped"
+        click.echo(f"embedded PostgreSQL {result.server_version}: {state}")
+        click.echo(f"data: {result.pgdata}")
+        if result.url:
+            click.echo(f"url:  {result.url}")
+
+    app.emit(result, text)
+
+
+@db.command()
+@pass_app
+def start(app: AppContext) -> None:
+    """Start the embedded server (initialising it on first use)."""
+    from ops import embedded
+
+    embedded.ensure_running(app.settings.dbops_home)
+    _show(app, embedded.status(app.settings.dbops_home))
+
+
+@db.command()
+@pass_app
+def stop(app: AppContext) -> None:
+    """Stop the embedded server; its data stays."""
+    from ops import embedded
+
+    _show(app, embedded.stop(app.settings.dbops_home))
+
+
+@db.command()
+@pass_app
+def status(app: AppContext) -> None:
+    """Say whether the embedded server runs, where its data is, and its URL."""
+    from ops import embedded
+
+    _show(app, embedded.status(app.settings.dbops_home))
+
+
+@db.command()
+@pass_app
+def url(app: AppContext) -> None:
+    """Print the embedded server's URL (starting it if needed), e.g. for psql."""
+    from ops import embedded
+
+    value = embedded.ensure_running(app.settings.dbops_home)
+    app.emit({"url": value}, lambda: click.echo(value))

@@ -1,0 +1,49 @@
+"""The test server: TEST_DATABASE_URL, else the embedded server under .dbops/test."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class TestServer:
+    host: str
+    port: int
+    user: str
+    password: str | None
+    embedded: bool
+
+    def url(self, dbname: str) -> str:
+        return make_conninfo(
+            "", host=self.host, port=self.port, user=self.user, password=self.password, dbname=dbname
+        )
+
+
+def start_test_server() -> TestServer:
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        parts = conninfo_to_dict(external)
+        return TestServer(
+            str(parts.get("host") or "localhost"),
+            int(parts.get("port") or 5432),
+            str(parts.get("user") or "postgres"),
+            str(parts["password"]) if parts.get("password") else None,
+            False,
+        )
+    from ops import embedded
+
+    url = embedded.ensure_running(ROOT / ".dbops" / "test")
+    parts = conninfo_to_dict(url)
+    server = TestServer(str(parts["host"]), int(parts.get("port") or 5432), str(parts["user"]), None, True)
+    try:
+        psycopg.connect(server.url("postgres"), connect_timeout=5).close()
+    except psycopg.OperationalError as exc:  # stop at once: nothing can pass without it
+        raise SystemExit(f"test server unreachable: {exc}") from exc
+    return server
