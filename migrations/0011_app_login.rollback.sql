@@ -1,0 +1,1 @@
+drop function app.login(text);
