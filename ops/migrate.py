@@ -160,10 +160,10 @@ def _execute(conn: psycopg.Connection[Any], statements: Sequence[Statement], pat
 
 
 def _located(exc: psycopg.Error, st: Statement, path: str) -> MigrationSQLError:
-    line = st.line
+    line = st.code_line
     position = exc.diag.statement_position
     if position and position.isdigit():
-        line += st.sql[: int(position) - 1].count("\n")
+        line = st.line + st.sql[: int(position) - 1].count("\n")
     return MigrationSQLError(path, line, pg_error_message(exc))
 
 
@@ -233,10 +233,18 @@ def _run_file(
 
     def record() -> None:
         elapsed = int((time.monotonic() - started) * 1000)
-        if forward:
-            history.record_apply(conn, m, elapsed)
-        else:
-            history.record_rollback(conn, m.id)
+        try:
+            if forward:
+                history.record_apply(conn, m, elapsed)
+            else:
+                history.record_rollback(conn, m.id)
+        except pgerrors.LockNotAvailable:
+            raise
+        except psycopg.Error as exc:
+            raise OperationFailed(
+                f"{path}: writing the migration history failed: {pg_error_message(exc)}",
+                "check the history tables (_yoyo_migration, dbops.migration_checksum), then rerun",
+            ) from exc
 
     note = ""
     if m.transactional:

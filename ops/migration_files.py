@@ -26,6 +26,14 @@ class Statement:
     sql: str
     line: int  # 1-based line of the statement's first character in its file
 
+    @property
+    def code_line(self) -> int:
+        """The line of the first line that is not blank or a comment."""
+        for offset, text in enumerate(self.sql.splitlines()):
+            if text.strip() and not text.strip().startswith("--"):
+                return self.line + offset
+        return self.line
+
 
 @dataclass(frozen=True)
 class MigrationFile:
@@ -105,6 +113,17 @@ def read_migration_dir(directory: Path) -> list[MigrationFile]:
             f"migrations directory not found: {directory}",
             "pass --migrations-dir or set migrations_dir in [tool.dbops]",
         )
+    files = {
+        p.stem: read_migration(p)
+        for p in sorted(directory.glob("*.sql"))
+        if not p.name.endswith(".rollback.sql")
+    }
+    for f in files.values():
+        for dep in f.depends:
+            if dep not in files:
+                raise ConfigError(
+                    f"{f.path.name}: depends on unknown migration {dep}", "fix its `-- depends:` line"
+                )
     from yoyo import read_migrations
     from yoyo.exceptions import BadMigration
     from yoyo.migrations import topological_sort
@@ -114,18 +133,9 @@ def read_migration_dir(directory: Path) -> list[MigrationFile]:
     except BadMigration as exc:
         raise ConfigError(
             f"{directory}: {exc.args[0] if exc.args else exc}",
-            "check the `-- depends:` lines name existing migrations",
+            "check the `-- depends:` lines for a cycle",
         ) from exc
-    files = [read_migration(directory / f"{mid}.sql") for mid in ordered]
-    known = {f.id for f in files}
-    for f in files:
-        for dep in f.depends:
-            if dep not in known:
-                raise ConfigError(
-                    f"{f.path.name}: depends on unknown migration {dep}",
-                    "fix its `-- depends:` line",
-                )
-    return files
+    return [files[mid] for mid in ordered]
 
 
 def find(files: list[MigrationFile], ref: str) -> MigrationFile:
