@@ -11,9 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlparse
-from sqlparse import tokens as T
-
+from ops import sqltext
 from ops.errors import ConfigError
 from ops.sqlfiles import parse_headers
 
@@ -58,37 +56,12 @@ class MigrationFile:
 
 def split_statements(text: str) -> list[Statement]:
     """Statements with the line each starts on, so errors can name file and line."""
-    result: list[Statement] = []
-    offset = 0
-    for raw in sqlparse.split(text):
-        body = raw.strip()
-        if not body or not _has_code(body):
-            continue
-        at = text.find(body, offset)
-        at = offset if at < 0 else at
-        result.append(Statement(body, text.count("\n", 0, at) + 1))
-        offset = at + len(body)
-    return result
-
-
-def _has_code(statement: str) -> bool:
-    return bool(normalize_sql(statement).strip(" ;"))
+    return [Statement(text[a:b], text.count("\n", 0, a) + 1) for a, b in sqltext.split(text)]
 
 
 def normalize_sql(text: str) -> str:
     """The SQL with comments removed and whitespace collapsed: equal for cosmetic edits."""
-    parts: list[str] = []
-    for statement in sqlparse.parse(text):
-        for token in statement.flatten():  # type: ignore[no-untyped-call]
-            if token.ttype in T.Comment:
-                continue
-            parts.append(" " if token.is_whitespace else token.value)
-    return re.sub(r"\s+", " ", "".join(parts)).strip()
-
-
-def _normalized_digest(text: str) -> str:
-    statements = [normalize_sql(s) for s in sqlparse.split(text)]
-    return hashlib.sha256("\n".join(s for s in statements if s).encode()).hexdigest()
+    return sqltext.normalize(text)
 
 
 def read_migration(path: Path) -> MigrationFile:
@@ -102,7 +75,7 @@ def read_migration(path: Path) -> MigrationFile:
         transactional=transactional,
         depends=tuple(headers.get("depends", "").split()),
         sha256=hashlib.sha256(text.encode()).hexdigest(),
-        normalized_sha256=_normalized_digest(text),
+        normalized_sha256=hashlib.sha256(normalize_sql(text).encode()).hexdigest(),
     )
 
 
@@ -124,16 +97,17 @@ def read_migration_dir(directory: Path) -> list[MigrationFile]:
                 raise ConfigError(
                     f"{f.path.name}: depends on unknown migration {dep}", "fix its `-- depends:` line"
                 )
-    from yoyo import read_migrations
-    from yoyo.exceptions import BadMigration
-    from yoyo.migrations import topological_sort
+    # yoyo's topological sort over our parsed headers: yoyo's own reader would parse every
+    # file (and its rollback) again with sqlparse, which costs more than applying them.
+    from yoyo.topologicalsort import CycleError, topological_sort
 
+    graph = {mid: {files[d].id for d in f.depends} for mid, f in files.items()}
     try:
-        ordered = [m.id for m in topological_sort(read_migrations(str(directory)))]
-    except BadMigration as exc:
+        ordered = list(topological_sort(list(files), graph))
+    except CycleError as exc:
         raise ConfigError(
-            f"{directory}: {exc.args[0] if exc.args else exc}",
-            "check the `-- depends:` lines for a cycle",
+            f"{directory}: circular `-- depends:` among {', '.join(exc.args[1])}",
+            "remove the cycle from the `-- depends:` lines",
         ) from exc
     return [files[mid] for mid in ordered]
 

@@ -86,3 +86,19 @@ def test_new_migration_numbers_and_links(tmp_path: Path) -> None:
 
 def test_normalize_drops_comments_and_spacing() -> None:
     assert normalize_sql("select  1 -- x\n/* y */ ;") == "select 1 ;"
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("select 'a;b'; select 2;", 2),
+        ("select $x$ ; $x$;", 1),
+        ("select E'it\\'s;'; select 1;", 2),
+        ('select 1 as "c;d";', 1),
+        ("select 1 /* a /* nested; */ still; */ ;", 1),
+        ("-- only; a comment\n", 0),
+        ("select 1", 1),
+    ],
+)
+def test_lexer_finds_only_real_semicolons(text: str, count: int) -> None:
+    assert len(split_statements(text)) == count
