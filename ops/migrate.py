@@ -227,8 +227,8 @@ def _run_file(
     conn: psycopg.Connection[Any], m: MigrationFile, settings: Settings, direction: str
 ) -> StepReport:
     forward = direction == "apply"
-    statements = m.statements() if forward else m.rollback_statements()
-    path = _relpath(settings, m.path if forward else m.rollback_path)
+    file, statements = m.script(direction)
+    path = _relpath(settings, file)
     started = time.monotonic()
 
     def record() -> None:
@@ -286,14 +286,13 @@ def _dry_run(
     executing = True
     with conn.transaction(force_rollback=True):
         for m in plan:
-            forward = direction == "apply"
-            statements = m.statements() if forward else m.rollback_statements()
+            file, statements = m.script(direction)
             executing = executing and m.transactional
             started = time.monotonic()
             note = ""
             if executing:
                 _set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
-                _execute(conn, statements, _relpath(settings, m.path if forward else m.rollback_path))
+                _execute(conn, statements, _relpath(settings, file))
             else:
                 note = "not executed in a dry run: runs outside a transaction (or follows one that does)"
             steps.append(

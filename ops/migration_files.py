@@ -47,11 +47,10 @@ class MigrationFile:
     def has_rollback(self) -> bool:
         return self.rollback_path.is_file()
 
-    def statements(self) -> list[Statement]:
-        return split_statements(self.path.read_text(encoding="utf-8"))
-
-    def rollback_statements(self) -> list[Statement]:
-        return split_statements(self.rollback_path.read_text(encoding="utf-8"))
+    def script(self, direction: str) -> tuple[Path, list[Statement]]:
+        """The file to run for `direction` ('apply' or 'rollback') and its statements."""
+        path = self.path if direction == "apply" else self.rollback_path
+        return path, split_statements(path.read_text(encoding="utf-8"))
 
 
 def split_statements(text: str) -> list[Statement]:

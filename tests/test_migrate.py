@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from ops import catalog, migrate
+from ops.config import Settings
 from ops.errors import Busy, ConfigError, OperationFailed
 from ops.locks import NAMESPACE, JobFamily
 from tests.conftest import Database
@@ -124,14 +125,20 @@ def test_missing_file_is_reported(project: Path, db: Database) -> None:
     assert report.needs_attention
 
 
-def test_lock_timeout_is_retried_then_gives_up(project: Path, db: Database) -> None:
+@pytest.fixture
+def touches_users(project: Path, db: Database) -> Settings:
+    """A pending migration that needs a lock on users, with a 100 ms lock_timeout."""
     _write(
         project,
         "0012_touch_users",
         "alter table users add column nickname text;",
         "alter table users drop column nickname;",
     )
-    settings = db.settings(migrations_dir=str(project / "migrations"), lock_timeout="100ms")
+    return db.settings(migrations_dir=str(project / "migrations"), lock_timeout="100ms")
+
+
+def test_lock_timeout_is_retried_then_gives_up(touches_users: Settings, db: Database) -> None:
+    settings = touches_users
     with psycopg.connect(db.url) as blocker:
         blocker.execute("lock table users in access share mode")
         with pytest.raises(OperationFailed, match=r"no lock within 100 ms after 4 tries"):
@@ -144,14 +151,8 @@ def test_lock_timeout_is_retried_then_gives_up(project: Path, db: Database) -> N
     )
 
 
-def test_lock_timeout_retry_succeeds_when_the_blocker_ends(project: Path, db: Database) -> None:
-    _write(
-        project,
-        "0012_touch_users",
-        "alter table users add column nickname text;",
-        "alter table users drop column nickname;",
-    )
-    settings = db.settings(migrations_dir=str(project / "migrations"), lock_timeout="100ms")
+def test_lock_timeout_retry_succeeds_when_the_blocker_ends(touches_users: Settings, db: Database) -> None:
+    settings = touches_users
     blocker = psycopg.connect(db.url)
     blocker.execute("lock table users in access share mode")
     threading.Timer(0.4, blocker.close).start()
