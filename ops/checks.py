@@ -276,6 +276,13 @@ def _replace_findings(r: CheckResult, findings: tuple[Finding, ...], status: str
     )
 
 
+def _set_timeouts(conn: psycopg.Connection[Any], ms: int) -> None:
+    """Per check, since a deep check raises its own; lock_timeout keeps a DDL lock from stalling a check."""
+    limit = sql.Literal(f"{ms}ms")
+    conn.execute(sql.SQL("set local statement_timeout = {}").format(limit))
+    conn.execute(sql.SQL("set local lock_timeout = {}").format(limit))
+
+
 def run_checks(
     conn: psycopg.Connection[Any],
     settings: Settings,
@@ -293,10 +300,6 @@ def run_checks(
     results: list[CheckResult] = []
     with conn.transaction():
         conn.execute("set transaction isolation level repeatable read, read only")
-        conn.execute(
-            sql.SQL("set local statement_timeout = {}").format(sql.Literal(f"{config.statement_timeout_ms}ms"))
-        )
-        conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(f"{config.statement_timeout_ms}ms")))
         conn.execute("set local row_security = off")
         if config.schemas is None:
             schemas = tuple(r[0] for r in conn.execute(sqlfiles.query("check_default_schemas")).fetchall())
@@ -306,13 +309,8 @@ def run_checks(
         seen = _visibility(conn, schemas)
         ctx = CheckContext(conn, settings, conninfo, schemas, seen.extensions, config.deep_statement_timeout_ms)
         for check in chosen:
+            _set_timeouts(conn, config.statement_timeout_ms)
             results.append(_run_one(check, ctx, seen, config))
-            if check.kind == "python" and check.deep:
-                conn.execute(
-                    sql.SQL("set local statement_timeout = {}").format(
-                        sql.Literal(f"{config.statement_timeout_ms}ms")
-                    )
-                )
     results, notes = _apply_waivers(results, config.waivers, today or date.today())
     return CheckReport(
         conn.info.dbname,

@@ -15,18 +15,21 @@ heaps as (
     select tables.oid from tables
     union
     select tables.reltoastrelid from tables where tables.reltoastrelid <> 0
+),
+
+targets as (
+    select 'heap' as kind, heaps.oid from heaps
+    union all
+    select 'btree', i.indexrelid
+    from pg_index as i
+    inner join heaps on i.indrelid = heaps.oid
+    inner join pg_class as ic on i.indexrelid = ic.oid
+    inner join pg_am as am on ic.relam = am.oid
+    where am.amname = 'btree' and i.indisvalid and i.indisready
 )
 
-select 'heap' as kind, heaps.oid, heaps.oid::regclass::text as name, pg_relation_size(heaps.oid) as bytes
-from heaps
-
-union all
-
-select 'btree', i.indexrelid, i.indexrelid::regclass::text, pg_relation_size(i.indexrelid)
-from pg_index as i
-inner join heaps on i.indrelid = heaps.oid
-inner join pg_class as ic on i.indexrelid = ic.oid
-inner join pg_am as am on ic.relam = am.oid
-where am.amname = 'btree' and i.indisvalid and i.indisready
-
+select t.kind, t.oid, n.nspname || '.' || c.relname as name, pg_relation_size(t.oid) as bytes
+from targets as t
+inner join pg_class as c on t.oid = c.oid
+inner join pg_namespace as n on c.relnamespace = n.oid
 order by 1, 3
