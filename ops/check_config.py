@@ -61,10 +61,13 @@ def _waivers(table: Any) -> tuple[Waiver, ...]:
     for finding_id, spec in table.items():
         if ":" not in finding_id:
             raise ConfigError(
-                f"waiver {finding_id!r} is not a finding id", "write it as CHECK:OBJECT, as `dbops check` prints it"
+                f"waiver {finding_id!r} is not a finding id",
+                "write it as CHECK:OBJECT, as `dbops check` prints it",
             )
         if not isinstance(spec, dict) or not str(spec.get("reason", "")).strip():
-            raise ConfigError(f"waiver {finding_id!r} has no reason", 'write { reason = "why it is acceptable" }')
+            raise ConfigError(
+                f"waiver {finding_id!r} has no reason", 'write { reason = "why it is acceptable" }'
+            )
         expires = spec.get("expires")
         if expires is not None and not isinstance(expires, date):
             try:
@@ -104,8 +107,12 @@ def load_check_config(
         chosen = tuple(str(s) for s in file["schemas"])
     else:
         chosen = None
-    timeout = statement_timeout or env.get("DBOPS_CHECK_STATEMENT_TIMEOUT") or file.get("statement_timeout", "10s")
-    deep_timeout = env.get("DBOPS_CHECK_DEEP_STATEMENT_TIMEOUT") or file.get("deep_statement_timeout", "10min")
+    timeout = (
+        statement_timeout or env.get("DBOPS_CHECK_STATEMENT_TIMEOUT") or file.get("statement_timeout", "10s")
+    )
+    deep_timeout = env.get("DBOPS_CHECK_DEEP_STATEMENT_TIMEOUT") or file.get(
+        "deep_statement_timeout", "10min"
+    )
     params = dict(DEFAULT_PARAMS)
     extra = file.get("params", {})
     if not isinstance(extra, dict):

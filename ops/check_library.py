@@ -88,15 +88,13 @@ def check_from_file(path: Path, root: Path | None = None) -> CheckDef:
 def _stamp(checks_dir: Path) -> tuple[tuple[str, int, int], ...]:
     if not checks_dir.is_dir():
         return ()
-    return tuple(
-        (p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(checks_dir.glob("*.sql"))
-    )
+    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(checks_dir.glob("*.sql")))
 
 
 @cache
-def _load(checks_dir: Path, project_root: Path | None, stamp: tuple[tuple[str, int, int], ...]) -> tuple[
-    CheckDef, ...
-]:
+def _load(
+    checks_dir: Path, project_root: Path | None, stamp: tuple[tuple[str, int, int], ...]
+) -> tuple[CheckDef, ...]:
     from ops.check_python import PYTHON_CHECKS
 
     checks = [check_from_file(checks_dir / name, project_root) for name, _, _ in stamp]

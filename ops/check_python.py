@@ -297,7 +297,9 @@ def _verify_each(
     ctx: CheckContext, targets: Sequence[tuple[int, str]], verify: Callable[[int], list[str]]
 ) -> list[Finding]:
     findings: list[Finding] = []
-    ctx.conn.execute(sql.SQL("set local statement_timeout = {}").format(sql.Literal(f"{ctx.deep_timeout_ms}ms")))
+    ctx.conn.execute(
+        sql.SQL("set local statement_timeout = {}").format(sql.Literal(f"{ctx.deep_timeout_ms}ms"))
+    )
     for oid, name in targets:
         try:
             with ctx.conn.transaction():

@@ -140,9 +140,12 @@ def _missing_requirements(check: CheckDef, seen: _Visibility) -> str:
         if req == "createdb" and not (seen.superuser or seen.createdb):
             return "needs CREATEDB"
         if req == "read-tables" and seen.unreadable_tables:
-            return "cannot fully read " + ", ".join(seen.unreadable_tables[:5]) + (
-                " ..." if len(seen.unreadable_tables) > 5 else ""
-            ) + " (no SELECT, or row-level security applies)"
+            return (
+                "cannot fully read "
+                + ", ".join(seen.unreadable_tables[:5])
+                + (" ..." if len(seen.unreadable_tables) > 5 else "")
+                + " (no SELECT, or row-level security applies)"
+            )
         if req == "read-sequences" and seen.unreadable_sequences:
             return "cannot read sequences " + ", ".join(seen.unreadable_sequences[:5])
         kind, _, name = req.partition(":")
@@ -178,7 +181,9 @@ def _set_params(conn: psycopg.Connection[Any], params: Mapping[str, Any]) -> Non
 def _run_one(check: CheckDef, ctx: CheckContext, seen: _Visibility, config: CheckConfig) -> CheckResult:
     started = time.monotonic()
 
-    def result(status: str, findings: Sequence[tuple[str, str]] = (), reason: str = "", **kw: Any) -> CheckResult:
+    def result(
+        status: str, findings: Sequence[tuple[str, str]] = (), reason: str = "", **kw: Any
+    ) -> CheckResult:
         return CheckResult(
             check.id,
             check.severity,
@@ -188,8 +193,15 @@ def _run_one(check: CheckDef, ctx: CheckContext, seen: _Visibility, config: Chec
             check.source,
             status,
             tuple(
-                Finding(f"{check.id}:{obj}", check.id, obj, check.severity, check.category, detail,
-                        check.remediation)
+                Finding(
+                    f"{check.id}:{obj}",
+                    check.id,
+                    obj,
+                    check.severity,
+                    check.category,
+                    detail,
+                    check.remediation,
+                )
                 for obj, detail in findings
             ),
             reason,
@@ -269,9 +281,20 @@ def _waived(f: Finding, reason: str) -> Finding:
     return Finding(f.id, f.check, f.object, f.severity, f.category, f.detail, f.remediation, True, reason)
 
 
-def _replace_findings(r: CheckResult, findings: tuple[Finding, ...], status: str, corrupt: bool) -> CheckResult:
+def _replace_findings(
+    r: CheckResult, findings: tuple[Finding, ...], status: str, corrupt: bool
+) -> CheckResult:
     return CheckResult(
-        r.check, r.severity, r.category, r.description, r.remediation, r.source, status, findings, r.reason, r.duration_ms,
+        r.check,
+        r.severity,
+        r.category,
+        r.description,
+        r.remediation,
+        r.source,
+        status,
+        findings,
+        r.reason,
+        r.duration_ms,
         corrupt,
     )
 
@@ -307,7 +330,9 @@ def run_checks(
             schemas = config.schemas
         _set_params(conn, {**config.params, "schemas": list(schemas)})
         seen = _visibility(conn, schemas)
-        ctx = CheckContext(conn, settings, conninfo, schemas, seen.extensions, config.deep_statement_timeout_ms)
+        ctx = CheckContext(
+            conn, settings, conninfo, schemas, seen.extensions, config.deep_statement_timeout_ms
+        )
         for check in chosen:
             _set_timeouts(conn, config.statement_timeout_ms)
             results.append(_run_one(check, ctx, seen, config))

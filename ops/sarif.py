@@ -29,8 +29,8 @@ def _artifact(source: str) -> str:
 
 
 def to_sarif(report: CheckReport) -> dict[str, Any]:
-    rules = []
-    index = {}
+    rules: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
     for r in report.results:
         index[r.check] = len(rules)
         rules.append(

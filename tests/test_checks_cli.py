@@ -47,7 +47,10 @@ def test_seed_policies_fire_before_policies_apply_and_not_after(db: Database, ru
     _apply_policies(db, run_cli)
     after = run_cli("check", "--only", "rls_policy_always_true", url=db.url)
     assert after.exit_code == 0
-    assert after.output == "1 checks: 1 passed, 0 with findings, 0 waived, 0 unknown; findings: 0 error, 0 warn, 0 info\n"
+    assert (
+        after.output
+        == "1 checks: 1 passed, 0 with findings, 0 waived, 0 unknown; findings: 0 error, 0 warn, 0 info\n"
+    )
 
 
 def test_acceptance_migrated_policies_applied_sample_data(db: Database, run_cli: Any) -> None:
@@ -89,28 +92,44 @@ def test_usage_errors_exit_2(db: Database, run_cli: Any) -> None:
 def test_waived_findings_are_shown_with_their_reason(db: Database, run_cli: Any) -> None:
     out = run_cli("check", "--only", "security_definer_executable_by_anon", "--fail-on", "warn", url=db.url)
     assert out.exit_code == 0
-    assert out.output.startswith("waived security_definer_executable_by_anon:app.login(user_name text): name-based")
+    assert out.output.startswith(
+        "waived security_definer_executable_by_anon:app.login(user_name text): name-based"
+    )
 
 
 def test_json_output(db: Database, run_cli: Any) -> None:
     out = run_cli("--json", "check", "--only", "extension_in_public", url=db.url)
     data = json.loads(out.output)
     (r,) = data["results"]
-    assert (r["check"], r["status"], r["findings"][0]["id"]) == ("extension_in_public", "failed", "extension_in_public:vector")
+    assert (r["check"], r["status"], r["findings"][0]["id"]) == (
+        "extension_in_public",
+        "failed",
+        "extension_in_public:vector",
+    )
     assert data["exit_code"] == 0 and data["unknown"] == []
     assert json.loads(run_cli("check", "--format", "json", "--only", "xid_age", url=db.url).output)["results"]
 
 
 def test_sarif_output(db: Database, run_cli: Any) -> None:
     out = run_cli(
-        "check", "--format", "sarif", "--only", "rls_policy_always_true", "--only", "security_definer_executable_by_anon",
-        "--only", "policy_drift", url=db.url,
+        "check",
+        "--format",
+        "sarif",
+        "--only",
+        "rls_policy_always_true",
+        "--only",
+        "security_definer_executable_by_anon",
+        "--only",
+        "policy_drift",
+        url=db.url,
     )
     sarif = json.loads(out.output)
     assert sarif["version"] == "2.1.0"
     (run_,) = sarif["runs"]
     rules = {r["id"]: r for r in run_["tool"]["driver"]["rules"]}
-    assert rules["rls_policy_always_true"]["help"]["text"].startswith("Replace the policy with one whose USING")
+    assert rules["rls_policy_always_true"]["help"]["text"].startswith(
+        "Replace the policy with one whose USING"
+    )
     assert rules["rls_policy_always_true"]["defaultConfiguration"]["level"] == "error"
     results = {r["partialFingerprints"]["dbopsFindingId/v1"]: r for r in run_["results"]}
     quizzes = results["rls_policy_always_true:public.quizzes.Allow all access to quizzes"]
@@ -130,7 +149,13 @@ def test_list_names_every_check(run_cli: Any) -> None:
     checks = json.loads(out.output)
     assert len(checks) >= 37
     assert {"id", "severity", "category", "description", "remediation", "deep"} <= set(checks[0])
-    assert {c["category"] for c in checks} == {"security", "integrity", "performance", "migration", "physical"}
+    assert {c["category"] for c in checks} == {
+        "security",
+        "integrity",
+        "performance",
+        "migration",
+        "physical",
+    }
 
 
 def test_help_is_documented(run_cli: Any) -> None:

@@ -70,13 +70,17 @@ class Case(NamedTuple):
     check: str
     setup: str
     object: str
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = {}  # noqa: RUF012 (NamedTuple fields are immutable; never mutated)
 
 
 FIRES = [
     Case("rls_disabled", "create table notes (id int primary key)", "public.notes"),
     Case("rls_disabled_api_readable", "", "public.topics"),
-    Case("rls_disabled_api_readable", "create table notes (id int); grant select (id) on notes to anon", "public.notes"),
+    Case(
+        "rls_disabled_api_readable",
+        "create table notes (id int); grant select (id) on notes to anon",
+        "public.notes",
+    ),
     Case("rls_policy_without_rls", "alter table users disable row level security", "public.users"),
     Case("rls_enabled_no_policy", "", "archive.topics"),
     Case("rls_policy_always_true", "", "public.quizzes.Allow all access to quizzes"),
@@ -91,7 +95,11 @@ FIRES = [
         OWNER_POLICIES + "create policy anyone on quizzes for delete using (coalesce(null, true))",
         "public.quizzes.anyone",
     ),
-    Case("rls_insert_policy_without_check", "create policy ins on topics for insert to authenticated", "public.topics.ins"),
+    Case(
+        "rls_insert_policy_without_check",
+        "create policy ins on topics for insert to authenticated",
+        "public.topics.ins",
+    ),
     Case(
         "rls_write_policy_ignores_row",
         "create policy signed_in on quizzes for delete to authenticated "
@@ -108,7 +116,9 @@ FIRES = [
     Case("extension_in_public", "", "vector"),
     Case(
         "orphan_tutor_chats_user",
-        BASE + "insert into tutor_chats (user_id, topic_id, messages, explanation) values ('ghost', 't', '[]', '')",
+        BASE
+        + "insert into tutor_chats (user_id, topic_id, messages, explanation) "
+        "values ('ghost', 't', '[]', '')",
         "public.tutor_chats(user_id=ghost)",
     ),
     Case(
@@ -131,7 +141,9 @@ FIRES = [
     Case("trigger_disabled", "alter table topics disable trigger all", "public.topics.RI_ConstraintTrigger_"),
     Case(
         "mastery_score_out_of_range",
-        BASE + "alter table topics drop constraint topics_mastery_score_check; update topics set mastery_score = 150",
+        BASE
+        + "alter table topics drop constraint topics_mastery_score_check;"
+        "update topics set mastery_score = 150",
         f"public.topics:{T}",
     ),
     Case(
@@ -147,7 +159,9 @@ FIRES = [
     ),
     Case(
         "topic_owner_mismatch",
-        BASE + f"insert into misconceptions (id, user_id, topic_id, description) values ('{M}', '{B}', '{T}', 'x')",
+        BASE
+        + "insert into misconceptions (id, user_id, topic_id, description) "
+        f"values ('{M}', '{B}', '{T}', 'x')",
         f"public.misconceptions:{M}",
     ),
     Case(
@@ -168,7 +182,9 @@ FIRES = [
         "public.child.child_parent_id_fkey",
     ),
     Case("duplicate_index", "create index users_name_dup on users (name)", "public.users_name_dup"),
-    Case("duplicate_index", "create index a1 on topics (name); create index a2 on topics (name)", "public.a2"),
+    Case(
+        "duplicate_index", "create index a1 on topics (name); create index a2 on topics (name)", "public.a2"
+    ),
     Case("table_without_primary_key", "create table nopk (x int)", "public.nopk"),
     Case(
         "plan_cache_expired_backlog",
@@ -202,15 +218,25 @@ FIRES = [
         "public.big_seq",
     ),
     Case("xid_age", "", "database ", {"xid_age_max": -1}),
-    Case("table_never_analyzed", "create table fresh (x int); insert into fresh select generate_series(1, 100)", "public.fresh"),
+    Case(
+        "table_never_analyzed",
+        "create table fresh (x int); insert into fresh select generate_series(1, 100)",
+        "public.fresh",
+    ),
 ]
 
 QUIET = [
-    Case("rls_disabled", "create table notes (id int primary key); alter table notes enable row level security", EMPTY),
+    Case(
+        "rls_disabled",
+        "create table notes (id int primary key); alter table notes enable row level security",
+        EMPTY,
+    ),
     Case(
         "rls_disabled_api_readable",
-        "alter table study_sessions enable row level security; alter table topics enable row level security;"
-        "alter table misconceptions enable row level security; alter table plan_cache enable row level security",
+        "alter table study_sessions enable row level security;"
+        "alter table topics enable row level security;"
+        "alter table misconceptions enable row level security;"
+        "alter table plan_cache enable row level security",
         EMPTY,
     ),
     Case("rls_policy_without_rls", "", EMPTY),
@@ -229,19 +255,22 @@ QUIET = [
     ),
     Case(  # a restrictive policy restricts; true there grants nothing (splinter false positive)
         "rls_policy_always_true",
-        OWNER_POLICIES + "create policy limit_all on topics as restrictive for all to authenticated using (true)",
+        OWNER_POLICIES
+        + "create policy limit_all on topics as restrictive for all to authenticated using (true)",
         EMPTY,
     ),
     Case(  # a permissive true neutralised by a restrictive owner check on the same command and roles
         "rls_policy_always_true",
-        OWNER_POLICIES + "create policy open on notes_t for all to authenticated using (true) with check (true);"
+        OWNER_POLICIES
+        + "create policy open on notes_t for all to authenticated using (true) with check (true);"
         "create policy owner_only on notes_t as restrictive for all to authenticated "
         "using (owner = (select app.current_user_id()))",
         EMPTY,
     ),
     Case(  # BYPASSRLS roles never see policies; a policy for them only is moot
         "rls_policy_always_true",
-        OWNER_POLICIES + "create policy system on plan_cache for all to service_role using (true) with check (true)",
+        OWNER_POLICIES
+        + "create policy system on plan_cache for all to service_role using (true) with check (true)",
         EMPTY,
     ),
     Case("rls_insert_policy_without_check", "", EMPTY),
@@ -249,18 +278,26 @@ QUIET = [
     Case("rls_write_policy_ignores_row", OWNER_POLICIES, EMPTY),
     Case(
         "security_definer_search_path",
-        "create function public.f() returns int language sql security definer set search_path = '' as 'select 1'",
+        "create function public.f() returns int language sql security definer set search_path = '' "
+        "as 'select 1'",
         EMPTY,
     ),
-    Case("security_definer_executable_by_anon", "revoke execute on function app.login(text) from anon", EMPTY),
+    Case(
+        "security_definer_executable_by_anon", "revoke execute on function app.login(text) from anon", EMPTY
+    ),
     Case("function_search_path_mutable", "alter function app.current_user_id() set search_path = ''", EMPTY),
     Case("extension_in_public", "alter extension vector set schema app", EMPTY),
     Case(
         "orphan_tutor_chats_user",
-        BASE + f"insert into tutor_chats (user_id, topic_id, messages, explanation) values ('{A}', 't', '[]', '')",
+        BASE
+        + f"insert into tutor_chats (user_id, topic_id, messages, explanation) values ('{A}', 't', '[]', '')",
         EMPTY,
     ),
-    Case("orphan_quizzes_user", BASE + f"insert into quizzes (user_id, topic_id, questions) values ('{A}', 't', '[]')", EMPTY),
+    Case(
+        "orphan_quizzes_user",
+        BASE + f"insert into quizzes (user_id, topic_id, questions) values ('{A}', 't', '[]')",
+        EMPTY,
+    ),
     Case(
         "orphan_misconceptions_user",
         BASE + f"insert into misconceptions (user_id, topic_id, description) values ('{A}', '{T}', 'x')",
@@ -287,10 +324,15 @@ QUIET = [
     Case(  # a two-column key served by an index leading with the same columns in another order
         "fk_without_index",
         "create table parent (a int, b int, primary key (a, b));"
-        "create table child (a int, b int, c int, foreign key (a, b) references parent); create index on child (b, a, c)",
+        "create table child (a int, b int, c int, foreign key (a, b) references parent);"
+        "create index on child (b, a, c)",
         EMPTY,
     ),
-    Case("duplicate_index", "create index topics_name_lower on topics (lower(name)); create index on topics (name)", EMPTY),
+    Case(
+        "duplicate_index",
+        "create index topics_name_lower on topics (lower(name)); create index on topics (name)",
+        EMPTY,
+    ),
     Case("table_without_primary_key", "", EMPTY),
     Case(
         "plan_cache_expired_backlog",
@@ -302,7 +344,8 @@ QUIET = [
     Case("index_bloat", BLOATED + "analyze bloated", "public.bloated_pkey", {"bloat_min_bytes": 0}),
     Case(
         "sequence_near_exhaustion",
-        "create table counters (id int generated always as identity primary key); insert into counters default values",
+        "create table counters (id int generated always as identity primary key);"
+        "insert into counters default values",
         EMPTY,
     ),
     Case("xid_age", "", EMPTY),
@@ -328,7 +371,9 @@ COVERED_ELSEWHERE = {
 
 def _setup(db: Database, setup: str) -> None:
     if "notes_t" in setup:
-        db.conn.execute("create table notes_t (id int, owner uuid); alter table notes_t enable row level security")
+        db.conn.execute(
+            "create table notes_t (id int, owner uuid); alter table notes_t enable row level security"
+        )
     if setup:
         db.conn.execute(setup)
 

