@@ -127,9 +127,22 @@ def select_checks(
             continue
         if categories and c.category not in categories:
             continue
-        if c.deep and not (deep or c.id in only):
+        if c.deep and not (deep or c.id in only or c.category in categories):
             continue
         chosen.append(c)
+    if not chosen:
+        raise ConfigError(
+            "no check matches "
+            + " and ".join(
+                part
+                for part in (
+                    "--only " + ",".join(only) if only else "",
+                    "--category " + ",".join(categories) if categories else "",
+                )
+                if part
+            ),
+            "list the checks with `dbops check --list`",
+        )
     return chosen
 
 
@@ -299,6 +312,22 @@ def _replace_findings(
     )
 
 
+def _require_schemas(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> None:
+    """Inspecting a schema that does not exist would pass every check: refuse instead."""
+    found = {
+        r[0]
+        for r in conn.execute(
+            "select nspname from pg_namespace where nspname = any(%s)", (list(schemas),)
+        ).fetchall()
+    }
+    missing = [s for s in schemas if s not in found]
+    if missing:
+        raise ConfigError(
+            f"schema {missing[0]} does not exist in {conn.info.dbname}",
+            "fix --schema, DBOPS_CHECK_SCHEMAS or schemas in [tool.dbops.checks]",
+        )
+
+
 def _set_timeouts(conn: psycopg.Connection[Any], ms: int) -> None:
     """Per check, since a deep check raises its own; lock_timeout keeps a DDL lock from stalling a check."""
     limit = sql.Literal(f"{ms}ms")
@@ -328,6 +357,7 @@ def run_checks(
             schemas = tuple(r[0] for r in conn.execute(sqlfiles.query("check_default_schemas")).fetchall())
         else:
             schemas = config.schemas
+            _require_schemas(conn, schemas)
         _set_params(conn, {**config.params, "schemas": list(schemas)})
         seen = _visibility(conn, schemas)
         ctx = CheckContext(

@@ -282,3 +282,27 @@ def test_a_finding_id_is_check_and_object(db: Database) -> None:
     (f,) = [f for f in result(db, "extension_in_public").findings]
     assert (f.id, f.severity, f.category) == ("extension_in_public:vector", "warn", "security")
     assert f.remediation.startswith("Install extensions in their own schema")
+
+
+def test_a_selection_that_matches_nothing_is_refused(db: Database) -> None:
+    with pytest.raises(
+        ConfigError, match="no check matches --only extension_in_public and --category integrity"
+    ):
+        run_checks(
+            db.conn,
+            db.settings(),
+            CheckConfig(),
+            conninfo=db.url,
+            only=("extension_in_public",),
+            categories=("integrity",),
+        )
+
+
+def test_asking_for_the_physical_category_runs_the_deep_checks(db: Database) -> None:
+    report = run_checks(db.conn, db.settings(), CheckConfig(), conninfo=db.url, categories=("physical",))
+    assert [r.check for r in report.results] == ["amcheck_btree", "amcheck_heap"]
+
+
+def test_a_missing_schema_is_refused_not_passed(db: Database) -> None:
+    with pytest.raises(ConfigError, match="schema nosuch does not exist in "):
+        run(db, "rls_disabled", schemas=("public", "nosuch"))
