@@ -27,6 +27,11 @@ from ops.db import pg_error_message
 Finding = tuple[str, str]  # (object, detail)
 
 
+def is_corruption(exc: psycopg.Error) -> bool:
+    """SQLSTATE class XX: internal_error, data_corrupted (a bad page), index_corrupted."""
+    return (exc.sqlstate or "").startswith("XX")
+
+
 class CheckUnavailable(Exception):
     """The check cannot decide here (missing privilege, extension, module or file)."""
 
@@ -306,7 +311,9 @@ def _verify_each(
                 problems = verify(oid)
         except pgerrors.InsufficientPrivilege as exc:
             raise CheckUnavailable(f"amcheck refused: {pg_error_message(exc)}") from exc
-        except psycopg.InternalError as exc:  # class XX: data_corrupted, index_corrupted
+        except psycopg.Error as exc:
+            if not is_corruption(exc):
+                raise
             problems = [pg_error_message(exc)]
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

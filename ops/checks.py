@@ -21,7 +21,7 @@ from psycopg import sql
 from ops import sqlfiles
 from ops.check_config import CheckConfig, Waiver
 from ops.check_library import CATEGORIES, CheckDef, load_library, severity_rank
-from ops.check_python import RUNNERS, CheckContext, CheckUnavailable
+from ops.check_python import RUNNERS, CheckContext, CheckUnavailable, is_corruption
 from ops.config import Settings
 from ops.db import pg_error_message
 from ops.errors import ConfigError, ExitCode
@@ -240,18 +240,21 @@ def _run_one(check: CheckDef, ctx: CheckContext, seen: _Visibility, config: Chec
     except CheckUnavailable as exc:
         return result("unknown", reason=str(exc))
     except pgerrors.QueryCanceled:
-        return result(
-            "unknown",
-            reason=f"timed out after {config.statement_timeout_ms} ms "
-            "(raise statement_timeout in [tool.dbops.checks])",
+        limit, key = (
+            (config.deep_statement_timeout_ms, "deep_statement_timeout")
+            if check.deep
+            else (config.statement_timeout_ms, "statement_timeout")
         )
+        return result("unknown", reason=f"timed out after {limit} ms (raise {key} in [tool.dbops.checks])")
+    except pgerrors.LockNotAvailable as exc:
+        return result("unknown", reason=f"waited too long for a lock: {pg_error_message(exc)}")
     except pgerrors.InsufficientPrivilege as exc:
         return result("unknown", reason=f"not allowed: {pg_error_message(exc)}")
-    except psycopg.OperationalError:
-        raise
-    except psycopg.InternalError as exc:  # class XX: data_corrupted, index_corrupted
-        return result("unknown", reason=f"corruption: {pg_error_message(exc)}", corruption=True)
     except psycopg.Error as exc:
+        if conn.broken or conn.closed:
+            raise
+        if is_corruption(exc):
+            return result("unknown", reason=f"corruption: {pg_error_message(exc)}", corruption=True)
         return result("unknown", reason=pg_error_message(exc))
     if not rows:
         return result("passed")

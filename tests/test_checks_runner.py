@@ -119,6 +119,7 @@ def test_checks_cannot_write(db: Database, tmp_path: Path) -> None:
     (r,) = run(db, "sneaky", settings=db.settings(checks_dir=str(d))).results
     assert r.status == "unknown"
     assert "read-only transaction" in r.reason
+    assert not r.corruption
     assert db.scalar("select count(*) from plan_cache") == 0
 
 
@@ -306,3 +307,15 @@ def test_asking_for_the_physical_category_runs_the_deep_checks(db: Database) -> 
 def test_a_missing_schema_is_refused_not_passed(db: Database) -> None:
     with pytest.raises(ConfigError, match="schema nosuch does not exist in "):
         run(db, "rls_disabled", schemas=("public", "nosuch"))
+
+
+def test_a_check_blocked_by_a_lock_is_unknown(db: Database) -> None:
+    with psycopg.connect(db.url) as holder:
+        holder.execute("lock table plan_cache in access exclusive mode")
+        report = run(db, "plan_cache_expired_backlog", "extension_in_public", statement_timeout_ms=300)
+        holder.rollback()
+    by_check = {r.check: r for r in report.results}
+    backlog, extension = by_check["plan_cache_expired_backlog"], by_check["extension_in_public"]
+    assert backlog.status == "unknown"
+    assert backlog.reason.startswith(("waited too long for a lock: ", "timed out after 300 ms"))
+    assert extension.status == "failed"  # the run goes on after it
