@@ -85,7 +85,6 @@ def to_sarif(report: CheckReport) -> dict[str, Any]:
                     "driver": {
                         "name": "dbops",
                         "semanticVersion": _version(),
-                        "informationUri": "https://pypi.org/project/exammentor-dbops/",
                         "rules": rules,
                     }
                 },

@@ -111,6 +111,11 @@ FIRES = [
         "create function public.f() returns int language sql security definer as 'select 1'",
         "public.f()",
     ),
+    Case(
+        "view_bypasses_rls",
+        "create view public.all_chats as select * from tutor_chats; grant select on all_chats to anon",
+        "public.all_chats",
+    ),
     Case("security_definer_executable_by_anon", "", "app.login(user_name text)"),
     Case("function_search_path_mutable", "", "app.current_user_id()"),
     Case("extension_in_public", "", "vector"),
@@ -281,6 +286,13 @@ QUIET = [
     ),
     Case(
         "security_definer_executable_by_anon", "revoke execute on function app.login(text) from anon", EMPTY
+    ),
+    Case(
+        "view_bypasses_rls",
+        "create view public.my_chats with (security_invoker = true) as select * from tutor_chats;"
+        "grant select on my_chats to anon; create view public.cache as select * from plan_cache;"
+        "grant select on cache to anon",  # plan_cache has no RLS to bypass
+        EMPTY,
     ),
     Case("function_search_path_mutable", "alter function app.current_user_id() set search_path = ''", EMPTY),
     Case("extension_in_public", "alter extension vector set schema app", EMPTY),
