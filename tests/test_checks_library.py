@@ -222,7 +222,7 @@ FIRES = [
     Case("xid_age", "", "database ", {"xid_age_max": -1}),
     Case(
         "table_never_analyzed",
-        "create table fresh (x int); insert into fresh select generate_series(1, 100)",
+        "create table fresh (x int); insert into fresh select generate_series(1, 10000)",
         "public.fresh",
     ),
 ]
@@ -360,7 +360,7 @@ QUIET = [
     Case("xid_age", "", EMPTY),
     Case(
         "table_never_analyzed",
-        "create table fresh (x int); insert into fresh select generate_series(1, 100); analyze fresh",
+        "create table fresh (x int); insert into fresh select generate_series(1, 10000); analyze fresh",
         "public.fresh",
     ),
 ]
