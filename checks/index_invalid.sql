@@ -3,8 +3,9 @@
 -- category: integrity
 -- description: An index is invalid (a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY left it): it costs every write and serves no query. Indexes being built right now are not reported.
 -- remediation: DROP INDEX CONCURRENTLY the index and create it again (rerun `dbops migrate` if a migration built it: it drops and rebuilds it).
--- A build in progress shows in pg_stat_progress_create_index; a role that may not see
--- other sessions' progress details still sees the table, so a build on the same table counts.
+-- A build in progress shows in pg_stat_progress_create_index. A role that may not see
+-- another user's progress (pg_read_all_stats) gets NULL relids there, so for it such a build
+-- is reported as invalid: a false alarm, never a missed invalid index.
 select n.nspname || '.' || ic.relname as object,
        'invalid index on ' || n.nspname || '.' || c.relname || ': ' || pg_get_indexdef(i.indexrelid) as detail
 from pg_index as i
