@@ -123,6 +123,16 @@ def _deep_bytes(url: str) -> int:
     return sum(int(r[3]) for r in rows)
 
 
+def _check_in_process(url: str) -> None:
+    from ops.check_config import CheckConfig
+    from ops.checks import run_checks
+    from ops.config import load_settings
+
+    settings = load_settings({"database_url": url}, {}, ROOT)
+    with psycopg.connect(url, autocommit=True) as conn:
+        run_checks(conn, settings, CheckConfig(allow_unknown=True), conninfo=url)
+
+
 def _deep_in_process(url: str) -> None:
     from ops.check_config import CheckConfig
     from ops.checks import run_checks
@@ -156,17 +166,20 @@ def main() -> None:
         cold = _timed(lambda: _dbops(url, "--allow-unknown", home=empty_home))
     warm = statistics.median(_timed(lambda: _dbops(url, "--allow-unknown")) for _ in range(3))
     raw = statistics.median(_timed(lambda: _raw_sql_checks(url)) for _ in range(3))
+    library = statistics.median(_timed(lambda: _check_in_process(url)) for _ in range(3))
     deep_args = ["--deep", "--category", "physical", *(f"--schema={s}" for s in SCHEMAS)]
     deep = statistics.median(_timed(lambda: _dbops(url, *deep_args)) for _ in range(3))
     baseline = statistics.median(_timed(lambda: _pg_amcheck(url)) for _ in range(3))
     in_process = statistics.median(_timed(lambda: _deep_in_process(url)) for _ in range(3))
     mb = _deep_bytes(url) / 1e6
     print(f"# dbops check wall time: {warm:.2f} s warm, {cold:.2f} s cold (target < 2 s)")
+    print(f"# the same run in-process (no interpreter start, imports warm): {library:.2f} s")
     print(f"# the check SQL through bare psycopg: {raw:.2f} s")
     print(f"# --deep: {mb / deep:.1f} MB/s over {mb:.1f} MB")
     print(f"# pg_amcheck --heapallindexed: {mb / baseline:.1f} MB/s")
     print(f"# --deep in-process (no interpreter start): {mb / in_process:.1f} MB/s")
     print(f"check_vs_raw_sql: {warm / raw:.2f}")
+    print(f"check_in_process_vs_raw_sql: {library / raw:.2f}")
     print(f"deep_mb_per_s_vs_pg_amcheck: {(mb / deep) / (mb / baseline):.2f}")
     print(f"deep_in_process_mb_per_s_vs_pg_amcheck: {(mb / in_process) / (mb / baseline):.2f}")
     with psycopg.connect(_server_url(), autocommit=True) as admin:
