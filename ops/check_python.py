@@ -298,6 +298,10 @@ def _targets(ctx: CheckContext, kind: str) -> list[tuple[int, str]]:
     return [(oid, name) for k, oid, name, _ in rows if k == kind]
 
 
+def _still_exists(ctx: CheckContext, oid: int) -> bool:
+    return ctx.conn.execute("select 1 from pg_class where oid = %s", (oid,)).fetchone() is not None
+
+
 def _verify_each(
     ctx: CheckContext, targets: Sequence[tuple[int, str]], verify: Callable[[int], list[str]]
 ) -> list[Finding]:
@@ -314,6 +318,8 @@ def _verify_each(
         except psycopg.Error as exc:
             if not is_corruption(exc):
                 raise
+            if not _still_exists(ctx, oid):  # dropped since it was listed: nothing to verify
+                continue
             problems = [pg_error_message(exc)]
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
