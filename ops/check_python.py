@@ -85,9 +85,9 @@ def _applied(ctx: CheckContext) -> Any:
 
 
 def _migration_states(ctx: CheckContext, state: str) -> list[Finding]:
-    from ops.migrate import _status
+    from ops.migrate import status_of
 
-    report = _status(_migration_files(ctx), _applied(ctx))
+    report = status_of(_migration_files(ctx), _applied(ctx))
     return [(m.id, m.note or state) for m in report.migrations if m.state == state]
 
 

@@ -93,10 +93,10 @@ class RunReport:
 
 def status(conn: psycopg.Connection[Any], settings: Settings) -> StatusReport:
     files = read_migration_dir(settings.migrations_dir)
-    return _status(files, history.read_applied(conn))
+    return status_of(files, history.read_applied(conn))
 
 
-def _status(files: Sequence[MigrationFile], applied: dict[str, history.AppliedMigration]) -> StatusReport:
+def status_of(files: Sequence[MigrationFile], applied: dict[str, history.AppliedMigration]) -> StatusReport:
     rows: list[MigrationStatus] = []
     head = None
     for f in files:
@@ -338,7 +338,7 @@ def migrate(
         if stale:
             notes.append(f"cleared yoyo lock rows of ended processes: {stale}")
         applied = history.read_applied(conn)
-        report = _status(files, applied)
+        report = status_of(files, applied)
         _refuse_edited(report)
         notes += [f"{m.id}: {m.note}" for m in report.migrations if m.state == "applied" and m.note]
         plan = []
@@ -399,7 +399,7 @@ def rollback(
     files = read_migration_dir(settings.migrations_dir)
     with job_lock(conn, JobFamily.MIGRATE, settings.lock_wait):
         applied = history.read_applied(conn)
-        _refuse_edited(_status(files, applied))
+        _refuse_edited(status_of(files, applied))
         plan = plan_rollback(files, applied, steps=steps, to=to, everything=everything)
         _require_rollbacks(plan)
         if dry_run:
