@@ -46,10 +46,13 @@ def migrate_cmd(app: AppContext, to: str | None, dry_run: bool) -> None:
     --dry-run runs the transactional migrations in a transaction that is rolled back and
     prints their SQL.
     """
-    from ops import migrate
+    import functools
 
+    from ops import migrate, policies
+
+    after = functools.partial(policies.apply_changed, settings=app.settings)
     with app.connect() as conn:
-        report = migrate.migrate(conn, app.settings, to=to, dry_run=dry_run)
+        report = migrate.migrate(conn, app.settings, to=to, dry_run=dry_run, after=after)
     _show_run(app, report)
 
 
