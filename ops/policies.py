@@ -16,6 +16,7 @@ evaluated in a transaction that is rolled back.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -57,8 +58,14 @@ class PolicyFile:
     table: str  # schema.table
     sha256: str
 
-    def statements(self) -> list[Statement]:
-        return split_statements(self.path.read_text(encoding="utf-8"))
+    def statements(self) -> tuple[Statement, ...]:
+        return _split(self.path.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=256)
+def _split(text: str) -> tuple[Statement, ...]:
+    # sqlparse is slow; `migrate` and the tests apply the same files many times
+    return tuple(split_statements(text))
 
 
 @dataclass(frozen=True)

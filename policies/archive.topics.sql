@@ -6,11 +6,12 @@ alter table archive.topics enable row level security;
 create policy archive_topics_select_own on archive.topics
 for select to authenticated
 using (
-    session_id in (
-        select s.id from archive.study_sessions as s
-        where s.user_id = (select app.current_user_id())
-        union all
-        select s.id from public.study_sessions as s
-        where s.user_id = (select app.current_user_id())
+    exists (
+        select 1 from archive.study_sessions as s
+        where s.id = topics.session_id and s.user_id = (select app.current_user_id())
+    )
+    or exists (
+        select 1 from public.study_sessions as s
+        where s.id = topics.session_id and s.user_id = (select app.current_user_id())
     )
 );

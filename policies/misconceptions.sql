@@ -13,15 +13,15 @@ with check (
     user_id = (select app.current_user_id())
     and (
         topic_id is null
-        or topic_id in (
-            select t.id from public.topics as t
+        or exists (
+            select 1 from public.topics as t
             inner join public.study_sessions as s on t.session_id = s.id
-            where s.user_id = (select app.current_user_id())
+            where t.id = misconceptions.topic_id and s.user_id = (select app.current_user_id())
         )
     )
 );
 
--- WITH CHECK refuses moving a misconception to another user or another user's topic
+-- WITH CHECK refuses moving a misconception to another user or onto another user's topic
 create policy misconceptions_update_own on public.misconceptions
 for update to authenticated
 using (user_id = (select app.current_user_id()))
@@ -29,10 +29,10 @@ with check (
     user_id = (select app.current_user_id())
     and (
         topic_id is null
-        or topic_id in (
-            select t.id from public.topics as t
+        or exists (
+            select 1 from public.topics as t
             inner join public.study_sessions as s on t.session_id = s.id
-            where s.user_id = (select app.current_user_id())
+            where t.id = misconceptions.topic_id and s.user_id = (select app.current_user_id())
         )
     )
 );

@@ -9,8 +9,8 @@ create policy users_select_own on public.users
 for select to authenticated
 using (id = (select app.current_user_id()));
 
--- WITH CHECK: the row may not be given another id
+-- No separate WITH CHECK: PostgreSQL then checks the new row against USING, so a caller
+-- cannot give its row another id (and a mutation test can change the one predicate).
 create policy users_update_own on public.users
 for update to authenticated
-using (id = (select app.current_user_id()))
-with check (id = (select app.current_user_id()));
+using (id = (select app.current_user_id()));
