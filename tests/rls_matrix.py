@@ -66,7 +66,8 @@ insert into study_sessions (id, user_id, exam_type) values
 insert into topics (id, session_id, name) values
     (%(topic_a)s, %(session_a)s, 'algebra'), (%(topic_b)s, %(session_b)s, 'algebra');
 insert into misconceptions (id, user_id, topic_id, description) values
-    (%(misconception_a)s, %(user_a)s, %(topic_a)s, 'sign'), (%(misconception_b)s, %(user_b)s, %(topic_b)s, 'sign');
+    (%(misconception_a)s, %(user_a)s, %(topic_a)s, 'sign'),
+    (%(misconception_b)s, %(user_b)s, %(topic_b)s, 'sign');
 insert into plan_cache (id, cache_key, plan, expires_at) values
     (%(plan_fresh)s, 'fresh', '{}', now() + interval '1 day'),
     (%(plan_expired)s, 'expired', '{}', now() - interval '1 day');
@@ -78,7 +79,8 @@ insert into archive.study_sessions (id, user_id, exam_type, current_state) value
     (%(archived_session_a)s, %(user_a)s, 'GRE', 'COMPLETED'),
     (%(archived_session_b)s, %(user_b)s, 'GRE', 'COMPLETED');
 insert into archive.topics (id, session_id, name) values
-    (%(archived_topic_a)s, %(archived_session_a)s, 'old'), (%(archived_topic_b)s, %(archived_session_b)s, 'old');
+    (%(archived_topic_a)s, %(archived_session_a)s, 'old'),
+    (%(archived_topic_b)s, %(archived_session_b)s, 'old');
 insert into archive.misconceptions (id, user_id, topic_id, description) values
     (%(archived_misconception_a)s, %(user_a)s, %(archived_topic_a)s, 'old'),
     (%(archived_misconception_b)s, %(user_b)s, %(archived_topic_b)s, 'old');
@@ -123,54 +125,142 @@ def subjects(fx: Fixture) -> list[Subject]:
     no_move = tuple(op for op in OPS if op != "move")
 
     def archive(table: str, target: UUID, row: dict[str, Any], column: str, move_to: Any) -> Subject:
-        return Subject(f"archive.{table}", f"archive.{table}", target, a, b, "archived_at", row, column, move_to, read)
+        return Subject(
+            f"archive.{table}", f"archive.{table}", target, a, b, "archived_at", row, column, move_to, read
+        )
 
     return [
         Subject(
-            "public.users", "public.users", fx.user_c, fx.user_c, b, "created_at",
-            {"name": "new-user"}, None, None, frozenset({"select", "update"}), ops=no_move,
+            "public.users",
+            "public.users",
+            fx.user_c,
+            fx.user_c,
+            b,
+            "created_at",
+            {"name": "new-user"},
+            None,
+            None,
+            frozenset({"select", "update"}),
+            ops=no_move,
         ),
         Subject(
-            "public.study_sessions", "public.study_sessions", fx.session_a, a, b, "updated_at",
-            {"user_id": a, "exam_type": "SAT"}, "user_id", b, own,
+            "public.study_sessions",
+            "public.study_sessions",
+            fx.session_a,
+            a,
+            b,
+            "updated_at",
+            {"user_id": a, "exam_type": "SAT"},
+            "user_id",
+            b,
+            own,
         ),
         Subject(
-            "public.topics", "public.topics", fx.topic_a, a, b, "name",
-            {"session_id": fx.session_a, "name": "geometry"}, "session_id", fx.session_b, own,
+            "public.topics",
+            "public.topics",
+            fx.topic_a,
+            a,
+            b,
+            "name",
+            {"session_id": fx.session_a, "name": "geometry"},
+            "session_id",
+            fx.session_b,
+            own,
         ),
         Subject(
-            "public.misconceptions", "public.misconceptions", fx.misconception_a, a, b, "detected_at",
-            {"user_id": a, "topic_id": fx.topic_a, "description": "units"}, "user_id", b, own,
+            "public.misconceptions",
+            "public.misconceptions",
+            fx.misconception_a,
+            a,
+            b,
+            "detected_at",
+            {"user_id": a, "topic_id": fx.topic_a, "description": "units"},
+            "user_id",
+            b,
+            own,
         ),
         Subject(
-            "public.plan_cache", "public.plan_cache", fx.plan_fresh, a, b, "created_at",
-            {"cache_key": "new", "plan": "{}"}, None, None, read, read, ops=no_move,
+            "public.plan_cache",
+            "public.plan_cache",
+            fx.plan_fresh,
+            a,
+            b,
+            "created_at",
+            {"cache_key": "new", "plan": "{}"},
+            None,
+            None,
+            read,
+            read,
+            ops=no_move,
         ),
         Subject(
-            "public.plan_cache (expired entry)", "public.plan_cache", fx.plan_expired, a, b, "created_at",
-            {}, None, None, frozenset(), ops=("select",),
+            "public.plan_cache (expired entry)",
+            "public.plan_cache",
+            fx.plan_expired,
+            a,
+            b,
+            "created_at",
+            {},
+            None,
+            None,
+            frozenset(),
+            ops=("select",),
         ),
         Subject(
-            "public.tutor_chats", "public.tutor_chats", fx.chat_a, a, b, "last_updated",
-            {"user_id": str(a), "topic_id": "topic-new", "explanation": ""}, "user_id", str(b), own,
+            "public.tutor_chats",
+            "public.tutor_chats",
+            fx.chat_a,
+            a,
+            b,
+            "last_updated",
+            {"user_id": str(a), "topic_id": "topic-new", "explanation": ""},
+            "user_id",
+            str(b),
+            own,
         ),
         Subject(
-            "public.quizzes", "public.quizzes", fx.quiz_a, a, b, "created_at",
-            {"user_id": str(a), "topic_id": "topic-new", "questions": "[]"}, "user_id", str(b), own,
+            "public.quizzes",
+            "public.quizzes",
+            fx.quiz_a,
+            a,
+            b,
+            "created_at",
+            {"user_id": str(a), "topic_id": "topic-new", "questions": "[]"},
+            "user_id",
+            str(b),
+            own,
         ),
         archive(
-            "study_sessions", fx.archived_session_a,
-            {"user_id": a, "exam_type": "GRE", "current_state": "COMPLETED"}, "user_id", b,
+            "study_sessions",
+            fx.archived_session_a,
+            {"user_id": a, "exam_type": "GRE", "current_state": "COMPLETED"},
+            "user_id",
+            b,
         ),
-        archive("topics", fx.archived_topic_a, {"session_id": fx.archived_session_a, "name": "n"},
-                "session_id", fx.archived_session_b),
-        archive("misconceptions", fx.archived_misconception_a, {"user_id": a, "description": "d"}, "user_id", b),
         archive(
-            "tutor_chats", fx.archived_chat_a,
-            {"user_id": str(a), "topic_id": "t", "messages": "[]", "explanation": ""}, "user_id", str(b),
+            "topics",
+            fx.archived_topic_a,
+            {"session_id": fx.archived_session_a, "name": "n"},
+            "session_id",
+            fx.archived_session_b,
         ),
-        archive("quizzes", fx.archived_quiz_a, {"user_id": str(a), "topic_id": "t", "questions": "[]"},
-                "user_id", str(b)),
+        archive(
+            "misconceptions", fx.archived_misconception_a, {"user_id": a, "description": "d"}, "user_id", b
+        ),
+        archive(
+            "tutor_chats",
+            fx.archived_chat_a,
+            {"user_id": str(a), "topic_id": "t", "messages": "[]", "explanation": ""},
+            "user_id",
+            str(b),
+        ),
+        archive(
+            "quizzes",
+            fx.archived_quiz_a,
+            {"user_id": str(a), "topic_id": "t", "questions": "[]"},
+            "user_id",
+            str(b),
+        ),
     ]
 
 
@@ -369,18 +459,32 @@ def mutants(states: Iterable[Any]) -> list[Mutant]:
             if p.using not in (None, "true"):
                 alter = sql.SQL("alter policy {} on {} using ({})")
                 found.append(
-                    Mutant(state.table, "using -> true", p.name,
-                           alter.format(name, table, sql.SQL("true")), alter.format(name, table, sql.SQL(p.using)))
+                    Mutant(
+                        state.table,
+                        "using -> true",
+                        p.name,
+                        alter.format(name, table, sql.SQL("true")),
+                        alter.format(name, table, sql.SQL(p.using)),
+                    )
                 )
             if p.check not in (None, "true"):
                 alter = sql.SQL("alter policy {} on {} with check ({})")
                 found.append(
-                    Mutant(state.table, "with check -> true", p.name,
-                           alter.format(name, table, sql.SQL("true")), alter.format(name, table, sql.SQL(p.check)))
+                    Mutant(
+                        state.table,
+                        "with check -> true",
+                        p.name,
+                        alter.format(name, table, sql.SQL("true")),
+                        alter.format(name, table, sql.SQL(p.check)),
+                    )
                 )
         found.append(
-            Mutant(state.table, "disable RLS", None,
-                   sql.SQL("alter table {} disable row level security").format(table),
-                   sql.SQL("alter table {} enable row level security").format(table))
+            Mutant(
+                state.table,
+                "disable RLS",
+                None,
+                sql.SQL("alter table {} disable row level security").format(table),
+                sql.SQL("alter table {} enable row level security").format(table),
+            )
         )
     return found

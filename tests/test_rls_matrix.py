@@ -45,7 +45,8 @@ def _tester_attributes(conn: psycopg.Connection[Any], tables: list[str]) -> dict
     owns = conn.execute(
         "select array_agg(n.nspname || '.' || c.relname) from pg_class as c"
         " inner join pg_namespace as n on c.relnamespace = n.oid"
-        " where n.nspname || '.' || c.relname = any(%s::text[]) and pg_has_role(current_user, c.relowner, 'MEMBER')",
+        " where n.nspname || '.' || c.relname = any(%s::text[])"
+        " and pg_has_role(current_user, c.relowner, 'MEMBER')",
         (tables,),
     ).fetchone()
     member_of = conn.execute(
@@ -102,7 +103,8 @@ def test_tester_is_no_superuser_has_no_bypassrls_and_owns_no_table(rls_env: RlsE
     assert rls_env.tester.info.parameter_status("is_superuser") == "off"
     roles = dict(
         rls_env.tester.execute(
-            "select rolname, rolbypassrls from pg_roles where rolname in ('anon', 'authenticated', 'service_role')"
+            "select rolname, rolbypassrls from pg_roles"
+            " where rolname in ('anon', 'authenticated', 'service_role')"
         ).fetchall()
     )
     assert roles == {"anon": False, "authenticated": False, "service_role": True}
@@ -129,7 +131,9 @@ def test_claims_do_not_survive_the_transaction(rls_env: RlsEnv) -> None:
         assert conn.execute("select count(*) from quizzes").fetchone() == (1,)
     # the same connection, a new transaction with no claims: nothing of user A is left
     with conn.transaction():
-        assert conn.execute("select current_user, current_setting('request.jwt.claims', true)").fetchone() in (
+        assert conn.execute(
+            "select current_user, current_setting('request.jwt.claims', true)"
+        ).fetchone() in (
             (m.TESTER, None),
             (m.TESTER, ""),
         )
@@ -144,10 +148,7 @@ def test_claims_do_not_survive_the_transaction(rls_env: RlsEnv) -> None:
 
 def _per_row_calls(plan: list[str]) -> list[str]:
     """Plan lines that filter rows by calling current_user_id() instead of using an InitPlan."""
-    return [
-        line for line in plan
-        if "current_user_id()" in line and ("Filter:" in line or "Cond:" in line)
-    ]
+    return [line for line in plan if "current_user_id()" in line and ("Filter:" in line or "Cond:" in line)]
 
 
 def _plan(conn: psycopg.Connection[Any], query: sql.Composable) -> list[str]:
@@ -171,7 +172,10 @@ def test_caller_id_is_read_once_per_statement_as_an_initplan(rls_env: RlsEnv) ->
 def test_a_misconception_cannot_point_at_another_users_topic(rls_env: RlsEnv) -> None:
     conn = rls_env.tester
     insert = "insert into misconceptions (user_id, topic_id, description) values (%s, %s, 'x')"
-    with pytest.raises(pgerrors.InsufficientPrivilege, match="row-level security"), acting_as(conn, FX.user_a):
+    with (
+        pytest.raises(pgerrors.InsufficientPrivilege, match="row-level security"),
+        acting_as(conn, FX.user_a),
+    ):
         conn.execute(insert, (FX.user_a, FX.topic_b))
     with acting_as(conn, FX.user_a):
         conn.execute(insert, (FX.user_a, FX.topic_a))
@@ -180,7 +184,10 @@ def test_a_misconception_cannot_point_at_another_users_topic(rls_env: RlsEnv) ->
 
 def test_a_user_cannot_change_its_own_id(rls_env: RlsEnv) -> None:
     conn = rls_env.tester
-    with pytest.raises(pgerrors.InsufficientPrivilege, match="row-level security"), acting_as(conn, FX.user_c):
+    with (
+        pytest.raises(pgerrors.InsufficientPrivilege, match="row-level security"),
+        acting_as(conn, FX.user_c),
+    ):
         conn.execute("update users set id = %s", (uuid4(),))
 
 
@@ -242,7 +249,9 @@ def test_mutation_run_reports_a_policy_no_test_needs(rls_env: RlsEnv) -> None:
     admin.execute("create policy quizzes_pointless on quizzes for select to authenticated using (false)")
     try:
         state = read_states(admin, ["public.quizzes"])["public.quizzes"]
-        (drop,) = [x for x in m.mutants([state]) if x.policy == "quizzes_pointless" and x.kind == "drop policy"]
+        (drop,) = [
+            x for x in m.mutants([state]) if x.policy == "quizzes_pointless" and x.kind == "drop policy"
+        ]
         admin.execute(drop.statement)
         assert m.surviving_cells(rls_env.tester, CELLS) is None
         admin.execute(drop.revert)
