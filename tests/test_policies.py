@@ -77,7 +77,8 @@ def test_diff_names_each_kind_of_difference_and_exits_1(db: Database, run_cli: A
     assert 'public.topics: policy "topics_delete_own" differs' in lines
     assert "    live: for delete to authenticated using true" in lines
     assert lines[-1] == (
-        "4 difference(s) in 12 managed table(s); `dbops policies apply` makes the live policies match the files"
+        "4 difference(s) in 12 managed table(s); "
+        "`dbops policies apply` makes the live policies match the files"
     )
     data = json.loads(run_cli("--json", "policies", "diff", url=db.url).output)
     assert sorted(d["kind"] for d in data["differences"]) == [
@@ -174,7 +175,8 @@ def test_migrate_reapplies_a_table_that_drifted(db: Database, run_cli: Any) -> N
     db.conn.execute("alter table quizzes disable row level security")
     result = run_cli("migrate", url=db.url)
     assert result.output == (
-        "note: policies: applied policies/quizzes.sql (live policies differ from the last apply)\nnothing to do\n"
+        "note: policies: applied policies/quizzes.sql (live policies differ from the last apply)\n"
+        "nothing to do\n"
     )
     assert db.scalar("select relrowsecurity from pg_class where oid = 'public.quizzes'::regclass") is True
 
@@ -222,7 +224,7 @@ def test_policy_file_names_say_their_table(tmp_path: Path) -> None:
     (tmp_path / "archive.quizzes.sql").write_text("")
     assert [f.table for f in policies.read_policy_dir(tmp_path)] == ["archive.quizzes", "public.users"]
     (tmp_path / "Bad-Name.sql").write_text("")
-    with pytest.raises(ConfigError, match="Bad-Name.sql: cannot tell which table it manages"):
+    with pytest.raises(ConfigError, match=r"Bad-Name\.sql: cannot tell which table it manages"):
         policies.read_policy_dir(tmp_path)
     with pytest.raises(ConfigError, match="policies directory not found"):
         policies.read_policy_dir(tmp_path / "nowhere")
