@@ -15,7 +15,7 @@ from ops import policies
 from ops.errors import ConfigError
 from ops.locks import NAMESPACE, JobFamily
 from ops.policy_state import read_states
-from tests.conftest import ROOT, Database
+from tests.conftest import ROOT, SERVER, Database
 
 TABLES = [f.table for f in policies.read_policy_dir(ROOT / "policies")]
 
@@ -236,6 +236,27 @@ def test_apply_waits_for_the_migrate_lock_and_exits_5(db: Database, run_cli: Any
         result = run_cli("--lock-wait", "0", "policies", "apply", url=db.url)
     assert result.exit_code == 5
     assert "Error: another run holds the migrate lock: pid" in result.output
+
+
+def test_apply_gives_up_after_lock_timeout_and_changes_nothing(db: Database, run_cli: Any) -> None:
+    _drift(db)
+    drifted = _states(db)
+    with psycopg.connect(db.url) as reader:
+        reader.execute("select count(*) from quizzes")  # holds ACCESS SHARE until rollback
+        result = run_cli(
+            "--lock-timeout", "100ms", "policies", "apply", url=db.url, env={"DBOPS_LOCK_RETRIES": "0"}
+        )
+        reader.rollback()
+    assert result.exit_code == 4
+    assert "Error: policies: no lock within 100 ms after 1 tries" in result.output
+    assert _states(db) == drifted
+
+
+@pytest.mark.slow
+def test_verify_passes_with_the_archive_index_migration(run_cli: Any) -> None:
+    result = run_cli("verify", url=SERVER.url("postgres"))
+    assert result.exit_code == 0, result.output
+    assert "ok   0012_archive_owner_indexes" in result.output
 
 
 def test_policies_help_lists_apply_and_diff(run_cli: Any) -> None:

@@ -146,6 +146,20 @@ def test_claims_do_not_survive_the_transaction(rls_env: RlsEnv) -> None:
         conn.execute("select count(*) from quizzes")  # the login role itself has no grant
 
 
+def test_acting_as_inside_an_open_transaction_puts_the_caller_back(rls_env: RlsEnv) -> None:
+    conn = rls_env.tester
+    probe = "select current_user, app.current_user_id()"
+    with conn.transaction():
+        with acting_as(conn, FX.user_b, "authenticated"):
+            with acting_as(conn, FX.user_a):
+                assert conn.execute(probe).fetchone() == ("authenticated", FX.user_a)
+            # the inner block's savepoint is released; its caller must not stay in force
+            assert conn.execute(probe).fetchone() == ("authenticated", FX.user_b)
+        assert conn.execute("select current_user").fetchone() == (m.TESTER,)
+        with pytest.raises(pgerrors.InsufficientPrivilege), conn.transaction():
+            conn.execute("select count(*) from quizzes")
+
+
 def _per_row_calls(plan: list[str]) -> list[str]:
     """Plan lines that filter rows by calling current_user_id() instead of using an InitPlan."""
     return [line for line in plan if "current_user_id()" in line and ("Filter:" in line or "Cond:" in line)]
