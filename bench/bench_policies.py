@@ -12,32 +12,18 @@
 from __future__ import annotations
 
 import os
-import statistics
-import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from bench.common import ROOT, connect, fresh_database, median_seconds, report, server_url
 from ops import migrate, policies
 from ops.config import load_settings
-from ops.db import connect, resolve_url
 from ops.policy_state import qualified, read_states
 from ops.rls import acting_as
-from ops.verify import scratch_database
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _best(fn: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+_best = median_seconds
 
 
 def _raw_apply(conn: psycopg.Connection[Any], files: list[policies.PolicyFile]) -> None:
@@ -52,15 +38,14 @@ def _raw_apply(conn: psycopg.Connection[Any], files: list[policies.PolicyFile]) 
 
 
 def main() -> None:
-    settings = load_settings({}, os.environ, ROOT)
-    with scratch_database(resolve_url(settings), "dbops_bench_rls") as url, connect(url) as conn:
+    with fresh_database(server_url()) as url, connect(url) as conn:
         settings = load_settings({"database_url": url}, os.environ, ROOT)
         migrate.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
         files = policies.read_policy_dir(settings.policies_dir)
         policies.apply(conn, settings)  # warm the statement cache
         tool = _best(lambda: policies.apply(conn, settings), 7)
         raw = _best(lambda: _raw_apply(conn, files), 7)
-        print(f"policies_apply: {tool / raw:.2f}")
+        report("policies_apply", tool / raw, "12 files, vs the same statements raw in one transaction")
 
         conn.execute(
             "insert into quizzes (user_id, topic_id, questions)"
@@ -81,7 +66,8 @@ def main() -> None:
         for _ in range(20):
             through_rls()
             raw_where()
-        print(f"rls_owner_select: {_best(through_rls, 200) / _best(raw_where, 200):.2f}")
+        ratio = _best(through_rls, 200) / _best(raw_where, 200)
+        report("rls_owner_select", ratio, "acting_as transaction vs explicit WHERE as owner")
 
         # the policy's predicate alone: the same query, role and claims set once
         def count_only() -> None:
@@ -92,7 +78,7 @@ def main() -> None:
 
         with acting_as(conn, user[0]):
             rls_only = _best(count_only, 300)
-        print(f"rls_predicate_only: {rls_only / _best(count_where, 300):.2f}")
+        report("rls_predicate_only", rls_only / _best(count_where, 300), "policy predicate vs explicit WHERE")
 
 
 if __name__ == "__main__":

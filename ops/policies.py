@@ -34,8 +34,8 @@ from ops.config import Settings
 from ops.db import pg_error_message
 from ops.errors import ConfigError, OperationFailed
 from ops.locks import JobFamily, job_lock
-from ops.migration_files import Statement, split_statements
-from ops.policy_state import PolicyDifference, TableState, compare, qualified, read_states
+from ops.migration_files import MigrationFile, Statement, split_statements
+from ops.policy_state import PolicyDifference, TableState, compare, create_statement, qualified, read_states
 
 _FILE_STEM = re.compile(r"^(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)$")
 
@@ -50,6 +50,7 @@ class PolicySQLError(OperationFailed):
         )
         self.path = path
         self.line = line
+        self.pg_message = pg_message
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class _Recorded:
     file_name: str
     sha256: str
     state: TableState
+    baseline: TableState | None
 
 
 # -- files --------------------------------------------------------------------------------
@@ -144,12 +146,19 @@ def _read_recorded(conn: psycopg.Connection[Any]) -> dict[str, _Recorded]:
     if not row or not row[0]:
         return {}
     return {
-        table: _Recorded(file_name, sha, TableState.from_json(table, state))
-        for table, file_name, sha, state, _ in conn.execute(sqlfiles.query("policy_recorded")).fetchall()
+        table: _Recorded(
+            file_name,
+            sha,
+            TableState.from_json(table, state),
+            None if baseline is None else TableState.from_json(table, baseline),
+        )
+        for table, file_name, sha, state, baseline in conn.execute(
+            sqlfiles.query("policy_recorded")
+        ).fetchall()
     }
 
 
-def _record(conn: psycopg.Connection[Any], f: PolicyFile, state: TableState) -> None:
+def _record(conn: psycopg.Connection[Any], f: PolicyFile, state: TableState, baseline: TableState) -> None:
     conn.execute(
         sqlfiles.query("policy_record"),
         {
@@ -157,6 +166,7 @@ def _record(conn: psycopg.Connection[Any], f: PolicyFile, state: TableState) -> 
             "file_name": f.path.name,
             "sha256": f.sha256,
             "state": json.dumps(state.to_json(), sort_keys=True),
+            "baseline": json.dumps(baseline.to_json(), sort_keys=True),
         },
     )
 
@@ -218,7 +228,7 @@ def _apply_in_transaction(
                     f"{label} changed the policies of {other}; a file manages only its own table",
                     f"move those statements to the policy file of {other}",
                 )
-        _record(conn, f, state)
+        _record(conn, f, state, before[f.table])
         old, new = before[f.table], state
         results.append(
             FileApply(
@@ -299,13 +309,80 @@ def apply_changed(conn: psycopg.Connection[Any], settings: Settings) -> tuple[st
     from ops import migrate
 
     if not settings.policies_dir.is_dir():
-        return (f"no policies directory at {_relpath(settings, settings.policies_dir)}: no policy applied",)
+        return ()  # a project without policies/; `dbops policies diff` reports the missing directory
     pending = migrate.status(conn, settings).count("pending")
     if pending:
         return (f"policies not applied: {pending} migration(s) pending; `dbops migrate` applies them",)
     report = apply(conn, settings, only_changed=True)
     lines = [f"policies: applied {r.file} ({r.reason})" for r in report.files]
     return (*lines, *report.notes)
+
+
+# -- around a rollback -------------------------------------------------------------------
+
+
+def withdraw(
+    conn: psycopg.Connection[Any], plan: Sequence[MigrationFile], settings: Settings
+) -> tuple[str, ...]:
+    """Before `dbops rollback`: drop the policies of every managed table (RLS stays on).
+
+    Policies are written against the head and depend on its objects (app.current_user_id()
+    above all), which a rollback may drop. A policy the table had before its first apply
+    (a migration's own, like the seed's) is put back when a rollback script of the plan
+    names it, so that script finds what it drops. `reapply_after_rollback` then puts back
+    every file that still applies; `dbops migrate` at the head applies the rest.
+    """
+    if not settings.policies_dir.is_dir():
+        return ()
+    files = read_policy_dir(settings.policies_dir)
+    scripts = "\n".join(m.rollback_path.read_text(encoding="utf-8") for m in plan if m.has_rollback)
+    notes: list[str] = []
+    with job_lock(conn, JobFamily.MIGRATE, settings.lock_wait):
+        live = read_states(conn, [f.table for f in files])
+        recorded = _read_recorded(conn)
+        dropped = 0
+        with conn.transaction():
+            _set_local_lock_timeout(conn, settings)
+            for f in files:
+                for p in live[f.table].policies:
+                    conn.execute(
+                        sql.SQL("drop policy {} on {}").format(sql.Identifier(p.name), qualified(f.table))
+                    )
+                    dropped += 1
+                rec = recorded.get(f.table)
+                for p in rec.baseline.policies if rec and rec.baseline and live[f.table].exists else ():
+                    if p.name in scripts:
+                        conn.execute(create_statement(f.table, p))
+                        notes.append(f'policies: put back "{p.name}" on {f.table}, which the rollback drops')
+    return (f"policies: withdrew {dropped} policies of {len(files)} managed tables for the rollback", *notes)
+
+
+def reapply_after_rollback(conn: psycopg.Connection[Any], settings: Settings) -> tuple[str, ...]:
+    """After `dbops rollback`: apply each policy file that still applies, each in a savepoint."""
+    if not settings.policies_dir.is_dir():
+        return ()
+    files = read_policy_dir(settings.policies_dir)
+    notes: list[str] = []
+    applied = 0
+    with job_lock(conn, JobFamily.MIGRATE, settings.lock_wait):
+        live = read_states(conn, [f.table for f in files])
+        with conn.transaction():
+            _set_local_lock_timeout(conn, settings)
+            conn.execute(sqlfiles.query("policy_setup"))
+            for f in files:
+                label = _relpath(settings, f.path)
+                if not live[f.table].exists:
+                    continue
+                try:
+                    with conn.transaction():
+                        _run_file(conn, f, live[f.table], label)
+                        _record(conn, f, read_states(conn, [f.table])[f.table], live[f.table])
+                    applied += 1
+                except PolicySQLError as exc:
+                    notes.append(
+                        f"policies: {label} stays withdrawn ({exc.pg_message}); `dbops migrate` applies it"
+                    )
+    return (f"policies: re-applied {applied} of {len(files)} files after the rollback", *notes)
 
 
 # -- diff ---------------------------------------------------------------------------------

@@ -162,6 +162,25 @@ def _onoff(value: bool) -> str:
     return "on" if value else "off"
 
 
+def create_statement(table: str, p: PolicyDef) -> sql.Composed:
+    """CREATE POLICY from a definition read by `read_states` (the server's own deparsed,
+    schema-qualified text, so it means the same under any search_path)."""
+    parts: list[sql.Composable] = [
+        sql.SQL("create policy {} on {} as {} for {} to {}").format(
+            sql.Identifier(p.name),
+            qualified(table),
+            sql.SQL("permissive" if p.permissive else "restrictive"),
+            sql.SQL(p.command),
+            sql.SQL(", ").join(sql.SQL("public") if r == "public" else sql.Identifier(r) for r in p.roles),
+        )
+    ]
+    if p.using is not None:
+        parts.append(sql.SQL("using ({})").format(sql.SQL(p.using)))
+    if p.check is not None:
+        parts.append(sql.SQL("with check ({})").format(sql.SQL(p.check)))
+    return sql.SQL(" ").join(parts)
+
+
 def qualified(table: str) -> sql.Composed:
     """`schema.table` as a quoted identifier pair."""
     schema, _, name = table.partition(".")

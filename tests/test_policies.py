@@ -264,3 +264,36 @@ def test_policies_help_lists_apply_and_diff(run_cli: Any) -> None:
     assert result.exit_code == 0
     assert "apply" in result.output and "diff" in result.output
     assert "policies" in run_cli("--help").output
+
+
+def test_rollback_steps_policies_aside_and_puts_back_what_still_applies(db: Database, run_cli: Any) -> None:
+    before = _states(db)
+    result = run_cli("rollback", "--steps", "1", "--yes", url=db.url)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1:] == [
+        "note: policies: withdrew 28 policies of 12 managed tables for the rollback",
+        "note: policies: re-applied 12 of 12 files after the rollback",
+    ]
+    assert _states(db) == before
+    # below 0009 the policies' function is gone: they stay withdrawn, RLS stays on
+    result = run_cli("rollback", "--to", "0008", "--yes", url=db.url)
+    assert result.exit_code == 0, result.output
+    assert (
+        'note: policies: policies/users.sql stays withdrawn (schema "app" does not exist); '
+        "`dbops migrate` applies it"
+    ) in result.output
+    assert db.scalar("select count(*) from pg_policy where polrelid = 'public.users'::regclass") == 0
+    assert db.scalar("select relrowsecurity from pg_class where oid = 'public.users'::regclass") is True
+    assert run_cli("migrate", url=db.url).exit_code == 0
+    assert _states(db) == before
+    assert run_cli("policies", "diff", url=db.url).exit_code == 0
+
+
+def test_rollback_dry_run_through_the_roles_migration_changes_nothing(db: Database, run_cli: Any) -> None:
+    before = _states(db)
+    result = run_cli("rollback", "--to", "0008", "--dry-run", url=db.url)
+    assert result.exit_code == 0, result.output
+    assert (
+        result.output.splitlines()[-1] == "dry run: 4 migration(s) would be rolled back; nothing was changed"
+    )
+    assert _states(db) == before
