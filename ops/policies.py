@@ -11,18 +11,14 @@ after the apply. `apply_changed` (run by `dbops migrate`) re-applies a file that
 whose checksum changed, or whose table no longer has the recorded state (for example after
 a rollback recreated the table with the seed's policies). `diff` compares the live state
 with the recorded one without locking anything; a file changed since its last apply is
-evaluated in a transaction that is rolled back.
+evaluated in a transaction that is rolled back. Around `dbops rollback`, `withdraw` and
+`reapply_after_rollback` step the policies aside and put back what still applies.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -34,39 +30,40 @@ from ops.config import Settings
 from ops.db import pg_error_message
 from ops.errors import ConfigError, OperationFailed
 from ops.locks import JobFamily, job_lock
-from ops.migration_files import MigrationFile, Statement, split_statements
-from ops.policy_state import PolicyDifference, TableState, compare, create_statement, qualified, read_states
+from ops.migration_files import MigrationFile
+from ops.policy_files import (
+    PolicyFile,
+    PolicySQLError,
+    read_policy_dir,
+    relpath,
+    run_file,
+    set_local_lock_timeout,
+)
+from ops.policy_state import (
+    PolicyDifference,
+    Recorded,
+    TableState,
+    compare,
+    create_statement,
+    qualified,
+    read_recorded,
+    read_states,
+    record,
+)
 
-_FILE_STEM = re.compile(r"^(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)$")
-
-
-class PolicySQLError(OperationFailed):
-    """A statement of a policy file failed; the apply was rolled back. Names file and line."""
-
-    def __init__(self, path: str, line: int, pg_message: str):
-        super().__init__(
-            f"{path}:{line}: {pg_message}",
-            "fix the file and run `dbops policies apply` again; no live policy was changed",
-        )
-        self.path = path
-        self.line = line
-        self.pg_message = pg_message
-
-
-@dataclass(frozen=True)
-class PolicyFile:
-    path: Path
-    table: str  # schema.table
-    sha256: str
-
-    def statements(self) -> tuple[Statement, ...]:
-        return _split(self.path.read_text(encoding="utf-8"))
-
-
-@functools.lru_cache(maxsize=256)
-def _split(text: str) -> tuple[Statement, ...]:
-    # sqlparse is slow; `migrate` and the tests apply the same files many times
-    return tuple(split_statements(text))
+__all__ = [
+    "ApplyReport",
+    "FileApply",
+    "PolicyDiff",
+    "PolicyFile",
+    "PolicySQLError",
+    "apply",
+    "apply_changed",
+    "diff",
+    "read_policy_dir",
+    "reapply_after_rollback",
+    "withdraw",
+]
 
 
 @dataclass(frozen=True)
@@ -99,103 +96,7 @@ class PolicyDiff:
         return bool(self.differences)
 
 
-@dataclass(frozen=True)
-class _Recorded:
-    file_name: str
-    sha256: str
-    state: TableState
-    baseline: TableState | None
-
-
-# -- files --------------------------------------------------------------------------------
-
-
-def read_policy_dir(directory: Path) -> list[PolicyFile]:
-    """Every policy file in `directory`, in name order."""
-    if not directory.is_dir():
-        raise ConfigError(
-            f"policies directory not found: {directory}",
-            "pass --policies-dir or set policies_dir in [tool.dbops]",
-        )
-    files = []
-    for path in sorted(directory.glob("*.sql")):
-        match = _FILE_STEM.match(path.stem)
-        if not match:
-            raise ConfigError(
-                f"{path.name}: cannot tell which table it manages",
-                "name it <table>.sql (schema public) or <schema>.<table>.sql, in lowercase",
-            )
-        table = f"{match.group(1) or 'public'}.{match.group(2)}"
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        files.append(PolicyFile(path, table, digest))
-    return files
-
-
-def _relpath(settings: Settings, path: Path) -> str:
-    try:
-        return str(path.relative_to(settings.project_root))
-    except ValueError:
-        return str(path)
-
-
-# -- bookkeeping --------------------------------------------------------------------------
-
-
-def _read_recorded(conn: psycopg.Connection[Any]) -> dict[str, _Recorded]:
-    row = conn.execute(sqlfiles.query("policy_bookkeeping_exists")).fetchone()
-    if not row or not row[0]:
-        return {}
-    return {
-        table: _Recorded(
-            file_name,
-            sha,
-            TableState.from_json(table, state),
-            None if baseline is None else TableState.from_json(table, baseline),
-        )
-        for table, file_name, sha, state, baseline in conn.execute(
-            sqlfiles.query("policy_recorded")
-        ).fetchall()
-    }
-
-
-def _record(conn: psycopg.Connection[Any], f: PolicyFile, state: TableState, baseline: TableState) -> None:
-    conn.execute(
-        sqlfiles.query("policy_record"),
-        {
-            "table_name": f.table,
-            "file_name": f.path.name,
-            "sha256": f.sha256,
-            "state": json.dumps(state.to_json(), sort_keys=True),
-            "baseline": json.dumps(baseline.to_json(), sort_keys=True),
-        },
-    )
-
-
 # -- applying -----------------------------------------------------------------------------
-
-
-def _set_local_lock_timeout(conn: psycopg.Connection[Any], settings: Settings) -> None:
-    conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(f"{settings.lock_timeout_ms}ms")))
-
-
-def _run_file(conn: psycopg.Connection[Any], f: PolicyFile, before: TableState, label: str) -> None:
-    """Reset the table to no policies and no FORCE, then run the file's statements."""
-    target = qualified(f.table)
-    for p in before.policies:
-        conn.execute(sql.SQL("drop policy {} on {}").format(sql.Identifier(p.name), target))
-    if before.rls_forced:
-        conn.execute(sql.SQL("alter table {} no force row level security").format(target))
-    for st in f.statements():
-        try:
-            conn.execute(st.sql.encode())
-        except pgerrors.LockNotAvailable:
-            raise
-        except psycopg.Error as exc:
-            line = st.line
-            position = exc.diag.statement_position
-            if position and position.isdigit():
-                line += st.sql[: int(position) - 1].count("\n")
-            raise PolicySQLError(label, line, pg_error_message(exc)) from exc
 
 
 def _apply_in_transaction(
@@ -205,16 +106,16 @@ def _apply_in_transaction(
     chosen: dict[str, str],
 ) -> list[FileApply]:
     """Apply the chosen files (table -> reason) in the caller's transaction; record each."""
-    _set_local_lock_timeout(conn, settings)
+    set_local_lock_timeout(conn, settings)
     conn.execute(sqlfiles.query("policy_setup"))
     managed = [f.table for f in files]
     results = []
     for f in files:
         if f.table not in chosen:
             continue
-        label = _relpath(settings, f.path)
+        label = relpath(settings, f.path)
         before = read_states(conn, managed)
-        _run_file(conn, f, before[f.table], label)
+        run_file(conn, f, before[f.table], label)
         after = read_states(conn, managed)
         state = after[f.table]
         if not state.rls_enabled:
@@ -228,7 +129,7 @@ def _apply_in_transaction(
                     f"{label} changed the policies of {other}; a file manages only its own table",
                     f"move those statements to the policy file of {other}",
                 )
-        _record(conn, f, state, before[f.table])
+        record(conn, f.table, f.path.name, f.sha256, state, before[f.table])
         old, new = before[f.table], state
         results.append(
             FileApply(
@@ -243,7 +144,7 @@ def _apply_in_transaction(
     return results
 
 
-def _needs_apply(f: PolicyFile, recorded: dict[str, _Recorded], live: TableState) -> str | None:
+def _needs_apply(f: PolicyFile, recorded: dict[str, Recorded], live: TableState) -> str | None:
     rec = recorded.get(f.table)
     if rec is None:
         return "never applied"
@@ -274,13 +175,13 @@ def apply(
     results: list[FileApply] = []
     with job_lock(conn, JobFamily.MIGRATE, settings.lock_wait):
         live = read_states(conn, [f.table for f in files])
-        recorded = _read_recorded(conn)
+        recorded = read_recorded(conn)
         chosen: dict[str, str] = {}
         for f in files:
             if not live[f.table].exists:
                 if not only_changed:
                     raise ConfigError(
-                        f"{_relpath(settings, f.path)}: table {f.table} does not exist",
+                        f"{relpath(settings, f.path)}: table {f.table} does not exist",
                         "run `dbops migrate` first, or remove the file if the table is gone",
                     )
                 notes.append(f"skipped {f.path.name}: table {f.table} does not exist")
@@ -339,10 +240,10 @@ def withdraw(
     notes: list[str] = []
     with job_lock(conn, JobFamily.MIGRATE, settings.lock_wait):
         live = read_states(conn, [f.table for f in files])
-        recorded = _read_recorded(conn)
+        recorded = read_recorded(conn)
         dropped = 0
         with conn.transaction():
-            _set_local_lock_timeout(conn, settings)
+            set_local_lock_timeout(conn, settings)
             for f in files:
                 for p in live[f.table].policies:
                     conn.execute(
@@ -367,16 +268,23 @@ def reapply_after_rollback(conn: psycopg.Connection[Any], settings: Settings) ->
     with job_lock(conn, JobFamily.MIGRATE, settings.lock_wait):
         live = read_states(conn, [f.table for f in files])
         with conn.transaction():
-            _set_local_lock_timeout(conn, settings)
+            set_local_lock_timeout(conn, settings)
             conn.execute(sqlfiles.query("policy_setup"))
             for f in files:
-                label = _relpath(settings, f.path)
+                label = relpath(settings, f.path)
                 if not live[f.table].exists:
                     continue
                 try:
                     with conn.transaction():
-                        _run_file(conn, f, live[f.table], label)
-                        _record(conn, f, read_states(conn, [f.table])[f.table], live[f.table])
+                        run_file(conn, f, live[f.table], label)
+                        record(
+                            conn,
+                            f.table,
+                            f.path.name,
+                            f.sha256,
+                            read_states(conn, [f.table])[f.table],
+                            live[f.table],
+                        )
                     applied += 1
                 except PolicySQLError as exc:
                     notes.append(
@@ -396,10 +304,10 @@ def _evaluate(
     states: dict[str, TableState] = {}
     try:
         with conn.transaction(force_rollback=True):
-            _set_local_lock_timeout(conn, settings)
+            set_local_lock_timeout(conn, settings)
             for f in files:
                 before = read_states(conn, managed)
-                _run_file(conn, f, before[f.table], _relpath(settings, f.path))
+                run_file(conn, f, before[f.table], relpath(settings, f.path))
                 states[f.table] = read_states(conn, [f.table])[f.table]
     except pgerrors.LockNotAvailable as exc:
         raise OperationFailed(
@@ -419,7 +327,7 @@ def diff(conn: psycopg.Connection[Any], settings: Settings) -> PolicyDiff:
     """
     files = read_policy_dir(settings.policies_dir)
     live = read_states(conn, [f.table for f in files])
-    recorded = _read_recorded(conn)
+    recorded = read_recorded(conn)
     expected: dict[str, TableState] = {}
     to_evaluate = []
     differences: list[PolicyDifference] = []
@@ -439,5 +347,5 @@ def diff(conn: psycopg.Connection[Any], settings: Settings) -> PolicyDiff:
     return PolicyDiff(
         tuple(f.table for f in files),
         tuple(differences),
-        tuple(_relpath(settings, f.path) for f in to_evaluate),
+        tuple(relpath(settings, f.path) for f in to_evaluate),
     )

@@ -7,6 +7,7 @@ compares equal to the same state read by another, whatever their search paths.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -185,3 +186,54 @@ def qualified(table: str) -> sql.Composed:
     """`schema.table` as a quoted identifier pair."""
     schema, _, name = table.partition(".")
     return sql.SQL(".").join([sql.Identifier(schema), sql.Identifier(name)])
+
+
+# -- bookkeeping: dbops.policy_apply --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A row of dbops.policy_apply: the file applied, the state after it, the state before
+    the table's first apply."""
+
+    file_name: str
+    sha256: str
+    state: TableState
+    baseline: TableState | None
+
+
+def read_recorded(conn: psycopg.Connection[Any]) -> dict[str, Recorded]:
+    row = conn.execute(sqlfiles.query("policy_bookkeeping_exists")).fetchone()
+    if not row or not row[0]:
+        return {}
+    return {
+        table: Recorded(
+            file_name,
+            sha,
+            TableState.from_json(table, state),
+            None if baseline is None else TableState.from_json(table, baseline),
+        )
+        for table, file_name, sha, state, baseline in conn.execute(
+            sqlfiles.query("policy_recorded")
+        ).fetchall()
+    }
+
+
+def record(
+    conn: psycopg.Connection[Any],
+    table: str,
+    file_name: str,
+    sha256: str,
+    state: TableState,
+    baseline: TableState,
+) -> None:
+    conn.execute(
+        sqlfiles.query("policy_record"),
+        {
+            "table_name": table,
+            "file_name": file_name,
+            "sha256": sha256,
+            "state": json.dumps(state.to_json(), sort_keys=True),
+            "baseline": json.dumps(baseline.to_json(), sort_keys=True),
+        },
+    )
