@@ -271,3 +271,22 @@ def test_mutation_run_reports_a_policy_no_test_needs(rls_env: RlsEnv) -> None:
         admin.execute(drop.revert)
     finally:
         admin.execute("drop policy if exists quizzes_pointless on quizzes")
+
+
+def test_every_owner_column_leads_an_index(rls_env: RlsEnv) -> None:
+    """The predicates filter on the owner columns: each must be the first column of an index."""
+    owner_columns = {(s.table, s.owner_column) for s in m.subjects(FX) if s.owner_column} | {
+        ("public.users", "id")
+    }
+    assert len(owner_columns) == 11
+    unindexed = [
+        (table, column)
+        for table, column in sorted(owner_columns)
+        if not rls_env.admin.execute(
+            "select exists (select from pg_index as i"
+            " join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]"
+            " where i.indrelid = %s::regclass and a.attname = %s)",
+            (table, column),
+        ).fetchone()[0]  # type: ignore[index]
+    ]
+    assert unindexed == []
