@@ -109,13 +109,14 @@ class Subject:
     target: UUID
     owner: UUID  # the caller "owner"; for the shared plan cache, just some user
     other: UUID  # the caller "other"
-    stamp_column: str  # UPDATE sets it to STAMP
+    update_column: str  # UPDATE sets it to update_value
     new_row: dict[str, Any]  # INSERT: a row owned by the owner
     owner_column: str | None  # MOVE sets it to move_to; None: no owner column
     move_to: Any
     owner_may: frozenset[str]
     other_may: frozenset[str] = frozenset()
     ops: tuple[str, ...] = OPS
+    update_value: Any = STAMP
 
 
 def subjects(fx: Fixture) -> list[Subject]:
@@ -166,6 +167,7 @@ def subjects(fx: Fixture) -> list[Subject]:
             "session_id",
             fx.session_b,
             own,
+            update_value="algebra 2",
         ),
         Subject(
             "public.misconceptions",
@@ -314,8 +316,8 @@ def statement(cell: Cell, new_id: UUID) -> tuple[sql.Composed, dict[str, Any]]:
             row,
         )
     if cell.op == "update":
-        return sql.SQL("update {} set {} = %(value)s").format(table, sql.Identifier(s.stamp_column)), {
-            "value": "algebra 2" if s.stamp_column == "name" else STAMP
+        return sql.SQL("update {} set {} = %(value)s").format(table, sql.Identifier(s.update_column)), {
+            "value": s.update_value
         }
     if cell.op == "move":
         assert s.owner_column is not None
@@ -333,7 +335,7 @@ def _reached(conn: psycopg.Connection[Any], cell: Cell, new_id: UUID, params: di
         q = sql.SQL("select count(*) from {} where id = %s").format(table)
         row = conn.execute(q, (new_id,)).fetchone()
     elif cell.op in ("update", "move"):
-        column = s.stamp_column if cell.op == "update" else s.owner_column
+        column = s.update_column if cell.op == "update" else s.owner_column
         assert column is not None
         q = sql.SQL("select count(*) from {} where id = %s and {} = %s").format(table, sql.Identifier(column))
         row = conn.execute(q, (s.target, params["value"])).fetchone()
@@ -379,7 +381,7 @@ def run_cell(conn: psycopg.Connection[Any], cell: Cell) -> Outcome:
     return result[0]
 
 
-def surviving_cells(conn: psycopg.Connection[Any], chosen: Iterable[Cell]) -> Cell | None:
+def killing_cell(conn: psycopg.Connection[Any], chosen: Iterable[Cell]) -> Cell | None:
     """The first cell whose outcome is not the expected one (None: all as expected)."""
     for cell in chosen:
         if run_cell(conn, cell).allowed != cell.expected:

@@ -159,6 +159,9 @@ def test_diff_evaluates_a_changed_file_and_migrate_applies_only_it(
     result = run_cli("--policies-dir", str(policy_dir), "policies", "diff", url=db.url)
     assert result.exit_code == 1
     assert 'public.plan_cache: policy "plan_cache_select_fresh" differs' in result.output
+    assert f"note: {plan_cache} is new or changed since its last apply (evaluated, then rolled back)" in (
+        result.output
+    )
     assert "interval" in result.output
     result = run_cli("--policies-dir", str(policy_dir), "migrate", url=db.url)
     assert result.exit_code == 0, result.output

@@ -238,7 +238,7 @@ def test_mutation_run_kills_every_mutant(rls_env: RlsEnv, capsys: pytest.Capture
         try:
             first = [c for c in CELLS if c.subject.table == mutant.table]
             rest = [c for c in CELLS if c.subject.table != mutant.table]
-            if m.surviving_cells(rls_env.tester, first + rest) is None:
+            if m.killing_cell(rls_env.tester, first + rest) is None:
                 survivors.append(mutant.label)
         finally:
             admin.execute(mutant.revert)
@@ -267,7 +267,7 @@ def test_mutation_run_reports_a_policy_no_test_needs(rls_env: RlsEnv) -> None:
             x for x in m.mutants([state]) if x.policy == "quizzes_pointless" and x.kind == "drop policy"
         ]
         admin.execute(drop.statement)
-        assert m.surviving_cells(rls_env.tester, CELLS) is None
+        assert m.killing_cell(rls_env.tester, CELLS) is None
         admin.execute(drop.revert)
     finally:
         admin.execute("drop policy if exists quizzes_pointless on quizzes")

@@ -60,6 +60,8 @@ def diff_cmd(ctx: click.Context, app: AppContext) -> None:
     def text() -> None:
         for d in result.differences:
             click.echo(d.describe())
+        for name in result.evaluated:
+            click.echo(f"note: {name} is new or changed since its last apply (evaluated, then rolled back)")
         if result.differences:
             click.echo(
                 f"{len(result.differences)} difference(s) in {len(result.tables)} managed table(s); "
