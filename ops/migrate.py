@@ -278,13 +278,23 @@ def _run_file(
     )
 
 
+Hook = Callable[[psycopg.Connection[Any]], tuple[str, ...]]
+PlanHook = Callable[[psycopg.Connection[Any], Sequence[MigrationFile]], tuple[str, ...]]
+
+
 def _dry_run(
-    conn: psycopg.Connection[Any], plan: Sequence[MigrationFile], settings: Settings, direction: str
+    conn: psycopg.Connection[Any],
+    plan: Sequence[MigrationFile],
+    settings: Settings,
+    direction: str,
+    prepare: PlanHook | None = None,
 ) -> list[StepReport]:
     """Execute the transactional prefix of the plan in one transaction that is rolled back."""
     steps: list[StepReport] = []
     executing = True
     with conn.transaction(force_rollback=True):
+        if prepare is not None and plan:
+            prepare(conn, plan)
         for m in plan:
             file, statements = m.script(direction)
             executing = executing and m.transactional
@@ -395,7 +405,11 @@ def rollback(
     to: str | None = None,
     everything: bool = False,
     dry_run: bool = False,
+    before: PlanHook | None = None,
+    after: Hook | None = None,
 ) -> RunReport:
+    """Roll back the planned migrations; `before` and `after` run under the same lock around
+    them when there is anything to roll back (the policies layer steps aside and returns)."""
     files = read_migration_dir(settings.migrations_dir)
     with job_lock(conn, JobFamily.MIGRATE, settings.lock_wait):
         applied = history.read_applied(conn)
@@ -403,9 +417,15 @@ def rollback(
         plan = plan_rollback(files, applied, steps=steps, to=to, everything=everything)
         _require_rollbacks(plan)
         if dry_run:
-            return RunReport("rollback", True, tuple(_dry_run(conn, plan, settings, "rollback")))
+            return RunReport("rollback", True, tuple(_dry_run(conn, plan, settings, "rollback", before)))
         history.ensure_history(conn)
-        return RunReport("rollback", False, tuple(rollback_file(conn, m, settings) for m in plan))
+        notes: list[str] = []
+        if before is not None and plan:
+            notes += before(conn, plan)
+        steps_done = tuple(rollback_file(conn, m, settings) for m in plan)
+        if after is not None and plan:
+            notes += after(conn)
+        return RunReport("rollback", False, steps_done, tuple(notes))
 
 
 def mark(

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": ("ops.cli.migrate", "verify_cmd", "Apply, roll back, re-apply each migration on a scratch DB."),
     "unlock": ("ops.cli.migrate", "unlock_cmd", "Show who holds dbops locks; clear stale yoyo lock rows."),
     "check": ("ops.cli.checks", "check_cmd", "Run the integrity, security and performance checks."),
+    "policies": ("ops.cli.policies", "policies", "Apply row-level security from policies/, or diff it."),
 }
 
 
