@@ -32,8 +32,15 @@ DAY = 86_400
 TABLES: dict[str, tuple[str, ...]] = {
     "users": ("id", "email", "name", "created_at"),
     "study_sessions": (
-        "id", "user_id", "exam_type", "current_state", "created_at", "updated_at",
-        "metadata", "current_context", "agent_history",
+        "id",
+        "user_id",
+        "exam_type",
+        "current_state",
+        "created_at",
+        "updated_at",
+        "metadata",
+        "current_context",
+        "agent_history",
     ),
     "topics": ("id", "session_id", "name", "status", "mastery_score"),
     "misconceptions": ("id", "user_id", "topic_id", "description", "detected_at"),

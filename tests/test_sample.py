@@ -52,11 +52,14 @@ def test_rows_are_realistic_and_consistent(db: Database) -> None:
              where t.id::text = q.topic_id and s.user_id::text = q.user_id)"""
     )
     assert orphans == 0
-    assert db.scalar(
-        """select count(*) from tutor_chats c where not exists (
+    assert (
+        db.scalar(
+            """select count(*) from tutor_chats c where not exists (
              select from topics t join study_sessions s on s.id = t.session_id
              where t.id::text = c.topic_id and s.user_id::text = c.user_id)"""
-    ) == 0
+        )
+        == 0
+    )
     # the agent history is a path through the state machine that ends in the session's phase
     last_action = dict(
         db.conn.execute(
@@ -109,8 +112,9 @@ def test_dry_run_changes_nothing(db: Database) -> None:
 
 
 def test_custom_shape_controls_the_mix() -> None:
-    shape = SampleShape(sessions_per_user=(1, 1), topics_per_session=(5, 5), quizzes_per_topic=(1, 1),
-                        chat_probability=1.0)
+    shape = SampleShape(
+        sessions_per_user=(1, 1), topics_per_session=(5, 5), quizzes_per_topic=(1, 1), chat_probability=1.0
+    )
     rows = {c.table: c.rows for c in generate_rows(10, seed=1, anchor=ANCHOR, shape=shape)}
     assert rows["study_sessions"] == 10
     assert rows["topics"] == rows["quizzes"] == rows["tutor_chats"] == 50

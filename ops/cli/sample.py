@@ -24,9 +24,7 @@ from ops.cli._context import AppContext, dry_run_option, pass_app, table
     type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d"]),
     help="Time the data is generated 'as of' (default: now); with --seed it fixes every value.",
 )
-@click.option(
-    "--skip-loaded", is_flag=True, help="Exit 0 without loading when this seed is already loaded."
-)
+@click.option("--skip-loaded", is_flag=True, help="Exit 0 without loading when this seed is already loaded.")
 @dry_run_option
 @pass_app
 def sample_data_cmd(
