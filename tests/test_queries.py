@@ -401,3 +401,15 @@ def test_another_user_sees_and_changes_nothing_of_alice(rls_db: Database, alice:
     assert q.progress(conn, mallory) == []
     assert q.load_session(conn, alice, sid).phase == "INTAKE"
     assert len(q.progress(conn, alice)) == 1
+
+
+def test_the_readme_example_runs(rls_db: Database) -> None:
+    from tests.server import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### The query module") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("\n```\n")]
+    scope: dict[str, Any] = {"DATABASE_URL": rls_db.url}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["quiz"] is not None and scope["chat"].messages[0]["content"] == "why?"
+    assert scope["state"].phase == "PLANNING"
