@@ -252,20 +252,24 @@ def prefetched(chunks: Iterator[Chunk], depth: int = 4) -> Iterator[Chunk]:
     buffer: queue.Queue[Chunk | BaseException | None] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: Chunk | BaseException | None) -> bool:
+        """False once the consumer has gone (so a full queue never blocks the thread)."""
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for chunk in chunks:
-                while not stop.is_set():
-                    try:
-                        buffer.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(chunk):
                     return
-            buffer.put(None)
+            put(None)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            buffer.put(exc)
+            put(exc)
 
     worker = threading.Thread(target=produce, name="sample-data-generator", daemon=True)
     worker.start()

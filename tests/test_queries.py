@@ -413,3 +413,17 @@ def test_the_readme_example_runs(rls_db: Database) -> None:
     exec(compile(code, "README.md", "exec"), scope)
     assert scope["quiz"] is not None and scope["chat"].messages[0]["content"] == "why?"
     assert scope["state"].phase == "PLANNING"
+
+
+def test_prepared_plans_reused_across_users_keep_rows_apart(rls_db: Database, alice: UUID) -> None:
+    """psycopg prepares a statement on its 5th use; the plan must not carry one user's view."""
+    conn = rls_db.conn
+    q.save_quiz(conn, alice, "t", [{"question": "mine"}])
+    q.append_chat_messages(conn, alice, "t", [{"content": "mine"}])
+    bob = q.login(conn, "bob")
+    for _ in range(8):
+        assert q.latest_quiz(conn, alice, "t") is not None
+        assert q.get_chat(conn, alice, "t").messages
+    assert q.latest_quiz(conn, bob, "t") is None
+    assert q.get_chat(conn, bob, "t").messages == []
+    assert conn.execute("select count(*) from pg_prepared_statements").fetchone() != (0,)

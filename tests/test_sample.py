@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -163,3 +164,35 @@ def test_cli_bad_options_exit_2(db: Database, run_cli, args: list[str], message:
     result = run_cli("sample-data", *args, url=db.url)
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_prefetch_hands_over_the_generator_error() -> None:
+    from ops.sample import Chunk, prefetched
+
+    def failing() -> Iterator[Chunk]:
+        yield Chunk("users", 1, b"x\n")
+        raise ValueError("generator broke")
+
+    got = []
+    with pytest.raises(ValueError, match="generator broke"):
+        for chunk in prefetched(failing()):
+            got.append(chunk)
+    assert len(got) == 1
+
+
+def test_prefetch_stops_when_the_consumer_stops() -> None:
+    import threading
+    import time
+
+    from ops.sample import Chunk, prefetched
+
+    # two chunks, room for one: after the consumer takes the first, the worker fills the
+    # queue with the second and then waits to hand over the end marker
+    chunks = prefetched(iter([Chunk("users", 1, b"a\n"), Chunk("users", 1, b"b\n")]), depth=1)
+    assert next(chunks).data == b"a\n"
+    time.sleep(0.3)
+    closer = threading.Thread(target=chunks.close)
+    closer.start()
+    closer.join(timeout=5)
+    assert not closer.is_alive(), "the generator thread blocked the consumer's close"
+    assert not [t for t in threading.enumerate() if t.name == "sample-data-generator"]
