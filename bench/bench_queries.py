@@ -78,6 +78,22 @@ def run_rls_floor(conn: Conn, role: str, user: UUID | None, stmts: Statements) -
             conn.execute(query(name), params, prepare=True).fetchall()
 
 
+def run_one_round_trip(conn: Conn, role: str, user: UUID | None, stmts: Statements) -> None:
+    """The RLS floor sent as one pipeline: begin, role and claims, the statements, commit."""
+    claims = json.dumps({"role": role} if user is None else {"sub": str(user), "role": role})
+    with conn.pipeline():
+        conn.execute("begin")
+        conn.execute(
+            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+            (role, claims),
+            prepare=True,
+        )
+        cursors = [conn.execute(query(name), params, prepare=True) for name, params in stmts]
+        conn.execute("commit")
+    for cursor in cursors:
+        cursor.fetchall()
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
@@ -92,18 +108,18 @@ def keys(conn: Conn, sql_text: str, n: int) -> list[tuple[Any, ...]]:
 
 
 def patterns(conn: Conn, n: int) -> list[Pattern]:
-    """Three disjoint key sets per write pattern (library, bare, floor) so none sees another's rows."""
-    quiz = keys(conn, "select user_id::uuid, topic_id from quizzes", 3 * n + WARMUP)
-    chat = keys(conn, "select user_id::uuid, topic_id from tutor_chats", 3 * n + WARMUP)
-    sess = keys(conn, "select user_id, id from study_sessions", 3 * n + WARMUP)
-    mis = keys(conn, "select distinct user_id from misconceptions", 3 * n + WARMUP)
-    plan = keys(conn, "select cache_key from plan_cache where expires_at > now()", 3 * n + WARMUP)
+    """Four disjoint key sets per write pattern (one per variant) so none sees another's rows."""
+    quiz = keys(conn, "select user_id::uuid, topic_id from quizzes", 4 * n + WARMUP)
+    chat = keys(conn, "select user_id::uuid, topic_id from tutor_chats", 4 * n + WARMUP)
+    sess = keys(conn, "select user_id, id from study_sessions", 4 * n + WARMUP)
+    mis = keys(conn, "select distinct user_id from misconceptions", 4 * n + WARMUP)
+    plan = keys(conn, "select cache_key from plan_cache where expires_at > now()", 4 * n + WARMUP)
     topic = keys(
         conn,
         "select s.user_id, t.id from topics t join study_sessions s on s.id = t.session_id",
-        3 * n + WARMUP,
+        4 * n + WARMUP,
     )
-    names = keys(conn, "select name from users", 3 * n + WARMUP)
+    names = keys(conn, "select name from users", 4 * n + WARMUP)
     conn.execute("update study_sessions set current_state = 'PLANNING'")
     phases: dict[UUID, str] = {}
     cycle = {
@@ -288,12 +304,13 @@ def patterns(conn: Conn, n: int) -> list[Pattern]:
 
 def measure(conn: Conn, pattern: Pattern, n: int) -> dict[str, list[float]]:
     """Latencies of the three variants, interleaved in rounds so drift hits them alike."""
-    times: dict[str, list[float]] = {"library": [], "bare": [], "rls_floor": []}
+    times: dict[str, list[float]] = {"library": [], "bare": [], "rls_floor": [], "one_round_trip": []}
     for w in range(WARMUP):
-        pattern.call(conn, 3 * n + w)
-        user, stmts = pattern.statements(3 * n + w)
+        pattern.call(conn, 4 * n + w)
+        user, stmts = pattern.statements(4 * n + w)
         run_bare(conn, stmts)
         run_rls_floor(conn, pattern.role, user, stmts)
+        run_one_round_trip(conn, pattern.role, user, stmts)
     rounds = 4
     per = n // rounds
     for r in range(rounds):
@@ -308,8 +325,10 @@ def measure(conn: Conn, pattern: Pattern, n: int) -> dict[str, list[float]]:
                     start = time.perf_counter()
                     if variant == "bare":
                         run_bare(conn, stmts)
-                    else:
+                    elif variant == "rls_floor":
                         run_rls_floor(conn, pattern.role, user, stmts)
+                    else:
+                        run_one_round_trip(conn, pattern.role, user, stmts)
                 times[variant].append(time.perf_counter() - start)
     return times
 
@@ -386,13 +405,15 @@ def main() -> None:
             lib50, lib99 = percentile(t["library"], 0.5), percentile(t["library"], 0.99)
             bare50, bare99 = percentile(t["bare"], 0.5), percentile(t["bare"], 0.99)
             floor50 = percentile(t["rls_floor"], 0.5)
+            one50 = percentile(t["one_round_trip"], 0.5)
             print(
                 f"# {pattern.name}: library p50 {lib50 * 1e6:.0f} us, bare {bare50 * 1e6:.0f} us, "
-                f"rls floor {floor50 * 1e6:.0f} us"
+                f"rls floor {floor50 * 1e6:.0f} us, rls in one round trip {one50 * 1e6:.0f} us"
             )
             print(f"query_{pattern.name}_p50: {lib50 / bare50:.2f}")
             print(f"query_{pattern.name}_p99: {lib99 / bare99:.2f}")
             print(f"query_{pattern.name}_p50_vs_rls_floor: {lib50 / floor50:.2f}")
+            print(f"query_{pattern.name}_p50_one_round_trip_rls_vs_bare: {one50 / bare50:.2f}")
         lib_ops, bare_ops = throughput(url, conn, float(os.environ.get("BENCH_QUERY_SECONDS", "5")))
         print(
             f"# 8 clients, mixed latest_quiz/get_chat/append_chat_messages: library {lib_ops:.0f} ops/s, "
