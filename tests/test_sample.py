@@ -7,12 +7,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from psycopg import sql
 
 from ops.errors import ConfigError, OperationFailed
 from ops.sample import TABLES, SampleShape, generate_rows, load_sample_data, user_name
 from tests.conftest import Database
 
 ANCHOR = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def count_rows(db: Database, table_name: str) -> int:
+    row = db.conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table_name))).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def _bytes(**kwargs: object) -> dict[str, bytes]:
@@ -34,7 +41,7 @@ def test_load_fills_every_table_with_counts_as_reported(db: Database) -> None:
     report = load_sample_data(db.conn, 60, seed=3, expired_fraction=0.25, anchor=ANCHOR)
     for table_name, rows in report.rows.items():
         assert rows > 0, table_name
-        assert db.scalar(f"select count(*) from {table_name}") == rows
+        assert count_rows(db, table_name) == rows
     assert report.rows["users"] == 60
     assert report.rows["plan_cache"] == 30
     assert report.expired_plans == round(30 * 0.25) == 8
@@ -109,7 +116,7 @@ def test_dry_run_changes_nothing(db: Database) -> None:
     report = load_sample_data(db.conn, 15, seed=1, anchor=ANCHOR, dry_run=True)
     assert report.dry_run and report.rows["quizzes"] > 0
     for table_name in TABLES:
-        assert db.scalar(f"select count(*) from {table_name}") == 0
+        assert count_rows(db, table_name) == 0
 
 
 def test_custom_shape_controls_the_mix() -> None:
