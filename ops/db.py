@@ -49,6 +49,20 @@ def with_database(conninfo: str, dbname: str) -> str:
 
 
 def connect(conninfo: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A connection named `dbops`; the server checks every second that the client still lives.
+
+    Without that check a backend whose client was killed keeps running its statement (and
+    holding its locks, advisory ones included) until the statement ends.
+    """
+    conn = _open(conninfo, autocommit=autocommit, **kwargs)
+    if conn.info.server_version >= 140000:
+        conn.execute("select set_config('client_connection_check_interval', '1000', false)")
+        if not autocommit:
+            conn.commit()
+    return conn
+
+
+def _open(conninfo: str, *, autocommit: bool, **kwargs: Any) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(
             conninfo,

@@ -160,10 +160,10 @@ def _execute(conn: psycopg.Connection[Any], statements: Sequence[Statement], pat
 
 
 def _located(exc: psycopg.Error, st: Statement, path: str) -> MigrationSQLError:
-    line = st.line
+    line = st.code_line
     position = exc.diag.statement_position
     if position and position.isdigit():
-        line += st.sql[: int(position) - 1].count("\n")
+        line = st.line + st.sql[: int(position) - 1].count("\n")
     return MigrationSQLError(path, line, pg_error_message(exc))
 
 
@@ -227,16 +227,24 @@ def _run_file(
     conn: psycopg.Connection[Any], m: MigrationFile, settings: Settings, direction: str
 ) -> StepReport:
     forward = direction == "apply"
-    statements = m.statements() if forward else m.rollback_statements()
-    path = _relpath(settings, m.path if forward else m.rollback_path)
+    file, statements = m.script(direction)
+    path = _relpath(settings, file)
     started = time.monotonic()
 
     def record() -> None:
         elapsed = int((time.monotonic() - started) * 1000)
-        if forward:
-            history.record_apply(conn, m, elapsed)
-        else:
-            history.record_rollback(conn, m.id)
+        try:
+            if forward:
+                history.record_apply(conn, m, elapsed)
+            else:
+                history.record_rollback(conn, m.id)
+        except pgerrors.LockNotAvailable:
+            raise
+        except psycopg.Error as exc:
+            raise OperationFailed(
+                f"{path}: writing the migration history failed: {pg_error_message(exc)}",
+                "check the history tables (_yoyo_migration, dbops.migration_checksum), then rerun",
+            ) from exc
 
     note = ""
     if m.transactional:
@@ -278,14 +286,13 @@ def _dry_run(
     executing = True
     with conn.transaction(force_rollback=True):
         for m in plan:
-            forward = direction == "apply"
-            statements = m.statements() if forward else m.rollback_statements()
+            file, statements = m.script(direction)
             executing = executing and m.transactional
             started = time.monotonic()
             note = ""
             if executing:
                 _set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
-                _execute(conn, statements, _relpath(settings, m.path if forward else m.rollback_path))
+                _execute(conn, statements, _relpath(settings, file))
             else:
                 note = "not executed in a dry run: runs outside a transaction (or follows one that does)"
             steps.append(

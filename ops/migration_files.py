@@ -11,9 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlparse
-from sqlparse import tokens as T
-
+from ops import sqltext
 from ops.errors import ConfigError
 from ops.sqlfiles import parse_headers
 
@@ -25,6 +23,14 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 class Statement:
     sql: str
     line: int  # 1-based line of the statement's first character in its file
+
+    @property
+    def code_line(self) -> int:
+        """The line of the first line that is not blank or a comment."""
+        for offset, text in enumerate(self.sql.splitlines()):
+            if text.strip() and not text.strip().startswith("--"):
+                return self.line + offset
+        return self.line
 
 
 @dataclass(frozen=True)
@@ -41,46 +47,20 @@ class MigrationFile:
     def has_rollback(self) -> bool:
         return self.rollback_path.is_file()
 
-    def statements(self) -> list[Statement]:
-        return split_statements(self.path.read_text(encoding="utf-8"))
-
-    def rollback_statements(self) -> list[Statement]:
-        return split_statements(self.rollback_path.read_text(encoding="utf-8"))
+    def script(self, direction: str) -> tuple[Path, list[Statement]]:
+        """The file to run for `direction` ('apply' or 'rollback') and its statements."""
+        path = self.path if direction == "apply" else self.rollback_path
+        return path, split_statements(path.read_text(encoding="utf-8"))
 
 
 def split_statements(text: str) -> list[Statement]:
     """Statements with the line each starts on, so errors can name file and line."""
-    result: list[Statement] = []
-    offset = 0
-    for raw in sqlparse.split(text):
-        body = raw.strip()
-        if not body or not _has_code(body):
-            continue
-        at = text.find(body, offset)
-        at = offset if at < 0 else at
-        result.append(Statement(body, text.count("\n", 0, at) + 1))
-        offset = at + len(body)
-    return result
-
-
-def _has_code(statement: str) -> bool:
-    return bool(normalize_sql(statement).strip(" ;"))
+    return [Statement(text[a:b], text.count("\n", 0, a) + 1) for a, b in sqltext.split(text)]
 
 
 def normalize_sql(text: str) -> str:
     """The SQL with comments removed and whitespace collapsed: equal for cosmetic edits."""
-    parts: list[str] = []
-    for statement in sqlparse.parse(text):
-        for token in statement.flatten():  # type: ignore[no-untyped-call]
-            if token.ttype in T.Comment:
-                continue
-            parts.append(" " if token.is_whitespace else token.value)
-    return re.sub(r"\s+", " ", "".join(parts)).strip()
-
-
-def _normalized_digest(text: str) -> str:
-    statements = [normalize_sql(s) for s in sqlparse.split(text)]
-    return hashlib.sha256("\n".join(s for s in statements if s).encode()).hexdigest()
+    return sqltext.normalize(text)
 
 
 def read_migration(path: Path) -> MigrationFile:
@@ -94,7 +74,7 @@ def read_migration(path: Path) -> MigrationFile:
         transactional=transactional,
         depends=tuple(headers.get("depends", "").split()),
         sha256=hashlib.sha256(text.encode()).hexdigest(),
-        normalized_sha256=_normalized_digest(text),
+        normalized_sha256=hashlib.sha256(normalize_sql(text).encode()).hexdigest(),
     )
 
 
@@ -105,27 +85,30 @@ def read_migration_dir(directory: Path) -> list[MigrationFile]:
             f"migrations directory not found: {directory}",
             "pass --migrations-dir or set migrations_dir in [tool.dbops]",
         )
-    from yoyo import read_migrations
-    from yoyo.exceptions import BadMigration
-    from yoyo.migrations import topological_sort
-
-    try:
-        ordered = [m.id for m in topological_sort(read_migrations(str(directory)))]
-    except BadMigration as exc:
-        raise ConfigError(
-            f"{directory}: {exc.args[0] if exc.args else exc}",
-            "check the `-- depends:` lines name existing migrations",
-        ) from exc
-    files = [read_migration(directory / f"{mid}.sql") for mid in ordered]
-    known = {f.id for f in files}
-    for f in files:
+    files = {
+        p.stem: read_migration(p)
+        for p in sorted(directory.glob("*.sql"))
+        if not p.name.endswith(".rollback.sql")
+    }
+    for f in files.values():
         for dep in f.depends:
-            if dep not in known:
+            if dep not in files:
                 raise ConfigError(
-                    f"{f.path.name}: depends on unknown migration {dep}",
-                    "fix its `-- depends:` line",
+                    f"{f.path.name}: depends on unknown migration {dep}", "fix its `-- depends:` line"
                 )
-    return files
+    # yoyo's topological sort over our parsed headers: yoyo's own reader would parse every
+    # file (and its rollback) again with sqlparse, which costs more than applying them.
+    from yoyo.topologicalsort import CycleError, topological_sort
+
+    graph = {mid: {files[d].id for d in f.depends} for mid, f in files.items()}
+    try:
+        ordered = list(topological_sort(list(files), graph))
+    except CycleError as exc:
+        raise ConfigError(
+            f"{directory}: circular `-- depends:` among {', '.join(exc.args[1])}",
+            "remove the cycle from the `-- depends:` lines",
+        ) from exc
+    return [files[mid] for mid in ordered]
 
 
 def find(files: list[MigrationFile], ref: str) -> MigrationFile:

@@ -13,7 +13,9 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from ops import catalog, history
@@ -21,7 +23,7 @@ from ops.config import Settings
 from ops.db import connect, with_database
 from ops.errors import ConfigError, OperationFailed
 from ops.migrate import apply_file, rollback_file
-from ops.migration_files import read_migration_dir
+from ops.migration_files import MigrationFile, read_migration_dir
 
 
 @dataclass(frozen=True)
@@ -60,33 +62,43 @@ def verify(conninfo: str, settings: Settings) -> VerifyReport:
         if not m.has_rollback:
             raise ConfigError(f"{m.path.name} has no rollback file", "write it, then run `dbops verify`")
     steps: list[VerifyStep] = []
-    differences = 0
+    total = 0
     with scratch_database(conninfo, "dbops_verify") as scratch, connect(scratch) as conn:
         history.ensure_history(conn)
         before = catalog.snapshot(conn)
         for m in files:
-            try:
-                apply_file(conn, m, settings)
-                first = catalog.snapshot(conn)
-                rollback_file(conn, m, settings)
-                undone = catalog.diff(before, catalog.snapshot(conn))
-                apply_file(conn, m, settings)
-                again = catalog.snapshot(conn)
-            except OperationFailed as exc:
-                steps.append(VerifyStep(m.id, False, f"fails on a fresh database: {exc.message}"))
-                break
-            redone = catalog.diff(first, again)
-            differences += len(undone) + len(redone)
-            if undone:
-                problem = "rollback does not restore the schema: " + undone[0].describe(
-                    "before the migration", "after its rollback"
-                )
-            elif redone:
-                problem = "applying again after the rollback differs: " + redone[0].describe(
-                    "first apply", "second apply"
-                )
-            else:
-                problem = ""
+            problem, differences, before = _up_down_up(conn, m, settings, before)
             steps.append(VerifyStep(m.id, not problem, problem))
-            before = again
-    return VerifyReport(tuple(steps), differences)
+            total += differences
+            if problem:
+                break  # later steps would run on a schema the history never produces
+    return VerifyReport(tuple(steps), total)
+
+
+def _up_down_up(
+    conn: psycopg.Connection[Any], m: MigrationFile, settings: Settings, before: catalog.Snapshot
+) -> tuple[str, int, catalog.Snapshot]:
+    """(problem or "", number of differences, snapshot after the last apply)."""
+    try:
+        apply_file(conn, m, settings)
+    except OperationFailed as exc:
+        return f"fails on a fresh database: {exc.message}", 0, before
+    first = catalog.snapshot(conn)
+    try:
+        rollback_file(conn, m, settings)
+    except OperationFailed as exc:
+        return f"rollback fails: {exc.message}", 0, first
+    undone = catalog.diff(before, catalog.snapshot(conn))
+    if undone:
+        detail = undone[0].describe("before the migration", "after its rollback")
+        return f"rollback does not restore the schema: {detail}", len(undone), first
+    try:
+        apply_file(conn, m, settings)
+    except OperationFailed as exc:
+        return f"fails when applied again after its rollback: {exc.message}", 0, first
+    again = catalog.snapshot(conn)
+    redone = catalog.diff(first, again)
+    if redone:
+        detail = redone[0].describe("first apply", "second apply")
+        return f"applying again after the rollback differs: {detail}", len(redone), again
+    return "", 0, again

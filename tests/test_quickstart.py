@@ -1,0 +1,68 @@
+"""What the README promises: the embedded server's lifecycle and `make demo`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.server import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _dbops(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGHOST", "PGDATABASE")}
+    return subprocess.run(
+        [sys.executable, "-m", "ops", *args],
+        capture_output=True,
+        text=True,
+        env={**env, "DBOPS_HOME": str(home)},
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def test_embedded_server_lifecycle(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert json.loads(_dbops(home, "--json", "db", "status").stdout)["running"] is False
+    started = _dbops(home, "--json", "db", "start")
+    assert started.returncode == 0, started.stderr
+    status = json.loads(started.stdout)
+    assert status["running"] is True and status["url"].startswith("postgresql://postgres@/postgres?host=")
+    try:
+        assert _dbops(home, "db", "url").stdout.strip() == status["url"]
+        migrated = _dbops(home, "migrate")
+        assert migrated.returncode == 0, migrated.stderr
+        assert "applied 0011_app_login" in migrated.stdout
+    finally:
+        stopped = _dbops(home, "--json", "db", "stop")
+    assert json.loads(stopped.stdout)["running"] is False
+
+
+def test_make_demo_ends_with_every_migration_applied(tmp_path: Path) -> None:
+    if not (ROOT / ".venv" / "bin" / "dbops").exists() or shutil.which("make") is None:
+        pytest.skip("make demo runs the project's .venv")
+    env = {**os.environ, "DBOPS_HOME": str(tmp_path / "demo")}
+    env.pop("DATABASE_URL", None)
+    try:
+        demo = subprocess.run(
+            ["make", "-s", "demo"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=600,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "11 applied; head: 0011_app_login" in demo.stdout
+    finally:
+        subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "dbops"), "db", "stop"], env=env, capture_output=True, check=False
+        )
