@@ -29,7 +29,7 @@ from uuid import UUID
 
 import psycopg
 
-from bench.bench_sample import scratch_database
+from bench.bench_sample import migrated_database
 from ops import queries as q
 from ops.sqlfiles import query
 
@@ -387,7 +387,7 @@ def main() -> None:
     n = int(os.environ.get("BENCH_QUERY_N", "400"))
     from ops.sample import load_sample_data
 
-    with scratch_database("dbops_bench_queries") as url, psycopg.connect(url, autocommit=True) as conn:
+    with migrated_database("dbops_bench_queries") as url, psycopg.connect(url, autocommit=True) as conn:
         policies = ensure_policies(conn)
         report = load_sample_data(conn, users, seed=1)  # anchored now: plan_cache rows still valid
         print(

@@ -1,6 +1,6 @@
 """Sample-data generation (generate + COPY) vs a plain COPY of the very same rows.
 
-Run: `python -m bench.bench_sample` (DATABASE_URL, else the embedded server). Size with
+Run: `python -m bench.bench_sample` (BENCH_DATABASE_URL, else the embedded server in .dbops/bench). Size with
 BENCH_SAMPLE_USERS (default 4000 users, about 240k rows: the full default mix scaled so the
 run stays under a minute on a 2-core machine).
 """
@@ -12,42 +12,27 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, connect, server_url
+
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def server_url() -> str:
-    from ops.config import load_settings
-    from ops.db import resolve_url
-
-    return resolve_url(load_settings({}, os.environ, ROOT))
-
-
 @contextmanager
-def scratch_database(name: str) -> Iterator[str]:
-    """A migrated scratch database on the bench server, dropped afterwards."""
+def migrated_database(name: str) -> Iterator[str]:
+    """A migrated scratch database on the bench server (BENCH_DATABASE_URL or .dbops/bench)."""
     from ops import migrate
     from ops.config import load_settings
-    from ops.db import with_database
+    from ops.verify import scratch_database
 
-    base = server_url()
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = with_database(base, name)
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
+    with scratch_database(server_url(), name) as url:
+        with connect(url) as conn:
             migrate.migrate(conn, load_settings({"database_url": url}, {}, ROOT))
         yield url
-    finally:
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 def truncate_all(conn: psycopg.Connection[Any]) -> None:
@@ -60,7 +45,7 @@ def main() -> None:
     from ops.sample import copy_chunk, generate_rows, load_sample_data
 
     users = int(os.environ.get("BENCH_SAMPLE_USERS", "4000"))
-    with scratch_database("dbops_bench_sample") as url, psycopg.connect(url, autocommit=True) as conn:
+    with migrated_database("dbops_bench_sample") as url, connect(url) as conn:
         chunks = list(generate_rows(users, seed=1, anchor=ANCHOR))
         rows = sum(c.rows for c in chunks)
         tool, raw = [], []
