@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "unlock": ("ops.cli.migrate", "unlock_cmd", "Show who holds dbops locks; clear stale yoyo lock rows."),
     "check": ("ops.cli.checks", "check_cmd", "Run the integrity, security and performance checks."),
     "policies": ("ops.cli.policies", "policies", "Apply row-level security from policies/, or diff it."),
+    "sample-data": ("ops.cli.sample", "sample_data_cmd", "Load realistic sample rows (COPY)."),
 }
 
 
