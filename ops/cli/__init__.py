@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "unmark": ("ops.cli.migrate", "unmark_cmd", "Forget applied migrations without rolling back."),
     "verify": ("ops.cli.migrate", "verify_cmd", "Apply, roll back, re-apply each migration on a scratch DB."),
     "unlock": ("ops.cli.migrate", "unlock_cmd", "Show who holds dbops locks; clear stale yoyo lock rows."),
+    "backup": ("ops.cli.backup", "backup_group", "Back up the database; list, verify by restoring, prune."),
+    "restore": ("ops.cli.backup", "restore_cmd", "Restore a verified backup into an empty database."),
 }
 
 
