@@ -203,12 +203,14 @@ class _DumpRun:
     def wait(self) -> int:
         code = self.proc.wait()
         self._reader.join(timeout=10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
         return code
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait()
+            self.wait()
 
 
 @dataclass(frozen=True)

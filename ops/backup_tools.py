@@ -160,14 +160,17 @@ def client_env(conninfo: str) -> tuple[str, dict[str, str]]:
 def sample_rows(conn: psycopg.Connection[Any], limit_bytes: int = _SAMPLE_BYTES) -> bytes:
     """Text rows of the largest tables, the kind of bytes pg_dump compresses, up to `limit_bytes`."""
     data = bytearray()
-    for schema, table in conn.execute(sqlfiles.query("backup_largest_tables")).fetchall():
-        query = sql.SQL("copy (select * from {} limit 20000) to stdout").format(sql.Identifier(schema, table))
+    for schema, table, width in conn.execute(sqlfiles.query("backup_largest_tables")).fetchall():
+        rows = max(10, (limit_bytes - len(data)) // max(1, int(width)))
+        query = sql.SQL("copy (select * from {} limit {}) to stdout").format(
+            sql.Identifier(schema, table), sql.Literal(rows)
+        )
         with conn.cursor().copy(query) as copy:
             for block in copy:
                 data.extend(block)
-                if len(data) >= limit_bytes:
-                    return bytes(data[:limit_bytes])
-    return bytes(data)
+        if len(data) >= limit_bytes:
+            break
+    return bytes(data[:limit_bytes])
 
 
 def choose_compression(tools: PgTools, conn: psycopg.Connection[Any], requested: str) -> Compression:
@@ -182,7 +185,11 @@ def choose_compression(tools: PgTools, conn: psycopg.Connection[Any], requested:
         return Compression(requested, "requested", {})
     if supports(tools, "zstd"):
         return Compression("zstd", "pg_dump supports zstd: faster and smaller than gzip", {})
-    sample = sample_rows(conn)
+    return pick_gzip_level(sample_rows(conn))
+
+
+def pick_gzip_level(sample: bytes, worth: float = _GZIP6_WORTH) -> Compression:
+    """gzip 1 unless level 6 (pg_dump's default) shrinks the sample below `worth` times level 1's size."""
     if not sample:
         return Compression("gzip:1", "zstd not in this pg_dump build; no rows to measure: gzip level 1", {})
     measured: dict[str, Any] = {"sample_bytes": len(sample)}
@@ -193,9 +200,9 @@ def choose_compression(tools: PgTools, conn: psycopg.Connection[Any], requested:
         measured[f"gzip{level}_ms"] = round((time.perf_counter() - started) * 1000, 2)
     ratio = measured["gzip6_bytes"] / max(1, measured["gzip1_bytes"])
     measured["gzip6_vs_gzip1_size"] = round(ratio, 3)
-    if ratio < _GZIP6_WORTH:
+    if ratio < worth:
         return Compression(
-            "gzip:6", f"zstd not in this pg_dump build; gzip 6 is {ratio:.2f}x the size", measured
+            "gzip:6", f"zstd not in this pg_dump build; gzip 6 is {ratio:.2f}x the size of gzip 1", measured
         )
     return Compression(
         "gzip:1",
