@@ -203,6 +203,12 @@ def list_backups(backup_dir: Path) -> Listing:
 
 
 def find_backup(backup_dir: Path, backup_id: str) -> Backup:
+    """The backup of that id; `latest` is the newest finished one."""
+    if backup_id == "latest":
+        finished = list_backups(backup_dir).backups
+        if not finished:
+            raise ConfigError(f"no backups in {backup_dir}", "take one with `dbops backup`")
+        return finished[-1]
     folder = backup_dir / backup_id
     if backup_id.startswith(".") or "/" in backup_id or not (folder / MANIFEST).is_file():
         known = [b.id for b in list_backups(backup_dir).backups]

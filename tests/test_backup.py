@@ -139,7 +139,7 @@ def test_manifest_records_what_was_dumped(source: Database, taken: Path) -> None
     assert [f.path for f in m.files] == ["dump.pgdump"]
     assert m.files[0].size == (taken / "dump.pgdump").stat().st_size > 0
     assert m.toc_entries > 50
-    assert m.compression in ("zstd", "gzip:1", "gzip:6") and m.compression_reason
+    assert m.compression in ("zstd", "gzip:1") and m.compression_reason
     assert m.duration_s > 0 and m.verifications == () and not m.verified
     assert sorted(p.name for p in taken.iterdir()) == ["dump.pgdump", MANIFEST]
 
@@ -426,6 +426,15 @@ def test_restore_refuses_a_corrupt_backup(taken: Path, empty_db: Database, run_c
     assert empty_db.scalar("select count(*) from pg_class where relnamespace = 'public'::regnamespace") == 0
 
 
+def test_latest_names_the_newest_backup(backup_dir: Path, taken: Path, run_cli: Any) -> None:
+    result = run_cli("backup", "verify", "latest", "--dir", str(backup_dir))
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"backup {taken.name}: OK")
+    none = run_cli("backup", "verify", "latest", "--dir", str(backup_dir / "empty"))
+    assert none.exit_code == 2
+    assert f"Error: no backups in {backup_dir / 'empty'}" in none.output
+
+
 def test_unknown_backup_id(backup_dir: Path, taken: Path, run_cli: Any) -> None:
     result = run_cli("backup", "verify", "20990101T000000Z_nope", "--dir", str(backup_dir))
     assert result.exit_code == 2
@@ -467,3 +476,66 @@ def test_manifest_round_trips_through_json(taken: Path) -> None:
     assert Manifest.from_dict(json.loads(json.dumps(m.to_dict()))) == m
     shutil.copytree(taken, taken.parent / "copy")
     assert read_manifest(taken.parent / "copy") == m
+
+
+def test_auto_compression_measures_a_sample() -> None:
+    from ops.backup_tools import pick_gzip_level
+
+    text = b"".join(
+        b'%d\tthe student reviews integration by parts\t{"score": %d}\n' % (i, i % 97) for i in range(20000)
+    )
+    chosen = pick_gzip_level(text)
+    assert chosen.spec == "gzip:1"
+    assert chosen.reason.startswith("zstd not in this pg_dump build; gzip 1 saves ")
+    assert chosen.sample["gzip6_bytes"] <= chosen.sample["gzip1_bytes"] < len(text) // 4
+    noise = pick_gzip_level(os.urandom(200_000))
+    assert noise.spec == "none"
+    assert noise.reason.startswith("the data does not compress (gzip 1 output is ")
+    assert pick_gzip_level(b"").spec == "gzip:1"
+
+
+@pytest.fixture
+def old_server() -> Iterator[str]:
+    """A real PostgreSQL 15 server on a Unix socket in a scratch folder; yields its URL."""
+    import pwd
+    import subprocess
+    import tempfile
+
+    if not (OLD_PG_BIN / "postgres").exists():
+        pytest.skip("needs the PostgreSQL 15 server programs")
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    if user:
+        try:
+            owner = pwd.getpwnam(user)
+        except KeyError:
+            pytest.skip("root needs the embedded_postgres user to run a server")
+    home = Path(tempfile.mkdtemp(prefix="dbops-pg15-"))
+    data = home / "data"
+    if user:
+        os.chown(home, owner.pw_uid, owner.pw_gid)
+    run = {"user": user, "check": True, "capture_output": True}
+    subprocess.run([str(OLD_PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"], **run)
+    options = f"-k {home} -c listen_addresses='' -p 5499"
+    ctl = [str(OLD_PG_BIN / "pg_ctl"), "-D", str(data)]
+    subprocess.run([*ctl, "-o", options, "-l", str(home / "log"), "-w", "start"], **run)
+    try:
+        yield f"postgresql://postgres@/postgres?host={home}&port=5499"
+    finally:
+        subprocess.run([*ctl, "-m", "immediate", "stop"], **{**run, "check": False})
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_restore_refuses_a_real_older_server(taken: Path, old_server: str, run_cli: Any) -> None:
+    with psycopg.connect(old_server) as conn:
+        old_version = str(conn.execute("show server_version").fetchone()[0]).split(" ")[0]  # type: ignore[index]
+    result = run_cli("restore", taken.name, "--dir", str(taken.parent), "--target-url", old_server)
+    assert result.exit_code == 2
+    assert (
+        f"Error: the target server ({old_version}) is older than the backup's source "
+        f"({embedded.server_version()}); nothing was restored"
+    ) in result.output
+    with psycopg.connect(old_server) as conn:
+        assert conn.execute(
+            "select count(*) from pg_class where relnamespace = 'public'::regnamespace"
+        ).fetchone() == (0,)
