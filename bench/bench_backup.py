@@ -1,7 +1,9 @@
 """Backup benchmark: `dbops backup` and `backup verify --restore` against plain pg_dump / pg_restore.
 
-Generates a database of about BENCH_BACKUP_MB megabytes (default 1000) on the embedded
-server with plain SQL, then times, on the same data in the same run:
+Generates a database of about BENCH_BACKUP_MB megabytes (default 300; the issue asks about
+1 GB, but on a 2-core machine generating and dumping that takes several minutes per run) on
+BENCH_DATABASE_URL, else the embedded server under .dbops/bench, with plain SQL, then times,
+best of BENCH_BACKUP_ROUNDS (default 2) interleaved rounds, on the same data in the same run:
 
 - backup_vs_pg_dump_same_compression: `dbops backup --compress gzip` / `pg_dump -Fc` (both gzip level 6)
 - backup_auto_vs_pg_dump: `dbops backup` (compression chosen by measurement) / `pg_dump -Fc`
@@ -29,6 +31,7 @@ from psycopg import sql
 
 from ops import embedded, migrate
 from ops.config import load_settings
+from ops.db import with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DBNAME = "dbops_bench_backup"
@@ -157,7 +160,7 @@ def _round(server: str, url: str, work: Path, n: int) -> tuple[dict[str, float],
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(restored)))
         admin.execute(sql.SQL("create database {} template template0").format(sql.Identifier(restored)))
-    restore_url = server.replace("/postgres?", f"/{restored}?")
+    restore_url = with_database(server, restored)
     dump = work / "auto" / manifest["id"] / "dump.pgdump"
     command = [
         str(bin_dir / "pg_restore"),
@@ -187,8 +190,8 @@ def main() -> None:
     target_mb = int(os.environ.get("BENCH_BACKUP_MB", "300"))
     budget = float(os.environ.get("BENCH_BACKUP_GEN_SECONDS", "150"))
     rounds = int(os.environ.get("BENCH_BACKUP_ROUNDS", "2"))
-    server = embedded.ensure_running(ROOT / ".dbops")
-    url = server.replace("/postgres?", f"/{DBNAME}?")
+    server = os.environ.get("BENCH_DATABASE_URL") or embedded.ensure_running(ROOT / ".dbops" / "bench")
+    url = with_database(server, DBNAME)
     work = Path(tempfile.mkdtemp(prefix="dbops-bench-backup-"))
     try:
         clock = time.perf_counter()

@@ -539,3 +539,31 @@ def test_restore_refuses_a_real_older_server(taken: Path, old_server: str, run_c
         assert conn.execute(
             "select count(*) from pg_class where relnamespace = 'public'::regnamespace"
         ).fetchone() == (0,)
+
+
+def test_row_counts_are_those_of_the_dump_despite_concurrent_writes(
+    source: Database, backup_dir: Path, empty_db: Database, run_cli: Any
+) -> None:
+    from ops.backup import BackupRequest, run_backup
+
+    before = source.scalar("select count(*) from public.plan_cache")
+    writes: list[int] = []
+
+    def write_while_dumping(done: int, total: int, table: str) -> None:
+        if not writes:
+            with psycopg.connect(source.url, autocommit=True) as other:
+                other.execute(
+                    "insert into plan_cache (cache_key, plan) "
+                    "select 'late' || g, '{}' from generate_series(1, 7) g"
+                )
+            writes.append(7)
+
+    try:
+        result = run_backup(source.url, BackupRequest(backup_dir), write_while_dumping)
+    finally:
+        source.conn.execute("delete from plan_cache where cache_key like 'late%'")
+    assert writes == [7]
+    assert result.manifest.row_counts["public.plan_cache"] == before
+    restored = run_cli("restore", result.id, "--dir", str(backup_dir), "--target-url", empty_db.url)
+    assert restored.exit_code == 0, restored.output
+    assert empty_db.scalar("select count(*) from public.plan_cache") == before
