@@ -132,6 +132,28 @@ def dbops(*args: str) -> list[str]:
     return [sys.executable, "-m", "ops", *args]
 
 
+def _overhead_parts(url: str, dump: Path) -> str:
+    """What dbops adds around pg_dump, each timed alone: row counts, SHA-256, the TOC read-back."""
+    from ops.backup import count_rows, toc_entries
+    from ops.backup_manifest import sha256_file
+    from ops.backup_tools import PgTools
+
+    started = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        count_rows(conn)
+    counting = time.perf_counter() - started
+    started = time.perf_counter()
+    sha256_file(dump)
+    hashing = time.perf_counter() - started
+    started = time.perf_counter()
+    toc_entries(PgTools(embedded.bin_dir(), "", 0), dump)
+    listing = time.perf_counter() - started
+    return (
+        f"row counts {counting:.2f} s (run beside pg_dump), sha256 {hashing:.2f} s, "
+        f"pg_restore --list {listing:.2f} s"
+    )
+
+
 def _round(server: str, url: str, work: Path, n: int) -> tuple[dict[str, float], dict[str, object]]:
     """One pass over every measurement; directories are removed after, so each pass writes anew."""
     bin_dir = embedded.bin_dir()
@@ -180,6 +202,7 @@ def _round(server: str, url: str, work: Path, n: int) -> tuple[dict[str, float],
         "compression": manifest["compression"],
         "reason": manifest["compression_reason"],
     }
+    facts["overhead"] = _overhead_parts(url, dump)
     for name in ("same", "auto", "d1", "d2"):
         shutil.rmtree(work / name, ignore_errors=True)
     plain.unlink()
@@ -217,6 +240,7 @@ def main() -> None:
             f"jobs 1 {best['dir1']:.1f} s, jobs 2 {best['dir2']:.1f} s"
         )
         print(f"# pg_restore: {best['pg_restore']:.1f} s; backup verify --restore: {best['verify']:.1f} s")
+        print(f"# dbops' own work, timed alone: {facts['overhead']}")
         print(f"backup_vs_pg_dump_same_compression: {best['same'] / best['plain']:.3f}")
         print(f"backup_auto_vs_pg_dump: {best['auto'] / best['plain']:.3f}")
         print(f"backup_auto_size_vs_pg_dump: {auto_size / plain_size:.3f}")
