@@ -9,7 +9,6 @@ request) on a server at least as new as the backup's source, stopping at the fir
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import time
 from collections.abc import Mapping
@@ -98,18 +97,21 @@ def restore_tools(backup: Backup, bin_dir: Path | None) -> PgTools:
 
 
 def integrity_checks(conninfo: str, settings: Settings) -> str:
-    """`dbops check` on the restored database, where that module is installed."""
-    try:
-        checks = importlib.import_module("ops.checks")
-    except ImportError:
-        return "not available"
-    runner = getattr(checks, "run_checks", None)
-    if runner is None:
-        return "not available"
+    """`dbops check` on the restored database: "passed", or what it found."""
+    import os
+
+    from ops.check_config import load_check_config
+    from ops.checks import run_checks
+
+    config = load_check_config(settings, os.environ)
     with connect(conninfo) as conn:
-        report = runner(conn, settings)
-    findings = getattr(report, "findings", ())
-    return f"{len(findings)} finding(s)" if findings else "passed"
+        report = run_checks(conn, settings, config, conninfo=conninfo)
+    if report.exit_code == 0:
+        return "passed"
+    return (
+        f"{len(report.findings)} finding(s), {len(report.unknown)} check(s) unknown, "
+        f"corruption: {'yes' if report.corruption else 'no'}"
+    )
 
 
 def pg_restore_command(
