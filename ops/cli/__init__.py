@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "mark": ("ops.cli.migrate", "mark_cmd", "Record migrations as applied without running them."),
     "unmark": ("ops.cli.migrate", "unmark_cmd", "Forget applied migrations without rolling back."),
     "verify": ("ops.cli.migrate", "verify_cmd", "Apply, roll back, re-apply each migration on a scratch DB."),
+    "evict": ("ops.cli.retention", "evict_cmd", "Delete expired rows (ttl rules) in short batches."),
+    "archive": ("ops.cli.retention", "archive_cmd", "Move old rows to archive.<table>, or restore them."),
+    "retention": ("ops.cli.retention", "retention_group", "Cron: `retention run` runs every retention rule."),
     "unlock": ("ops.cli.migrate", "unlock_cmd", "Show who holds dbops locks; clear stale yoyo lock rows."),
 }
 
