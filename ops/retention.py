@@ -218,7 +218,7 @@ def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
         statement, params = build(rule, cutoff, after, limit)
         row = conn.execute(statement, params).fetchone()
         assert row is not None
-        return int(row[0]), int(row[0]), {rule.table: int(row[0])}, row[1]
+        return int(row[0]), int(row[1]), {rule.table: int(row[1])}, row[2]
 
     plan = units.archive_plan(rule, cutoff) if rule.children else None
 
