@@ -180,6 +180,7 @@ def bench_archive(url: str, conn: psycopg.Connection[Any]) -> None:
 
 
 def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     admin = _server_url()
     started = time.perf_counter()
     url = _setup(admin)

@@ -178,15 +178,19 @@ class _Runner:
             self.listener.batch_done(
                 BatchReport(rule, action, len(sizer.durations), done, moved, limit, round(elapsed, 2))
             )
+            stuck = done == 0 and (last is None or last == after)  # only rows left for the next run
             after = last if last is not None else after
-            if selected < limit or (done == 0 and selected == 0):
+            if selected < limit or stuck:
                 return rows, by_table, sizer, timeouts, "done"
 
 
 def _backlog(conn: psycopg.Connection[Any], rule: Rule) -> tuple[int, float | None, datetime]:
     now = _now(conn)
     query, params = q.count_eligible(rule, _cutoff(rule, now))
-    row = conn.execute(query, params).fetchone()
+    with conn.transaction():
+        # a count over a large backlog may take longer than one batch may
+        conn.execute("select set_config('statement_timeout', '0', true)")
+        row = conn.execute(query, params).fetchone()
     assert row is not None
     count, oldest = int(row[0]), row[1]
     age = None

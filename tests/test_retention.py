@@ -213,6 +213,25 @@ def test_a_unit_with_a_locked_child_waits_for_the_next_run(db: Database, run_cli
     assert db.scalar("select count(*) from archive.topics where id = %s", (topic,)) == 1
 
 
+def test_units_left_behind_do_not_keep_a_run_spinning(db: Database, run_cli: Any) -> None:
+    user = db.scalar("insert into users (name) values ('spin') returning id")
+    db.conn.execute(
+        "insert into study_sessions (user_id, exam_type, current_state, created_at)"
+        " select %s, 'exam', 'COMPLETED', '2020-01-01' from generate_series(1, 3)",
+        (user,),
+    )
+    db.conn.execute("insert into topics (session_id, name) select id, 'x' from study_sessions")
+    with psycopg.connect(db.url) as app:
+        app.execute("select id from topics for update")
+        result = run_cli(
+            "--json", "archive", "sessions", "--batch-size", "1", "--max-runtime", "20", url=db.url
+        )
+        app.rollback()
+    assert result.exit_code == 0, result.output
+    done = rule_of(summary(result.stdout), "sessions")
+    assert (done["stopped"], done["rows"], done["backlog"]) == ("done", 0, 3)
+
+
 def test_restore_round_trips(db: Database, run_cli: Any) -> None:
     fill_archivable(db.conn)
     original = {t: checksums(db.conn, "public", t) for t in ARCHIVED_TABLES}

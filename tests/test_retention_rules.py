@@ -193,3 +193,21 @@ def test_a_custom_rule_from_the_config_file_runs(
     assert result.exit_code == 0, result.output
     assert db.scalar("select topic_id from archive.tutor_chats") == "math"
     assert db.scalar("select count(*) from tutor_chats") == 1
+
+
+def test_readme_retention_example_is_valid_config(run_cli: Any) -> None:
+    import re
+    import tomllib
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Retention", 1)[1]
+    example = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert example is not None
+    tool = tomllib.loads(example.group(1))["tool"]["dbops"]
+    rules = configured_rules(tool)
+    assert "tutor_chats" not in rules
+    assert rules["old_plans"].older_than == timedelta(days=14)
+    assert run_settings(tool).max_runtime_s == 600
+    for verb in (["evict"], ["archive"], ["retention", "run"]):
+        assert run_cli(*verb, "--help").exit_code == 0
+        assert f"dbops {' '.join(verb)}" in readme
