@@ -27,6 +27,7 @@ from ops.retention_rules import Rule, RunSettings, validate
 START_BATCH = 500
 MAX_BATCH = 100_000
 MAX_LOCK_RETRIES = 5
+CAREFUL_BATCHES = 20
 
 
 @dataclass(frozen=True)
@@ -217,10 +218,20 @@ def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
         return RuleResult(rule.name, action, True, eligible, by_table, 0, eligible, backlog, age,
                           round(time.perf_counter() - started, 3), None, None, 0, "dry run")  # fmt: skip
 
+    build = q.delete_batch if rule.kind == "ttl" else q.archive_batch
+    careful_left = [0]  # batches to run with SKIP LOCKED since the application last held a row
+
     def simple(limit: int, after: Any) -> tuple[int, int, dict[str, int], Any]:
-        build = q.delete_batch if rule.kind == "ttl" else q.archive_batch
-        statement, params = build(rule, cutoff, after, limit)
-        row = conn.execute(statement, params).fetchone()
+        row = None
+        if careful_left[0] == 0:
+            try:
+                with conn.transaction():  # a savepoint: the batch goes on when this fails
+                    row = conn.execute(*build(rule, cutoff, after, limit, skip_locked=False)).fetchone()
+            except pg_errors.LockNotAvailable:
+                careful_left[0] = CAREFUL_BATCHES
+        if row is None:
+            careful_left[0] -= 1
+            row = conn.execute(*build(rule, cutoff, after, limit, skip_locked=True)).fetchone()
         assert row is not None
         return int(row[0]), int(row[1]), {rule.table: int(row[1])}, row[2]
 

@@ -65,24 +65,37 @@ def count_eligible(rule: Rule, cutoff: Any) -> tuple[sql.Composed, Params]:
     return query, params
 
 
-def _batch_cte(rule: Rule, cutoff: Any, after: Any, limit: int) -> tuple[sql.Composed, Params]:
-    """Up to `limit` eligible rows the application does not hold, locked, by physical address.
+def _batch_cte(
+    rule: Rule, cutoff: Any, after: Any, limit: int, skip_locked: bool
+) -> tuple[sql.Composed, Params]:
+    """Up to `limit` eligible rows by physical address, in the order of the rule's column.
 
-    The delete then finds them with a TID scan instead of joining on the key: a batch costs
-    what its rows cost, not a scan of the table.
+    The delete finds them with a TID scan instead of a join on the key, so a batch costs
+    what its rows cost. With skip_locked the rows are locked first and rows the
+    application holds are passed over; without, the batch saves the row-lock writes and
+    a row the application holds makes it fail fast on lock_timeout (the caller then
+    switches to skip_locked). A row changed since it was chosen has a new address and is
+    left alone either way.
     """
     where, params = eligible(rule, cutoff, after)
     params["limit"] = limit
     query = sql.SQL(
         "select t.ctid as tid, {col} as order_value from {table} as t where {where} order by {col}"
-        " limit %(limit)s for update of t skip locked"
-    ).format(table=source(rule), where=where, col=sql.Identifier("t", rule.column))
+        " limit %(limit)s{lock}"
+    ).format(
+        table=source(rule),
+        where=where,
+        col=sql.Identifier("t", rule.column),
+        lock=sql.SQL(" for update of t skip locked" if skip_locked else ""),
+    )
     return query, params
 
 
-def delete_batch(rule: Rule, cutoff: Any, after: Any, limit: int) -> tuple[sql.Composed, Params]:
-    """One batch of a ttl rule: (rows locked, rows deleted, the largest value of the rule's column)."""
-    batch, params = _batch_cte(rule, cutoff, after, limit)
+def delete_batch(
+    rule: Rule, cutoff: Any, after: Any, limit: int, *, skip_locked: bool
+) -> tuple[sql.Composed, Params]:
+    """One batch of a ttl rule: (rows chosen, rows deleted, the largest value of the rule's column)."""
+    batch, params = _batch_cte(rule, cutoff, after, limit, skip_locked)
     query = sql.SQL(
         "with batch as ({batch}), gone as ("
         "delete from {table} as t where t.ctid = any(array(select tid from batch)) returning 1) "
@@ -92,9 +105,11 @@ def delete_batch(rule: Rule, cutoff: Any, after: Any, limit: int) -> tuple[sql.C
     return query, params
 
 
-def archive_batch(rule: Rule, cutoff: Any, after: Any, limit: int) -> tuple[sql.Composed, Params]:
+def archive_batch(
+    rule: Rule, cutoff: Any, after: Any, limit: int, *, skip_locked: bool
+) -> tuple[sql.Composed, Params]:
     """One batch of an archive rule without children, moved by a single statement."""
-    batch, params = _batch_cte(rule, cutoff, after, limit)
+    batch, params = _batch_cte(rule, cutoff, after, limit, skip_locked)
     query = sql.SQL(
         "with batch as ({batch}), gone as ("
         "delete from {table} as t where t.ctid = any(array(select tid from batch)) returning {tcols}), "
