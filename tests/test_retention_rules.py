@@ -88,8 +88,8 @@ def test_batch_sizer_adapts_to_the_budget() -> None:
     assert sizer.size == 2000  # at most doubles
     sizer.record(400.0, full=True)
     assert sizer.size == 1000  # at most halves
-    sizer.record(125.0, full=True)
-    assert sizer.size == 800
+    sizer.record(75.0, full=True)
+    assert sizer.size == 800  # aims at 60 ms of a 100 ms budget
     sizer.record(1.0, full=False)
     assert sizer.size == 800  # a short last batch says nothing about speed
     fixed = BatchSizer(100.0, 50, fixed=True)
