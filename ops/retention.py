@@ -146,7 +146,11 @@ class _Runner:
     def loop(
         self, rule: str, action: str, step: Callable[[int, Any], tuple[int, int, dict[str, int], Any]]
     ) -> tuple[int, dict[str, int], BatchSizer, int, str]:
-        """Run `step(limit, after) -> (selected, rows, rows_by_table, last)` batch by batch."""
+        """Run `step(limit, after) -> (selected, rows, rows_by_table, last)` batch by batch.
+
+        A step is one transaction: a single statement in autocommit (one round trip), or
+        its own `conn.transaction()` block.
+        """
         sizer = BatchSizer(
             self.run.batch_time_ms, self.batch_size or START_BATCH, self.batch_size is not None
         )
@@ -157,8 +161,7 @@ class _Runner:
             limit = sizer.size
             started = time.perf_counter()
             try:
-                with self.conn.transaction():
-                    selected, done, moved, last = step(limit, after)
+                selected, done, moved, last = step(limit, after)
             except (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected):
                 timeouts, retries = timeouts + 1, retries + 1
                 if retries > MAX_LOCK_RETRIES:
@@ -225,11 +228,11 @@ def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
     careful_left = [0]  # batches to run with SKIP LOCKED since the application last held a row
 
     def simple(limit: int, after: Any) -> tuple[int, int, dict[str, int], Any]:
+        # one statement, so one transaction in autocommit: a single round trip per batch
         row = None
         if careful_left[0] == 0:
             try:
-                with conn.transaction():  # a savepoint: the batch goes on when this fails
-                    row = conn.execute(*build(rule, cutoff, after, limit, skip_locked=False)).fetchone()
+                row = conn.execute(*build(rule, cutoff, after, limit, skip_locked=False)).fetchone()
             except pg_errors.LockNotAvailable:
                 careful_left[0] = CAREFUL_BATCHES
         if row is None:
@@ -242,7 +245,8 @@ def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
 
     def unit(limit: int, after: Any) -> tuple[int, int, dict[str, int], Any]:
         assert plan is not None
-        batch = units.move_units(conn, plan, limit, after)
+        with conn.transaction():
+            batch = units.move_units(conn, plan, limit, after)
         return batch.selected, batch.moved.get(rule.table, 0), batch.moved, batch.last_order_value
 
     rows, by_table, sizer, timeouts, stopped = runner.loop(rule.name, action, unit if plan else simple)
@@ -324,7 +328,8 @@ def restore_rule(
         else:
 
             def step(limit: int, after: Any) -> tuple[int, int, dict[str, int], Any]:
-                batch = units.move_units(conn, plan, limit, after)
+                with conn.transaction():
+                    batch = units.move_units(conn, plan, limit, after)
                 return batch.selected, batch.moved.get(rule.table, 0), batch.moved, batch.last_order_value
 
             rows, by_table, sizer, timeouts, stopped = runner.loop(rule.name, "restored", step)

@@ -245,6 +245,22 @@ def test_restore_round_trips(db: Database, run_cli: Any) -> None:
         assert checksums(db.conn, "archive", table) == {}, table
 
 
+def test_a_restore_that_conflicts_fails_whole_and_loses_nothing(db: Database, run_cli: Any) -> None:
+    db.conn.execute(
+        "insert into tutor_chats (user_id, topic_id, explanation, last_updated)"
+        " values ('u', 'algebra', 'old', now() - interval '400 days')"
+    )
+    assert run_cli("archive", "tutor_chats", url=db.url).exit_code == 0
+    db.conn.execute("insert into tutor_chats (user_id, topic_id, explanation) values ('u', 'algebra', 'new')")
+    result = run_cli("archive", "restore", "tutor_chats", "--since", "1h", url=db.url)
+    assert result.exit_code == 4
+    assert result.stderr.startswith(
+        'Error: duplicate key value violates unique constraint "tutor_chats_user_id_topic_id_key"'
+    )
+    assert db.scalar("select explanation from archive.tutor_chats") == "old"
+    assert db.scalar("select explanation from tutor_chats") == "new"
+
+
 def test_restore_dry_run_and_since_in_the_future(db: Database, run_cli: Any) -> None:
     fill_archivable(db.conn)
     run_cli("archive", "sessions", url=db.url)
