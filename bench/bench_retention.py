@@ -13,7 +13,7 @@ Prints `name: value` lines:
 - *_engine_* ratios: the same, timed by the rule's own duration (catalog checks, backlog
   counts and batches; interpreter start-up and connecting excluded)
 
-The server: BENCH_DATABASE_URL, else the project's embedded server (.dbops/). Data is made
+The server: BENCH_DATABASE_URL, else the embedded server under .dbops/bench. Data is made
 with generate_series in a scratch database that is dropped at the end.
 """
 
@@ -48,7 +48,7 @@ def _server_url() -> str:
         return url
     from ops import embedded
 
-    return embedded.ensure_running(ROOT / ".dbops")
+    return embedded.ensure_running(ROOT / ".dbops" / "bench")
 
 
 def _setup(admin_url: str) -> str:
