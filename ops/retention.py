@@ -189,6 +189,8 @@ class _Runner:
             after = last if last is not None else after
             if selected < limit or stuck:
                 return rows, by_table, sizer, timeouts, "done"
+            if self.run.batch_pause_ms:
+                time.sleep(self.run.batch_pause_ms / 1000)  # throttle: leave the server to the application
 
 
 def _backlog(conn: psycopg.Connection[Any], rule: Rule) -> tuple[int, float | None, datetime]:

@@ -67,7 +67,7 @@ _RULE_KEYS = frozenset(
     {"kind", "table", "column", "older_than", "where", "keep_latest_per", "children", "key",
      "schema", "archive_schema", "enabled"}
 )  # fmt: skip
-_RUN_KEYS = frozenset({"batch_time", "lock_timeout", "statement_timeout", "max_runtime"})
+_RUN_KEYS = frozenset({"batch_time", "batch_pause", "lock_timeout", "statement_timeout", "max_runtime"})
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,7 @@ class RunSettings:
     lock_timeout_ms: int
     statement_timeout_ms: int
     max_runtime_s: float | None
+    batch_pause_ms: int = 0
 
 
 def parse_age(value: Any, name: str) -> timedelta:
@@ -159,6 +160,7 @@ def run_settings(tool: Mapping[str, Any], max_runtime: float | None = None) -> R
             table.get("statement_timeout", DEFAULT_STATEMENT_TIMEOUT), "retention.statement_timeout"
         ),
         max_runtime_s=max_runtime,
+        batch_pause_ms=parse_duration_ms(table.get("batch_pause", "0ms"), "retention.batch_pause"),
     )
 
 

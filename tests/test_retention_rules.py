@@ -47,6 +47,8 @@ def test_overrides_merge_key_by_key_and_disable() -> None:
     assert rules["quizzes"].keep_latest_per == ("user_id", "topic_id")
     assert rules["old_plans"].older_than == timedelta(weeks=2)
     assert run_settings(tool).batch_time_ms == 50
+    assert run_settings(tool).batch_pause_ms == 0
+    assert run_settings({"retention": {"batch_pause": "20ms"}}).batch_pause_ms == 20
     assert DEFAULT_RULES["quizzes"]["older_than"] == "90 days"
 
 
@@ -211,3 +213,20 @@ def test_readme_retention_example_is_valid_config(run_cli: Any) -> None:
     for verb in (["evict"], ["archive"], ["retention", "run"]):
         assert run_cli(*verb, "--help").exit_code == 0
         assert f"dbops {' '.join(verb)}" in readme
+
+
+def test_batch_pause_throttles_between_batches(
+    db: Database, run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    _project(tmp_path, '[tool.dbops.retention]\nbatch_pause = "200ms"\n', monkeypatch)
+    db.conn.execute(
+        "insert into plan_cache (cache_key, plan, expires_at)"
+        " select 'k' || g, '{}', now() - interval '1 hour' from generate_series(1, 30) as g"
+    )
+    started = time.monotonic()
+    result = run_cli("evict", "--batch-size", "10", url=db.url)
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started >= 0.6  # three full batches, each followed by a pause
+    assert db.scalar("select count(*) from plan_cache") == 0
