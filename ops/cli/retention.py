@@ -1,0 +1,228 @@
+"""Retention verbs: evict, archive (and archive restore), retention run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import click
+
+from ops.cli._context import AppContext, dry_run_option, jsonable, pass_app, table
+from ops.errors import ConfigError, ExitCode
+from ops.retention import BatchReport, Listener, RunResult
+
+_batch_size = click.option(
+    "--batch-size", type=click.IntRange(min=1), help="Fixed rows per batch (default: adapts to batch_time)."
+)
+_max_runtime = click.option(
+    "--max-runtime",
+    type=float,
+    metavar="S",
+    help="Stop starting batches after S seconds; exit 6 if work is left.",
+)
+
+
+class _Output(Listener):
+    """JSON lines per batch with --json, a progress bar on a terminal, text lines with -v."""
+
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
+        self.progress: Any = None
+        self.task: Any = None
+        self.bar = not app.json and app.verbosity >= 0 and sys.stdout.isatty()
+
+    def __enter__(self) -> _Output:
+        if self.bar:
+            from rich.progress import Progress
+
+            self.progress = Progress(transient=False)
+            self.progress.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def rule_started(self, rule: str, action: str, eligible: int) -> None:
+        if self.progress is not None:
+            self.task = self.progress.add_task(f"{rule} ({action})", total=max(eligible, 1))
+
+    def batch_done(self, report: BatchReport) -> None:
+        if self.app.json:
+            click.echo(json.dumps({"event": "batch", **jsonable(report)}))
+        elif self.progress is not None:
+            self.progress.advance(self.task, report.rows)
+        elif self.app.verbosity > 0:
+            click.echo(
+                f"{report.rule}: batch {report.batch} {report.action} {report.rows} rows "
+                f"(limit {report.batch_size}) in {report.duration_ms:.1f} ms"
+            )
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _show(ctx: click.Context, app: AppContext, result: RunResult) -> None:
+    def text() -> None:
+        table(
+            ["rule", "action", "rows", "by table", "batches", "backlog", "oldest eligible", "p99 batch",
+             "time", "stopped"],
+            [
+                (r.rule, ("would be " if r.dry_run else "") + r.action, r.rows,
+                 " ".join(f"{t}={n}" for t, n in r.rows_by_table.items()), r.batches, r.backlog,
+                 _age(r.oldest_eligible_age_s), "-" if r.p99_batch_ms is None else f"{r.p99_batch_ms:.0f} ms",
+                 f"{r.duration_s:.1f} s", r.stopped)
+                for r in result.rules
+            ],
+        )  # fmt: skip
+        if result.dry_run:
+            click.echo(f"dry run: {result.rows} rows would be done; nothing was changed")
+        else:
+            click.echo(
+                f"{result.rows} rows done in {result.duration_s:.1f} s; backlog left: {result.backlog}"
+            )
+
+    app.emit({"event": "summary", **jsonable(result)}, text)
+    if result.partial:
+        click.echo(
+            f"Note: stopped with {result.backlog} eligible rows left (time budget or lock timeouts)",
+            err=True,
+        )
+        click.echo("Hint: the next run picks them up; raise --max-runtime or run more often", err=True)
+        ctx.exit(int(ExitCode.PARTIAL))
+
+
+def _run_rules(
+    ctx: click.Context, app: AppContext, kind: str, name: str | None, older_than: str | None,
+    batch_size: int | None, max_runtime: float | None, dry_run: bool,
+) -> None:  # fmt: skip
+    from dataclasses import replace
+
+    from ops import retention, retention_rules
+
+    rules = retention_rules.select_rules(retention_rules.configured_rules(app.settings.tool), name, kind)
+    if older_than is not None:
+        age = retention_rules.parse_age(older_than, "--older-than")
+        rules = [replace(r, older_than=age) for r in rules]
+    run = retention_rules.run_settings(app.settings.tool, max_runtime)
+    with app.connect() as conn, _Output(app) as out:
+        result = retention.apply_rules(
+            conn, rules, run, lock_wait=app.settings.lock_wait, dry_run=dry_run, batch_size=batch_size,
+            listener=out,
+        )  # fmt: skip
+    _show(ctx, app, result)
+
+
+@click.command("evict")
+@click.argument("rule", required=False)
+@_batch_size
+@_max_runtime
+@dry_run_option
+@pass_app
+@click.pass_context
+def evict_cmd(
+    ctx: click.Context, app: AppContext, rule: str | None, batch_size: int | None, max_runtime: float | None,
+    dry_run: bool,
+) -> None:  # fmt: skip
+    """Delete expired rows of the ttl rules (default: plan_cache, expires_at in the past).
+
+    With RULE, only that rule. --dry-run counts what would be deleted.
+    """
+    _run_rules(ctx, app, "ttl", rule, None, batch_size, max_runtime, dry_run)
+
+
+@click.command("archive")
+@click.argument("words", nargs=-1, metavar="[RULE] | restore RULE --since T")
+@click.option("--older-than", metavar="AGE", help="Override the rule's age, e.g. '30 days'.")
+@click.option("--since", metavar="T", help="restore: rows archived at or after T (ISO time, or an age: 2h).")
+@_batch_size
+@_max_runtime
+@dry_run_option
+@pass_app
+@click.pass_context
+def archive_cmd(
+    ctx: click.Context, app: AppContext, words: tuple[str, ...], older_than: str | None, since: str | None,
+    batch_size: int | None, max_runtime: float | None, dry_run: bool,
+) -> None:  # fmt: skip
+    """Move old rows of the archive rules to archive.<table>; or move them back.
+
+    `dbops archive [RULE]` moves rows of every archive rule (or one); `dbops archive restore
+    RULE --since T` moves rows archived at or after T back to their sources, a session
+    with its topics and misconceptions as one unit. --dry-run counts what would move.
+    """
+    if words[:1] == ("restore",):
+        if len(words) != 2 or since is None or older_than is not None:
+            raise ConfigError(
+                "usage: dbops archive restore RULE --since T", "e.g. dbops archive restore quizzes --since 2h"
+            )
+        _restore(ctx, app, words[1], since, batch_size, max_runtime, dry_run)
+        return
+    if len(words) > 1 or since is not None:
+        raise ConfigError(
+            "usage: dbops archive [RULE] [--older-than AGE]", "or: dbops archive restore RULE --since T"
+        )
+    _run_rules(ctx, app, "archive", words[0] if words else None, older_than, batch_size, max_runtime, dry_run)
+
+
+def _restore(
+    ctx: click.Context, app: AppContext, name: str, since: str, batch_size: int | None,
+    max_runtime: float | None, dry_run: bool,
+) -> None:  # fmt: skip
+    from ops import retention, retention_rules
+
+    rule = retention_rules.select_rules(retention_rules.configured_rules(app.settings.tool), name, "archive")[
+        0
+    ]
+    when = retention_rules.parse_since(since)
+    run = retention_rules.run_settings(app.settings.tool, max_runtime)
+    with app.connect() as conn, _Output(app) as out:
+        result = retention.restore_rule(
+            conn, rule, when, run, lock_wait=app.settings.lock_wait, dry_run=dry_run, batch_size=batch_size,
+            listener=out,
+        )  # fmt: skip
+    _show(ctx, app, result)
+
+
+@click.group("retention")
+def retention_group() -> None:
+    """Retention jobs (see `dbops retention run`)."""
+
+
+@retention_group.command("run")
+@_max_runtime
+@click.option(
+    "--metrics-file", type=click.Path(dir_okay=False, path_type=Path), metavar="F",
+    help="Write Prometheus text metrics to F (atomically, on every run, failures included).",
+)  # fmt: skip
+@_batch_size
+@dry_run_option
+@pass_app
+@click.pass_context
+def retention_run_cmd(
+    ctx: click.Context, app: AppContext, max_runtime: float | None, metrics_file: Path | None,
+    batch_size: int | None, dry_run: bool,
+) -> None:  # fmt: skip
+    """Run every configured rule (evict, then archive) under one lock: the command for cron.
+
+    Exit 0: done; 5: another run holds the lock (skip); 6: the time budget ran out with
+    backlog left (the next run continues).
+    """
+    from ops.retention_cron import retention_run
+
+    with _Output(app) as out:
+        result = retention_run(
+            app.connect, app.settings.tool, max_runtime=max_runtime, lock_wait=app.settings.lock_wait,
+            dry_run=dry_run, batch_size=batch_size, listener=out, metrics_file=metrics_file,
+        )  # fmt: skip
+    _show(ctx, app, result)
