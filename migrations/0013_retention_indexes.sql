@@ -3,7 +3,7 @@
 --   restore: archived_at of each rule's archive table, and the parent keys of the
 --   archived topics and misconceptions (a session comes back with its children).
 -- transactional: false
--- depends: 0011_app_login
+-- depends: 0012_archive_owner_indexes
 
 create index concurrently if not exists idx_tutor_chats_last_updated on tutor_chats (last_updated);
 create index concurrently if not exists idx_study_sessions_created_at on study_sessions (created_at);

@@ -2,7 +2,7 @@
 -- (user_id, detected_at desc) serves it with an index scan and no sort. The old
 -- single-column index on user_id is its prefix and is dropped (the rollback recreates it).
 -- transactional: false
--- depends: 0011_app_login
+-- depends: 0013_retention_indexes
 
 create index concurrently if not exists idx_misconceptions_user_detected
 on misconceptions (user_id, detected_at desc);
