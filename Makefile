@@ -17,7 +17,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/dbops db start
 	$(BIN)/dbops migrate
+	$(BIN)/dbops sample-data --users 200 --seed 1 --skip-loaded
 	$(BIN)/dbops status
+	$(BIN)/dbops check
+	$(BIN)/dbops retention run --metrics-file "$${DBOPS_HOME:-.dbops}/retention.prom"
+	$(BIN)/dbops backup
+	$(BIN)/dbops backup verify latest --restore
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
