@@ -68,7 +68,7 @@ def _server_url() -> str:
 
 
 def _prepare(admin_url: str) -> str:
-    from ops import migrate
+    from ops import migrate, policies
     from ops.config import load_settings
     from ops.db import with_database
 
@@ -77,7 +77,9 @@ def _prepare(admin_url: str) -> str:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(BENCH_DB)))
     url = with_database(admin_url, BENCH_DB)
     with psycopg.connect(url, autocommit=True) as conn:
-        migrate.migrate(conn, load_settings({"database_url": url}, {}, ROOT))
+        settings = load_settings({"database_url": url}, {}, ROOT)
+        # as `dbops migrate` does it: the migrations, then policies/
+        migrate.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
         conn.execute(DEMO_DATA.encode())
         conn.execute("create extension if not exists amcheck")
         conn.execute("vacuum analyze")
@@ -130,7 +132,7 @@ def _check_in_process(url: str) -> None:
 
     settings = load_settings({"database_url": url}, {}, ROOT)
     with psycopg.connect(url, autocommit=True) as conn:
-        run_checks(conn, settings, CheckConfig(allow_unknown=True), conninfo=url)
+        run_checks(conn, settings, CheckConfig(), conninfo=url)
 
 
 def _deep_in_process(url: str) -> None:
@@ -163,8 +165,8 @@ def main() -> None:
     url = _prepare(_server_url())
     print(f"# demo database ready in {time.perf_counter() - started:.1f} s")
     with tempfile.TemporaryDirectory() as empty_home:  # no cached expected schema: a scratch build
-        cold = _timed(lambda: _dbops(url, "--allow-unknown", home=empty_home))
-    warm = statistics.median(_timed(lambda: _dbops(url, "--allow-unknown")) for _ in range(3))
+        cold = _timed(lambda: _dbops(url, home=empty_home))
+    warm = statistics.median(_timed(lambda: _dbops(url)) for _ in range(3))
     raw = statistics.median(_timed(lambda: _raw_sql_checks(url)) for _ in range(3))
     library = statistics.median(_timed(lambda: _check_in_process(url)) for _ in range(3))
     deep_args = ["--deep", "--category", "physical", *(f"--schema={s}" for s in SCHEMAS)]

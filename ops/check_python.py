@@ -8,11 +8,10 @@ decide raises `CheckUnavailable`: the runner reports it `unknown`, never passed.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -23,6 +22,8 @@ from ops import catalog, sqlfiles
 from ops.check_library import CheckDef
 from ops.config import Settings
 from ops.db import pg_error_message
+from ops.errors import ConfigError
+from ops.policy_state import PolicyDifference
 
 Finding = tuple[str, str]  # (object, detail)
 
@@ -230,55 +231,30 @@ def schema_drift(ctx: CheckContext) -> Sequence[Finding]:
     return findings
 
 
-def _differences(result: Any) -> list[Any]:
-    """The list of differences inside ops.policies.diff's result object."""
-    if isinstance(result, list | tuple):
-        return list(result)
-    named = getattr(result, "differences", None)
-    if isinstance(named, list | tuple):
-        return list(named)
-    if is_dataclass(result):
-        for f in fields(result):
-            value = getattr(result, f.name)
-            if isinstance(value, list | tuple):
-                return list(value)
-    raise CheckUnavailable(f"ops.policies.diff returned {type(result).__name__}, with no list of differences")
-
-
-def _difference_object(item: Any, index: int) -> str:
-    for names in (("table", "policy"), ("identity",), ("table",), ("name",)):
-        parts = [str(getattr(item, n)) for n in names if getattr(item, n, None)]
-        if len(parts) == len(names):
-            return ".".join(parts)
-    return f"difference {index + 1}"
+def _difference_object(d: PolicyDifference) -> str:
+    """`schema.table.policy` for a policy, `schema.table:kind` for the table's own state."""
+    return f"{d.table}.{d.policy}" if d.policy else f"{d.table}:{d.kind}"
 
 
 @_python(
     "policy_drift",
     "error",
     "migration",
-    "The live policies or RLS switches of a managed table differ from its file under policies/.",
+    "The live policies or RLS switches of a managed table differ from its file under policies/, "
+    "or the file is new or changed since its last apply.",
     "Run `dbops policies diff` to see them and `dbops policies apply` to make the live policies the files'.",
 )
 def policy_drift(ctx: CheckContext) -> Sequence[Finding]:
-    try:
-        policies = importlib.import_module("ops.policies")
-    except ModuleNotFoundError as exc:
-        if exc.name != "ops.policies":
-            raise
-        raise CheckUnavailable(
-            "this dbops has no ops.policies module (`dbops policies`), so live policies cannot be "
-            "compared with policies/"
-        ) from exc
-    diff = getattr(policies, "diff", None)
-    if not callable(diff):
-        raise CheckUnavailable("ops.policies has no diff(conn, settings)")
-    findings = []
-    for i, item in enumerate(_differences(diff(ctx.conn, ctx.settings))):
-        describe = getattr(item, "describe", None)
-        detail = describe() if callable(describe) else str(item)
-        findings.append((_difference_object(item, i), _short(str(detail), 400)))
-    return findings
+    from ops import policies
+
+    try:  # read-only: a file not applied as it is now is a finding, never run here
+        result = policies.diff(ctx.conn, ctx.settings, evaluate=False)
+    except ConfigError as exc:
+        raise CheckUnavailable(f"{exc} ({exc.hint})" if exc.hint else str(exc)) from exc
+    return [
+        (_difference_object(d), _short(d.describe().removeprefix(f"{d.table}: "), 400))
+        for d in result.differences
+    ]
 
 
 # -- physical (--deep) ------------------------------------------------------------------------

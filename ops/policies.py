@@ -318,12 +318,13 @@ def _evaluate(
     return states
 
 
-def diff(conn: psycopg.Connection[Any], settings: Settings) -> PolicyDiff:
+def diff(conn: psycopg.Connection[Any], settings: Settings, *, evaluate: bool = True) -> PolicyDiff:
     """Live row-level security of every managed table against its file in policies/.
 
     Read-only for files applied as they are now (compared with the recorded state); files
     that are new or changed since their last apply are evaluated in a rolled-back
-    transaction, which briefly locks their tables.
+    transaction, which briefly locks their tables. With `evaluate=False` (a read-only
+    caller such as `dbops check`) such a file is not run: it is a `not-applied` difference.
     """
     files = read_policy_dir(settings.policies_dir)
     live = read_states(conn, [f.table for f in files])
@@ -337,8 +338,13 @@ def diff(conn: psycopg.Connection[Any], settings: Settings) -> PolicyDiff:
             differences.append(PolicyDifference(f.table, "table-missing", None, "exists", None))
         elif rec is not None and rec.sha256 == f.sha256:
             expected[f.table] = rec.state
-        else:
+        elif evaluate:
             to_evaluate.append(f)
+        else:
+            why = "was never applied" if rec is None else "changed since its last apply"
+            differences.append(
+                PolicyDifference(f.table, "not-applied", None, f"{relpath(settings, f.path)} {why}", None)
+            )
     if to_evaluate:
         expected.update(_evaluate(conn, settings, to_evaluate))
     for f in files:

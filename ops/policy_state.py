@@ -86,7 +86,9 @@ class TableState:
 @dataclass(frozen=True)
 class PolicyDifference:
     table: str
-    kind: str  # table-missing | rls-off | rls-force | policy-missing | policy-extra | policy-changed
+    # table-missing | rls-off | rls-force | policy-missing | policy-extra | policy-changed
+    # | not-applied (diff(evaluate=False): the file is new or changed since its last apply)
+    kind: str
     policy: str | None
     expected: str | None  # what policies/ says (None: nothing)
     found: str | None  # what the database has (None: nothing)
@@ -95,6 +97,11 @@ class PolicyDifference:
         name = f'"{self.policy}"' if self.policy else ""
         if self.kind == "table-missing":
             return f"{self.table}: table does not exist (run `dbops migrate`)"
+        if self.kind == "not-applied":
+            return (
+                f"{self.table}: {self.expected}; the live policies are not known to be the file's "
+                "(`dbops policies diff` compares them, `dbops policies apply` applies it)"
+            )
         if self.kind == "rls-off":
             return f"{self.table}: row level security is disabled"
         if self.kind == "rls-force":

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+from pathlib import Path
 from typing import Any
 
-from tests.checkhelp import run
+from ops import migrate
+from tests.checkhelp import run, seed_policies
 from tests.conftest import Database
-from tests.test_checks_library import OWNER_POLICIES
 
 SAMPLE_DATA = """
 insert into users (id, name, email) values
@@ -29,57 +29,63 @@ analyze;
 """
 
 
-def _apply_policies(db: Database, run_cli: Any) -> None:
-    """`dbops policies apply` where this dbops has it; the same effect in SQL where it does not."""
-    if importlib.util.find_spec("ops.policies") is not None:
-        assert run_cli("policies", "apply", url=db.url).exit_code == 0
-    else:
-        db.conn.execute(OWNER_POLICIES)
-
-
-def test_seed_policies_fire_before_policies_apply_and_not_after(db: Database, run_cli: Any) -> None:
-    before = run_cli("check", "--only", "rls_policy_always_true", url=db.url)
+def test_seed_policies_fire_before_policies_apply_and_not_after(empty_db: Database, run_cli: Any) -> None:
+    """The migrations alone (no policies step) leave the seed's permissive policies; the real
+    `dbops policies apply` replaces them with policies/, and both checks go quiet."""
+    migrate.migrate(empty_db.conn, empty_db.settings())
+    before = run_cli("check", "--only", "rls_policy_always_true", url=empty_db.url)
     assert before.exit_code == 1
     assert "error     rls_policy_always_true:public.quizzes.Allow all access to quizzes" in before.output
     assert before.output.splitlines()[-1] == (
         "1 checks: 0 passed, 1 with findings, 0 waived, 0 unknown; findings: 3 error, 0 warn, 0 info"
     )
-    _apply_policies(db, run_cli)
-    after = run_cli("check", "--only", "rls_policy_always_true", url=db.url)
-    assert after.exit_code == 0
-    assert (
-        after.output
-        == "1 checks: 1 passed, 0 with findings, 0 waived, 0 unknown; findings: 0 error, 0 warn, 0 info\n"
+    drift = run_cli("check", "--only", "policy_drift", url=empty_db.url)
+    assert drift.exit_code == 1
+    (line,) = [x for x in drift.output.splitlines() if "policy_drift:public.quizzes:" in x]
+    assert line.startswith("error     policy_drift:public.quizzes:not-applied ")
+    assert line.split("  ")[-1].startswith("policies/quizzes.sql was never applied; ")
+    assert drift.output.splitlines()[-1].endswith("findings: 12 error, 0 warn, 0 info")
+    applied = run_cli("policies", "apply", url=empty_db.url)
+    assert applied.exit_code == 0, applied.output
+    after = run_cli("check", "--only", "rls_policy_always_true", "--only", "policy_drift", url=empty_db.url)
+    assert (after.exit_code, after.output) == (
+        0,
+        "2 checks: 2 passed, 0 with findings, 0 waived, 0 unknown; findings: 0 error, 0 warn, 0 info\n",
     )
 
 
-def test_acceptance_migrated_policies_applied_sample_data(db: Database, run_cli: Any) -> None:
-    """No error-level finding, and every check ran (policy_drift waits for ops.policies)."""
-    _apply_policies(db, run_cli)
-    db.conn.execute(SAMPLE_DATA)
-    report = run(db)
-    errors = [f.id for f in report.findings if f.severity == "error" and not f.waived]
-    assert errors == []
-    unknown = {r.check for r in report.unknown}
-    assert unknown == (set() if importlib.util.find_spec("ops.policies") else {"policy_drift"})
-    assert len(report.results) >= 35
-    cli = run_cli("check", *([] if not unknown else ["--allow-unknown"]), url=db.url)
+def test_acceptance_migrated_policies_applied_sample_data(empty_db: Database, run_cli: Any) -> None:
+    """Freshly migrated by `dbops migrate` (which applies policies/), with sample data: exit 0,
+    no error-level finding, and every check ran (none unknown)."""
+    migrated = run_cli("migrate", url=empty_db.url)
+    assert migrated.exit_code == 0, migrated.output
+    assert run_cli("policies", "diff", url=empty_db.url).exit_code == 0
+    empty_db.conn.execute(SAMPLE_DATA)
+    report = run(empty_db)
+    assert [r.check for r in report.unknown] == []
+    assert [f.id for f in report.findings if f.severity == "error" and not f.waived] == []
+    assert len(report.results) >= 36 and report.exit_code == 0
+    cli = run_cli("check", url=empty_db.url)
     assert cli.exit_code == 0, cli.output
+    assert " 0 unknown; findings: 0 error, " in cli.output.splitlines()[-1]
 
 
-def test_fail_on_and_unknown_exit_codes(db: Database, run_cli: Any) -> None:
+def test_fail_on_and_unknown_exit_codes(db: Database, run_cli: Any, tmp_path: Path) -> None:
     assert run_cli("check", "--only", "extension_in_public", url=db.url).exit_code == 0
     warn = run_cli("check", "--only", "extension_in_public", "--fail-on", "warn", url=db.url)
     assert warn.exit_code == 1
     assert "warn      extension_in_public:vector  extension vector" in warn.output
-    unknown = run_cli("check", "--only", "policy_drift", url=db.url)
-    if importlib.util.find_spec("ops.policies") is None:
-        assert unknown.exit_code == 1
-        assert "UNKNOWN policy_drift: this dbops has no ops.policies module" in unknown.output
-        assert unknown.output.endswith(
-            "not an all-clear: unknown checks did not run (fix the reason, or pass --allow-unknown)\n"
-        )
-        assert run_cli("check", "--only", "policy_drift", "--allow-unknown", url=db.url).exit_code == 0
+    nowhere = str(tmp_path / "nowhere")
+    unknown = run_cli("--policies-dir", nowhere, "check", "--only", "policy_drift", url=db.url)
+    assert unknown.exit_code == 1
+    assert f"UNKNOWN policy_drift: policies directory not found: {nowhere}" in unknown.output
+    assert unknown.output.endswith(
+        "not an all-clear: unknown checks did not run (fix the reason, or pass --allow-unknown)\n"
+    )
+    allowed = run_cli(
+        "--policies-dir", nowhere, "check", "--only", "policy_drift", "--allow-unknown", url=db.url
+    )
+    assert allowed.exit_code == 0
 
 
 def test_usage_errors_exit_2(db: Database, run_cli: Any) -> None:
@@ -111,6 +117,7 @@ def test_json_output(db: Database, run_cli: Any) -> None:
 
 
 def test_sarif_output(db: Database, run_cli: Any) -> None:
+    seed_policies(db)
     out = run_cli(
         "check",
         "--format",
@@ -138,10 +145,14 @@ def test_sarif_output(db: Database, run_cli: Any) -> None:
     assert location["physicalLocation"]["artifactLocation"]["uri"] == "checks/rls_policy_always_true.sql"
     login = results["security_definer_executable_by_anon:app.login(user_name text)"]
     assert login["level"] == "warning" and login["suppressions"][0]["kind"] == "external"
-    if importlib.util.find_spec("ops.policies") is None:
-        invocation = run_["invocations"][0]
-        assert invocation["executionSuccessful"] is False
-        assert invocation["toolExecutionNotifications"][0]["descriptor"]["id"] == "policy_drift"
+    drift = results["policy_drift:public.quizzes.quizzes_select_own"]
+    assert drift["level"] == "error" and drift["ruleId"] == "policy_drift"
+    assert drift["message"]["text"].startswith(
+        'public.quizzes.quizzes_select_own: policy "quizzes_select_own" is missing (file: for select '
+    )
+    invocation = run_["invocations"][0]
+    assert invocation["executionSuccessful"] is True
+    assert not invocation.get("toolExecutionNotifications")
 
 
 def test_list_names_every_check(run_cli: Any) -> None:

@@ -1,8 +1,10 @@
 """Every SQL check: a fixture where it fires and one where it stays quiet, on a migrated clone.
 
-Cases are data: (check, setup SQL, object, threshold params). A firing case asserts the
+Cases are data: (check, setup SQL, object, threshold params, seed). A firing case asserts the
 object is among the findings (or a finding starts with it, for names with oids); a quiet
-case asserts it is not, and `EMPTY` asserts no finding at all.
+case asserts it is not, and `EMPTY` asserts no finding at all. The clone has the shipped
+policies/ applied (as `dbops migrate` leaves a database); a `seed` case first puts back the
+policies the migrations alone leave (the seed's permissive ones), as before `policies apply`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from ops.check_library import load_library
-from tests.checkhelp import objects, run
+from tests.checkhelp import objects, run, seed_policies
 from tests.conftest import Database, settings_for
 
 A = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
@@ -30,36 +32,6 @@ insert into study_sessions (id, user_id, exam_type) values ('{S}', '{A}', 'GRE')
 insert into topics (id, session_id, name) values ('{T}', '{S}', 'algebra');
 """
 
-# What `policies apply` does to the seed's policies (the RLS work ships the real files).
-OWNER_POLICIES = """
-drop policy "Allow public select to users" on users;
-drop policy "Allow public insert to users" on users;
-drop policy "Allow all access to tutor_chats" on tutor_chats;
-drop policy "Allow all access to quizzes" on quizzes;
-alter table study_sessions enable row level security;
-alter table topics enable row level security;
-alter table misconceptions enable row level security;
-alter table plan_cache enable row level security;
-create policy own on users for all to authenticated
-    using (id = (select app.current_user_id())) with check (id = (select app.current_user_id()));
-create policy own on study_sessions for all to authenticated
-    using (user_id = (select app.current_user_id())) with check (user_id = (select app.current_user_id()));
-create policy own on topics for all to authenticated
-    using (exists (select 1 from study_sessions as s
-                   where s.id = session_id and s.user_id = (select app.current_user_id())))
-    with check (exists (select 1 from study_sessions as s
-                        where s.id = session_id and s.user_id = (select app.current_user_id())));
-create policy own on misconceptions for all to authenticated
-    using (user_id = (select app.current_user_id())) with check (user_id = (select app.current_user_id()));
-create policy own on tutor_chats for all to authenticated
-    using (user_id = (select app.current_user_id())::text)
-    with check (user_id = (select app.current_user_id())::text);
-create policy own on quizzes for all to authenticated
-    using (user_id = (select app.current_user_id())::text)
-    with check (user_id = (select app.current_user_id())::text);
-create policy shared_read on plan_cache for select to authenticated using (true);
-"""
-
 BLOATED = """
 create table bloated (id int primary key, pad text) with (autovacuum_enabled = false);
 insert into bloated select g, repeat('x', 200) from generate_series(1, 20000) as g;
@@ -71,28 +43,34 @@ class Case(NamedTuple):
     setup: str
     object: str
     params: dict[str, Any] = {}  # noqa: RUF012 (NamedTuple fields are immutable; never mutated)
+    seed: bool = False  # with the seed's policies, as before `dbops policies apply`
 
 
 FIRES = [
     Case("rls_disabled", "create table notes (id int primary key)", "public.notes"),
-    Case("rls_disabled_api_readable", "", "public.topics"),
+    Case("rls_disabled_api_readable", "", "public.topics", seed=True),
     Case(
         "rls_disabled_api_readable",
         "create table notes (id int); grant select (id) on notes to anon",
         "public.notes",
     ),
     Case("rls_policy_without_rls", "alter table users disable row level security", "public.users"),
-    Case("rls_enabled_no_policy", "", "archive.topics"),
-    Case("rls_policy_always_true", "", "public.quizzes.Allow all access to quizzes"),
-    Case("rls_policy_always_true", "", "public.users.Allow public insert to users"),
+    Case("rls_enabled_no_policy", "", "archive.topics", seed=True),
+    Case(
+        "rls_enabled_no_policy",
+        "create table archive.notes (id int); alter table archive.notes enable row level security",
+        "archive.notes",
+    ),
+    Case("rls_policy_always_true", "", "public.quizzes.Allow all access to quizzes", seed=True),
+    Case("rls_policy_always_true", "", "public.users.Allow public insert to users", seed=True),
     Case(
         "rls_policy_always_true",
-        OWNER_POLICIES + "create policy one_is_one on topics for update to authenticated using (1 = 1)",
+        "create policy one_is_one on topics for update to authenticated using (1 = 1)",
         "public.topics.one_is_one",
     ),
     Case(
         "rls_policy_always_true",
-        OWNER_POLICIES + "create policy anyone on quizzes for delete using (coalesce(null, true))",
+        "create policy anyone on quizzes for delete using (coalesce(null, true))",
         "public.quizzes.anyone",
     ),
     Case(
@@ -233,14 +211,7 @@ QUIET = [
         "create table notes (id int primary key); alter table notes enable row level security",
         EMPTY,
     ),
-    Case(
-        "rls_disabled_api_readable",
-        "alter table study_sessions enable row level security;"
-        "alter table topics enable row level security;"
-        "alter table misconceptions enable row level security;"
-        "alter table plan_cache enable row level security",
-        EMPTY,
-    ),
+    Case("rls_disabled_api_readable", "", EMPTY),  # policies/ enables RLS on every table
     Case("rls_policy_without_rls", "", EMPTY),
     Case(
         "rls_enabled_no_policy",
@@ -248,36 +219,34 @@ QUIET = [
         "create policy mine on notes using (id > 0)",
         "public.notes",
     ),
-    # the seed's policies replaced by owner policies (what `dbops policies apply` does)
-    Case("rls_policy_always_true", OWNER_POLICIES, EMPTY),
+    # the seed's policies replaced by the owner policies of policies/ (`dbops policies apply`)
+    Case("rls_policy_always_true", "", EMPTY),
     Case(  # a literal false admits nothing
         "rls_policy_always_true",
-        OWNER_POLICIES + "create policy nobody on topics for update to authenticated using (false)",
+        "create policy nobody on topics for update to authenticated using (false)",
         EMPTY,
     ),
     Case(  # a restrictive policy restricts; true there grants nothing (splinter false positive)
         "rls_policy_always_true",
-        OWNER_POLICIES
-        + "create policy limit_all on topics as restrictive for all to authenticated using (true)",
+        "create policy limit_all on topics as restrictive for all to authenticated using (true)",
         EMPTY,
     ),
     Case(  # a permissive true neutralised by a restrictive owner check on the same command and roles
         "rls_policy_always_true",
-        OWNER_POLICIES
-        + "create policy open on notes_t for all to authenticated using (true) with check (true);"
+        "create policy open on notes_t for all to authenticated using (true) with check (true);"
         "create policy owner_only on notes_t as restrictive for all to authenticated "
         "using (owner = (select app.current_user_id()))",
         EMPTY,
     ),
     Case(  # BYPASSRLS roles never see policies; a policy for them only is moot
         "rls_policy_always_true",
-        OWNER_POLICIES
-        + "create policy system on plan_cache for all to service_role using (true) with check (true)",
+        "create policy system on plan_cache for all to service_role using (true) with check (true)",
         EMPTY,
     ),
     Case("rls_insert_policy_without_check", "", EMPTY),
-    Case("rls_write_policy_ignores_row", "", EMPTY),  # the seed's constants are always-true's findings
-    Case("rls_write_policy_ignores_row", OWNER_POLICIES, EMPTY),
+    # the seed's constants are always-true's findings
+    Case("rls_write_policy_ignores_row", "", EMPTY, seed=True),
+    Case("rls_write_policy_ignores_row", "", EMPTY),
     Case(
         "security_definer_search_path",
         "create function public.f() returns int language sql security definer set search_path = '' "
@@ -290,8 +259,9 @@ QUIET = [
     Case(
         "view_bypasses_rls",
         "create view public.my_chats with (security_invoker = true) as select * from tutor_chats;"
-        "grant select on my_chats to anon; create view public.cache as select * from plan_cache;"
-        "grant select on cache to anon",  # plan_cache has no RLS to bypass
+        "grant select on my_chats to anon; create table public.glossary (term text primary key);"
+        "create view public.terms as select * from glossary; grant select on terms to anon",
+        # glossary has no RLS to bypass
         EMPTY,
     ),
     Case("function_search_path_mutable", "alter function app.current_user_id() set search_path = ''", EMPTY),
@@ -378,13 +348,15 @@ COVERED_ELSEWHERE = {
 }
 
 
-def _setup(db: Database, setup: str) -> None:
-    if "notes_t" in setup:
+def _setup(db: Database, case: Case) -> None:
+    if case.seed:
+        seed_policies(db)
+    if "notes_t" in case.setup:
         db.conn.execute(
             "create table notes_t (id int, owner uuid); alter table notes_t enable row level security"
         )
-    if setup:
-        db.conn.execute(setup)
+    if case.setup:
+        db.conn.execute(case.setup)
 
 
 def _fired(case: Case, found: list[str]) -> bool:
@@ -404,19 +376,31 @@ def _by_check(report_results: Any) -> dict[str, list[str]]:
     return out
 
 
-def test_checks_on_the_migrated_database(db: Database) -> None:
-    """The cases that need no setup, in one run: the seed's state as migrated."""
-    fires = [c for c in FIRES if not c.setup]
-    quiet = [c for c in QUIET if not c.setup]
-    params = {k: v for c in fires + quiet for k, v in c.params.items()}
-    assert params == {"xid_age_max": -1}
+def _run_together(db: Database, fires: list[Case], quiet: list[Case]) -> None:
     found = _by_check(run(db, *{c.check for c in fires + quiet}).results)
     for c in fires:
-        if c.check != "xid_age":
-            assert _fired(c, found[c.check]), (c, found[c.check])
+        assert _fired(c, found[c.check]), (c, found[c.check])
     for c in quiet:
         assert _quiet(c, found[c.check]), (c, found[c.check])
+
+
+def test_checks_on_the_migrated_database(db: Database) -> None:
+    """The cases that need no setup, in one run: migrated, policies/ applied."""
+    fires = [c for c in FIRES if not c.setup and not c.seed]
+    quiet = [c for c in QUIET if not c.setup and not c.seed]
+    params = {k: v for c in fires + quiet for k, v in c.params.items()}
+    assert params == {"xid_age_max": -1}
+    _run_together(db, [c for c in fires if c.check != "xid_age"], quiet)
     assert _fired(Case("xid_age", "", "database "), objects(db, "xid_age", params=params))
+
+
+def test_checks_with_the_seed_policies(db: Database) -> None:
+    """The seed cases that need no other setup, in one run: migrated, before `policies apply`."""
+    seed_policies(db)
+    fires = [c for c in FIRES if not c.setup and c.seed]
+    quiet = [c for c in QUIET if not c.setup and c.seed]
+    assert len(fires) >= 4 and quiet and not any(c.params for c in fires + quiet)
+    _run_together(db, fires, quiet)
 
 
 SET_UP_FIRES = [c for c in FIRES if c.setup]
@@ -426,7 +410,7 @@ SET_UP_QUIET = [c for c in QUIET if c.setup]
 @pytest.mark.slow  # a clone each: about 1 s apiece on a quiet machine
 @pytest.mark.parametrize("case", SET_UP_FIRES, ids=[f"{c.check}-{i}" for i, c in enumerate(SET_UP_FIRES)])
 def test_check_fires(db: Database, case: Case) -> None:
-    _setup(db, case.setup)
+    _setup(db, case)
     found = objects(db, case.check, params=case.params)
     assert _fired(case, found), found
 
@@ -434,7 +418,7 @@ def test_check_fires(db: Database, case: Case) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("case", SET_UP_QUIET, ids=[f"{c.check}-{i}" for i, c in enumerate(SET_UP_QUIET)])
 def test_check_stays_quiet(db: Database, case: Case) -> None:
-    _setup(db, case.setup)
+    _setup(db, case)
     found = objects(db, case.check, params=case.params)
     assert _quiet(case, found), found
 

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-import types
-from dataclasses import dataclass
+import shutil
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from tests.checkhelp import objects, run
-from tests.conftest import Database
+from tests.checkhelp import objects, run, seed_policies
+from tests.conftest import ROOT, Database
 
 
 def test_migration_checks_are_quiet_at_head(db: Database) -> None:
@@ -25,12 +20,12 @@ def test_migration_checks_are_quiet_at_head(db: Database) -> None:
 
 
 def test_migration_pending_fires(db: Database, project: Path) -> None:
-    (project / "migrations" / "0012_extra.sql").write_text(
-        "-- depends: 0011_app_login\ncreate table extra (id int);\n"
+    (project / "migrations" / "0013_extra.sql").write_text(
+        "-- depends: 0012_archive_owner_indexes\ncreate table extra (id int);\n"
     )
-    (project / "migrations" / "0012_extra.rollback.sql").write_text("drop table extra;\n")
+    (project / "migrations" / "0013_extra.rollback.sql").write_text("drop table extra;\n")
     settings = db.settings(migrations_dir=str(project / "migrations"))
-    assert objects(db, "migration_pending", settings=settings) == ["0012_extra"]
+    assert objects(db, "migration_pending", settings=settings) == ["0013_extra"]
 
 
 def test_migration_edited_fires(db: Database, project: Path) -> None:
@@ -44,14 +39,14 @@ def test_migration_edited_fires(db: Database, project: Path) -> None:
 
 
 def test_migration_missing_file_fires_and_drift_says_why_it_cannot_run(db: Database, project: Path) -> None:
-    for p in (project / "migrations").glob("0011_*"):
+    for p in (project / "migrations").glob("0012_*"):
         p.unlink()
     settings = db.settings(migrations_dir=str(project / "migrations"))
     report = run(db, "migration_missing_file", "schema_drift", settings=settings)
     missing, drift = report.results
-    assert [f.object for f in missing.findings] == ["0011_app_login"]
+    assert [f.object for f in missing.findings] == ["0012_archive_owner_indexes"]
     assert drift.status == "unknown"
-    assert drift.reason.startswith("applied migration 0011_app_login has no file")
+    assert drift.reason.startswith("applied migration 0012_archive_owner_indexes has no file")
 
 
 def test_schema_drift_fires_both_ways(db: Database) -> None:
@@ -70,69 +65,62 @@ def test_schema_drift_fires_both_ways(db: Database) -> None:
 
 
 def test_schema_drift_leaves_policies_to_policy_drift(db: Database) -> None:
-    from tests.test_checks_library import OWNER_POLICIES
-
-    db.conn.execute(OWNER_POLICIES)
-    assert objects(db, "schema_drift") == []
-
-
-# -- policy drift: ops.policies.diff when it exists, unknown when it does not ------------------------
-
-
-def test_policy_drift_is_unknown_without_the_policies_module(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "ops.policies", None)  # import fails as when the module is absent
-    (r,) = run(db, "policy_drift").results
-    assert r.status == "unknown"
-    assert "no ops.policies module" in r.reason
-
-
-@dataclass(frozen=True)
-class _Difference:
-    table: str
-    policy: str
-    change: str
-
-    def describe(self) -> str:
-        return f"{self.change}: {self.table}.{self.policy}"
-
-
-@dataclass(frozen=True)
-class _PolicyDiff:
-    differences: list[_Difference]
-
-
-def _fake_policies(monkeypatch: pytest.MonkeyPatch, differences: list[_Difference]) -> list[Any]:
-    calls: list[Any] = []
-    module = types.ModuleType("ops.policies")
-
-    def diff(conn: Any, settings: Any) -> _PolicyDiff:
-        calls.append((conn, settings))
-        return _PolicyDiff(differences)
-
-    module.diff = diff  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ops.policies", module)
-    return calls
-
-
-def test_policy_drift_reports_each_difference(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = _fake_policies(
-        monkeypatch, [_Difference("public.quizzes", "Allow all access to quizzes", "not in file")]
-    )
-    (r,) = run(db, "policy_drift").results
-    assert calls and calls[0][1].policies_dir.name == "policies"
-    assert [(f.id, f.detail) for f in r.findings] == [
-        (
-            "policy_drift:public.quizzes.Allow all access to quizzes",
-            "not in file: public.quizzes.Allow all access to quizzes",
-        )
+    seed_policies(db)  # policies and RLS switches as before `policies apply`
+    report = run(db, "schema_drift", "policy_drift")
+    assert [(r.check, r.status) for r in report.results] == [
+        ("policy_drift", "failed"),
+        ("schema_drift", "passed"),
     ]
 
 
-def test_policy_drift_passes_when_there_is_no_difference(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _fake_policies(monkeypatch, [])
+# -- policy drift: `dbops policies diff`, read-only -------------------------------------------------
+
+
+def test_policy_drift_is_quiet_when_the_live_policies_are_the_files(db: Database) -> None:
     (r,) = run(db, "policy_drift").results
-    assert r.status == "passed"
+    assert (r.status, r.findings) == ("passed", ())
+
+
+def test_policy_drift_reports_each_difference(db: Database) -> None:
+    db.conn.execute("drop policy users_select_own on users")
+    db.conn.execute("alter table quizzes disable row level security")
+    db.conn.execute(
+        'create policy "Allow all access to tutor_chats" on tutor_chats using (true) with check (true)'
+    )
+    db.conn.execute("alter policy topics_delete_own on topics using (true)")
+    found = {f.object: f.detail for f in run(db, "policy_drift").results[0].findings}
+    assert found == {
+        "public.quizzes:rls-off": "row level security is disabled",
+        "public.tutor_chats.Allow all access to tutor_chats": 'policy "Allow all access to tutor_chats" '
+        "is not in the file (live: for all to public using true with check true)",
+        "public.users.users_select_own": 'policy "users_select_own" is missing (file: for select to '
+        "authenticated using (id = ( SELECT app.current_user_id() AS current_user_id)))",
+        "public.topics.topics_delete_own": found["public.topics.topics_delete_own"],
+    }
+    assert found["public.topics.topics_delete_own"].startswith('policy "topics_delete_own" differs file: ')
+    assert found["public.topics.topics_delete_own"].endswith(" live: for delete to authenticated using true")
+
+
+def test_policy_drift_never_runs_a_changed_file_it_reports_it(db: Database, tmp_path: Path) -> None:
+    """Checking a file new or changed since its last apply would mean running it; the check is
+    read-only, so the file is a finding, and nothing is locked or changed."""
+    policy_dir = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", policy_dir)
+    path = policy_dir / "plan_cache.sql"
+    path.write_text(path.read_text() + "\n-- reviewed\n")
+    (policy_dir / "archive.notes.sql").write_text("alter table archive.notes enable row level security;\n")
+    db.conn.execute("create table archive.notes (id int)")
+    before = db.scalar("select count(*) from pg_policy")
+    (r,) = run(db, "policy_drift", settings=db.settings(policies_dir=str(policy_dir))).results
+    assert {f.object: f.detail.split(";")[0] for f in r.findings} == {
+        "archive.notes:not-applied": f"{policy_dir / 'archive.notes.sql'} was never applied",
+        "public.plan_cache:not-applied": f"{path} changed since its last apply",
+    }
+    assert db.scalar("select count(*) from pg_policy") == before
+    assert db.scalar("select relrowsecurity from pg_class where oid = 'archive.notes'::regclass") is False
+
+
+def test_policy_drift_without_a_policies_directory_is_unknown(db: Database, tmp_path: Path) -> None:
+    (r,) = run(db, "policy_drift", settings=db.settings(policies_dir=str(tmp_path / "none"))).results
+    assert r.status == "unknown"
+    assert r.reason.startswith(f"policies directory not found: {tmp_path / 'none'} (pass --policies-dir")

@@ -14,9 +14,9 @@ from psycopg.conninfo import make_conninfo
 
 from ops.check_config import CheckConfig, Waiver, load_check_config
 from ops.check_library import check_from_file
-from ops.checks import run_checks
+from ops.checks import CheckResult, run_checks
 from ops.errors import ConfigError
-from tests.checkhelp import objects, result, run
+from tests.checkhelp import objects, result, run, seed_policies
 from tests.conftest import Database
 
 HEADER = """-- id: {id}
@@ -88,18 +88,21 @@ def test_an_unprivileged_role_gets_unknown_not_a_pass(db: Database) -> None:
 
 def test_rows_hidden_by_rls_make_a_check_unknown(db: Database) -> None:
     url = _role(db, "dbops_check_member", "grant authenticated to dbops_check_member")
-    with psycopg.connect(url, autocommit=True) as conn:
-        report = run_checks(
-            conn,
-            db.settings(),
-            CheckConfig(),
-            conninfo=url,
-            only=("orphan_tutor_chats_user", "updated_at_before_created_at"),
-        )
-    chats, sessions = report.results
-    assert chats.status == "unknown"
+    only = ("orphan_tutor_chats_user", "updated_at_before_created_at")
+
+    def run_as_member() -> tuple[CheckResult, ...]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            return run_checks(conn, db.settings(), CheckConfig(), conninfo=url, only=only).results
+
+    chats, sessions = run_as_member()
+    assert (chats.status, sessions.status) == ("unknown", "unknown")
     assert "row-level security" in chats.reason
-    assert sessions.status == "passed"  # study_sessions has no RLS: it sees every row
+    assert "row-level security" in sessions.reason
+    # the same role with RLS off on study_sessions (the seed's state) sees every row: a pass
+    seed_policies(db)
+    assert db.scalar("select relrowsecurity from pg_class where oid = 'study_sessions'::regclass") is False
+    chats, sessions = run_as_member()
+    assert (chats.status, sessions.status) == ("unknown", "passed")
 
 
 def test_a_timeout_is_unknown(db: Database, tmp_path: Path) -> None:
@@ -262,8 +265,11 @@ def test_schema_precedence_flag_env_file_default(db: Database) -> None:
 
 
 def test_only_inspected_schemas_are_checked(db: Database) -> None:
+    db.conn.execute(
+        "create table archive.notes (id int); alter table archive.notes enable row level security"
+    )
     assert objects(db, "rls_enabled_no_policy", schemas=("public",)) == []
-    assert "archive.topics" in objects(db, "rls_enabled_no_policy")
+    assert objects(db, "rls_enabled_no_policy") == ["archive.notes"]
 
 
 def test_fail_on_levels(db: Database) -> None:
@@ -274,9 +280,12 @@ def test_fail_on_levels(db: Database) -> None:
     assert run(db, "rls_policy_always_true", fail_on="none").exit_code == 0
 
 
-def test_unknown_fails_unless_allowed(db: Database) -> None:
-    assert run(db, "policy_drift").exit_code == 1
-    assert run(db, "policy_drift", allow_unknown=True).exit_code == 0
+def test_unknown_fails_unless_allowed(db: Database, tmp_path: Path) -> None:
+    settings = db.settings(policies_dir=str(tmp_path / "none"))  # policy_drift cannot compare
+    assert run(db, "policy_drift", settings=settings).results[0].status == "unknown"
+    assert run(db, "policy_drift", settings=settings).exit_code == 1
+    assert run(db, "policy_drift", settings=settings, allow_unknown=True).exit_code == 0
+    assert run(db, "policy_drift").exit_code == 0
 
 
 def test_a_finding_id_is_check_and_object(db: Database) -> None:
