@@ -43,6 +43,13 @@ class Settings:
     verbosity: int = 0
     tool: Mapping[str, Any] = field(default_factory=dict)
 
+    def display_path(self, path: Path) -> str:
+        """`path` relative to the project when inside it, as messages show files."""
+        try:
+            return str(path.relative_to(self.project_root))
+        except ValueError:
+            return str(path)
+
 
 def find_project_root(start: Path) -> Path:
     """The nearest directory at or above `start` holding a pyproject.toml, else `start`."""

@@ -27,6 +27,7 @@ from ops.db import pg_error_message
 from ops.errors import ConfigError, OperationFailed
 from ops.locks import JobFamily, job_lock
 from ops.migration_files import MigrationFile, Statement, find, read_migration_dir
+from ops.sqlrun import SQLFileError, run_statements, set_lock_timeout, with_lock_retries
 
 _CONCURRENT_INDEX = re.compile(
     r"create\s+(?:unique\s+)?index\s+concurrently\s+(?:if\s+not\s+exists\s+)?"
@@ -35,17 +36,10 @@ _CONCURRENT_INDEX = re.compile(
 )
 
 
-class MigrationSQLError(OperationFailed):
+class MigrationSQLError(SQLFileError):
     """A statement of a migration file failed; names the file and line."""
 
-    def __init__(self, path: str, line: int, pg_message: str):
-        super().__init__(
-            f"{path}:{line}: {pg_message}",
-            "fix the file and run `dbops migrate` again; migrations before it stay applied",
-        )
-        self.path = path
-        self.line = line
-        self.pg_message = pg_message
+    next_step = "fix the file and run `dbops migrate` again; migrations before it stay applied"
 
 
 @dataclass(frozen=True)
@@ -150,44 +144,7 @@ def _refuse_edited(report: StatusReport) -> None:
 
 
 def _execute(conn: psycopg.Connection[Any], statements: Sequence[Statement], path: str) -> None:
-    for st in statements:
-        try:
-            conn.execute(st.sql.encode())
-        except pgerrors.LockNotAvailable:
-            raise
-        except psycopg.Error as exc:
-            raise _located(exc, st, path) from exc
-
-
-def _located(exc: psycopg.Error, st: Statement, path: str) -> MigrationSQLError:
-    line = st.code_line
-    position = exc.diag.statement_position
-    if position and position.isdigit():
-        line = st.line + st.sql[: int(position) - 1].count("\n")
-    return MigrationSQLError(path, line, pg_error_message(exc))
-
-
-def _set_lock_timeout(conn: psycopg.Connection[Any], ms: int, *, local: bool) -> None:
-    stmt = sql.SQL("set local lock_timeout = {}") if local else sql.SQL("set lock_timeout = {}")
-    conn.execute(stmt.format(sql.Literal(f"{ms}ms")))
-
-
-def _with_lock_retries(settings: Settings, label: str, attempt: Callable[[], None]) -> None:
-    delay = 0.5
-    for tries in range(settings.lock_retries + 1):
-        try:
-            attempt()
-            return
-        except pgerrors.LockNotAvailable as exc:
-            if tries == settings.lock_retries:
-                raise OperationFailed(
-                    f"{label}: no lock within {settings.lock_timeout_ms} ms after "
-                    f"{tries + 1} tries ({pg_error_message(exc)})",
-                    "retry when the blocking session ends (see pg_stat_activity), "
-                    "or raise --lock-timeout / DBOPS_LOCK_TIMEOUT",
-                ) from exc
-            time.sleep(delay)
-            delay *= 2
+    run_statements(conn, statements, path, MigrationSQLError)
 
 
 def _drop_invalid_indexes(conn: psycopg.Connection[Any], statements: Sequence[Statement]) -> list[str]:
@@ -208,13 +165,6 @@ def _drop_invalid_indexes(conn: psycopg.Connection[Any], statements: Sequence[St
     return dropped
 
 
-def _relpath(settings: Settings, path: Any) -> str:
-    try:
-        return str(path.relative_to(settings.project_root))
-    except ValueError:
-        return str(path)
-
-
 def apply_file(conn: psycopg.Connection[Any], m: MigrationFile, settings: Settings) -> StepReport:
     return _run_file(conn, m, settings, "apply")
 
@@ -228,7 +178,7 @@ def _run_file(
 ) -> StepReport:
     forward = direction == "apply"
     file, statements = m.script(direction)
-    path = _relpath(settings, file)
+    path = settings.display_path(file)
     started = time.monotonic()
 
     def record() -> None:
@@ -251,19 +201,19 @@ def _run_file(
 
         def attempt() -> None:
             with conn.transaction():
-                _set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
+                set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
                 _execute(conn, statements, path)
                 record()
 
-        _with_lock_retries(settings, path, attempt)
+        with_lock_retries(settings, path, attempt)
     else:
-        _set_lock_timeout(conn, settings.lock_timeout_ms, local=False)
+        set_lock_timeout(conn, settings.lock_timeout_ms, local=False)
         try:
             dropped = _drop_invalid_indexes(conn, statements)
             if dropped:
                 note = "dropped invalid index left by an earlier failed run: " + ", ".join(dropped)
             for st in statements:
-                _with_lock_retries(settings, path, functools.partial(_execute, conn, [st], path))
+                with_lock_retries(settings, path, functools.partial(_execute, conn, [st], path))
             with conn.transaction():
                 record()
         finally:
@@ -301,8 +251,8 @@ def _dry_run(
             started = time.monotonic()
             note = ""
             if executing:
-                _set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
-                _execute(conn, statements, _relpath(settings, file))
+                set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
+                _execute(conn, statements, settings.display_path(file))
             else:
                 note = "not executed in a dry run: runs outside a transaction (or follows one that does)"
             steps.append(

@@ -35,9 +35,7 @@ from ops.policy_files import (
     PolicyFile,
     PolicySQLError,
     read_policy_dir,
-    relpath,
     run_file,
-    set_local_lock_timeout,
 )
 from ops.policy_state import (
     PolicyDifference,
@@ -50,6 +48,7 @@ from ops.policy_state import (
     read_states,
     record,
 )
+from ops.sqlrun import set_lock_timeout, with_lock_retries
 
 __all__ = [
     "ApplyReport",
@@ -106,14 +105,14 @@ def _apply_in_transaction(
     chosen: dict[str, str],
 ) -> list[FileApply]:
     """Apply the chosen files (table -> reason) in the caller's transaction; record each."""
-    set_local_lock_timeout(conn, settings)
+    set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
     conn.execute(sqlfiles.query("policy_setup"))
     managed = [f.table for f in files]
     results = []
     for f in files:
         if f.table not in chosen:
             continue
-        label = relpath(settings, f.path)
+        label = settings.display_path(f.path)
         before = read_states(conn, managed)
         run_file(conn, f, before[f.table], label)
         after = read_states(conn, managed)
@@ -168,7 +167,6 @@ def apply(
     applied, and tables that do not exist yet are skipped with a note. `dry_run` is the
     same path ending in a rollback.
     """
-    from ops.migrate import _with_lock_retries
 
     files = read_policy_dir(settings.policies_dir)
     notes: list[str] = []
@@ -181,7 +179,7 @@ def apply(
             if not live[f.table].exists:
                 if not only_changed:
                     raise ConfigError(
-                        f"{relpath(settings, f.path)}: table {f.table} does not exist",
+                        f"{settings.display_path(f.path)}: table {f.table} does not exist",
                         "run `dbops migrate` first, or remove the file if the table is gone",
                     )
                 notes.append(f"skipped {f.path.name}: table {f.table} does not exist")
@@ -197,7 +195,7 @@ def apply(
             with conn.transaction(force_rollback=dry_run):
                 results.extend(_apply_in_transaction(conn, settings, files, chosen))
 
-        _with_lock_retries(settings, "policies", attempt)
+        with_lock_retries(settings, "policies", attempt)
     return ApplyReport(dry_run, tuple(results), tuple(notes))
 
 
@@ -243,7 +241,7 @@ def withdraw(
         recorded = read_recorded(conn)
         dropped = 0
         with conn.transaction():
-            set_local_lock_timeout(conn, settings)
+            set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
             for f in files:
                 for p in live[f.table].policies:
                     conn.execute(
@@ -268,10 +266,10 @@ def reapply_after_rollback(conn: psycopg.Connection[Any], settings: Settings) ->
     with job_lock(conn, JobFamily.MIGRATE, settings.lock_wait):
         live = read_states(conn, [f.table for f in files])
         with conn.transaction():
-            set_local_lock_timeout(conn, settings)
+            set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
             conn.execute(sqlfiles.query("policy_setup"))
             for f in files:
-                label = relpath(settings, f.path)
+                label = settings.display_path(f.path)
                 if not live[f.table].exists:
                     continue
                 try:
@@ -304,10 +302,10 @@ def _evaluate(
     states: dict[str, TableState] = {}
     try:
         with conn.transaction(force_rollback=True):
-            set_local_lock_timeout(conn, settings)
+            set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
             for f in files:
                 before = read_states(conn, managed)
-                run_file(conn, f, before[f.table], relpath(settings, f.path))
+                run_file(conn, f, before[f.table], settings.display_path(f.path))
                 states[f.table] = read_states(conn, [f.table])[f.table]
     except pgerrors.LockNotAvailable as exc:
         raise OperationFailed(
@@ -343,7 +341,7 @@ def diff(conn: psycopg.Connection[Any], settings: Settings, *, evaluate: bool = 
         else:
             why = "was never applied" if rec is None else "changed since its last apply"
             differences.append(
-                PolicyDifference(f.table, "not-applied", None, f"{relpath(settings, f.path)} {why}", None)
+                PolicyDifference(f.table, "not-applied", None, f"{settings.display_path(f.path)} {why}", None)
             )
     if to_evaluate:
         expected.update(_evaluate(conn, settings, to_evaluate))
@@ -353,5 +351,5 @@ def diff(conn: psycopg.Connection[Any], settings: Settings, *, evaluate: bool = 
     return PolicyDiff(
         tuple(f.table for f in files),
         tuple(differences),
-        tuple(relpath(settings, f.path) for f in to_evaluate),
+        tuple(settings.display_path(f.path) for f in to_evaluate),
     )

@@ -11,29 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import errors as pgerrors
 from psycopg import sql
 
-from ops.config import Settings
-from ops.db import pg_error_message
-from ops.errors import ConfigError, OperationFailed
+from ops.errors import ConfigError
 from ops.migration_files import Statement, split_statements
 from ops.policy_state import TableState, qualified
+from ops.sqlrun import SQLFileError, run_statements
 
 _FILE_STEM = re.compile(r"^(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)$")
 
 
-class PolicySQLError(OperationFailed):
+class PolicySQLError(SQLFileError):
     """A statement of a policy file failed; the apply was rolled back. Names file and line."""
 
-    def __init__(self, path: str, line: int, pg_message: str):
-        super().__init__(
-            f"{path}:{line}: {pg_message}",
-            "fix the file and run `dbops policies apply` again; no live policy was changed",
-        )
-        self.path = path
-        self.line = line
-        self.pg_message = pg_message
+    next_step = "fix the file and run `dbops policies apply` again; no live policy was changed"
 
 
 @dataclass(frozen=True)
@@ -73,17 +64,6 @@ def read_policy_dir(directory: Path) -> list[PolicyFile]:
     return files
 
 
-def relpath(settings: Settings, path: Path) -> str:
-    try:
-        return str(path.relative_to(settings.project_root))
-    except ValueError:
-        return str(path)
-
-
-def set_local_lock_timeout(conn: psycopg.Connection[Any], settings: Settings) -> None:
-    conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(f"{settings.lock_timeout_ms}ms")))
-
-
 def run_file(conn: psycopg.Connection[Any], f: PolicyFile, before: TableState, label: str) -> None:
     """Reset the table to no policies and no FORCE, then run the file's statements."""
     target = qualified(f.table)
@@ -91,14 +71,4 @@ def run_file(conn: psycopg.Connection[Any], f: PolicyFile, before: TableState, l
         conn.execute(sql.SQL("drop policy {} on {}").format(sql.Identifier(p.name), target))
     if before.rls_forced:
         conn.execute(sql.SQL("alter table {} no force row level security").format(target))
-    for st in f.statements():
-        try:
-            conn.execute(st.sql.encode())
-        except pgerrors.LockNotAvailable:
-            raise
-        except psycopg.Error as exc:
-            line = st.line
-            position = exc.diag.statement_position
-            if position and position.isdigit():
-                line += st.sql[: int(position) - 1].count("\n")
-            raise PolicySQLError(label, line, pg_error_message(exc)) from exc
+    run_statements(conn, f.statements(), label, PolicySQLError)
