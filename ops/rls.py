@@ -16,7 +16,6 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 ROLES = ("anon", "authenticated", "service_role")
@@ -37,9 +36,14 @@ def acting_as(
             before = conn.execute(
                 "select current_user, current_setting('request.jwt.claims', true)"
             ).fetchone()
-        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
-        conn.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
+        _set_local(conn, role, json.dumps(claims))
         yield conn
         if before is not None:
-            conn.execute(sql.SQL("set local role {}").format(sql.Identifier(before[0])))
-            conn.execute("select set_config('request.jwt.claims', %s, true)", (before[1] or "",))
+            _set_local(conn, before[0], before[1] or "")
+
+
+def _set_local(conn: psycopg.Connection[Any], role: str, claims: str) -> None:
+    """Role and claims for the rest of the transaction, in one round trip (like SET LOCAL ROLE)."""
+    conn.execute(
+        "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)", (role, claims)
+    )

@@ -41,7 +41,9 @@ def fill_plan_cache(conn: psycopg.Connection[Any], total: int) -> set[str]:
     return {r[0] for r in rows}
 
 
-def fill_archivable(conn: psycopg.Connection[Any], sessions: int = 40, groups: int = 20) -> None:
+def fill_archivable(
+    conn: psycopg.Connection[Any], sessions: int = 40, groups: int = 20, chats: int | None = None
+) -> None:
     """Quizzes in groups, chats of all ages, sessions (some COMPLETED) with topics and misconceptions."""
     conn.execute(
         "insert into quizzes (user_id, topic_id, questions, created_at)"
@@ -54,7 +56,7 @@ def fill_archivable(conn: psycopg.Connection[Any], sessions: int = 40, groups: i
         "insert into tutor_chats (user_id, topic_id, messages, explanation, last_updated)"
         " select 'user-' || g, 'topic-' || g, jsonb_build_array(g), 'why ' || g,"
         " now() - g * interval '10 days' from generate_series(1, %s) as g",
-        (groups * 2,),
+        (chats or groups * 2,),
     )
     user = conn.execute("insert into users (name) values ('retention-user') returning id").fetchone()
     assert user is not None

@@ -43,10 +43,10 @@ def add_rows(db: Database) -> None:
         insert into plan_cache (cache_key, plan) select 'k' || g, jsonb_build_object('g', g)
         from generate_series(1, 25) as g;
         insert into tutor_chats (user_id, topic_id, messages, explanation)
-        select g::text, 't' || g, '[{"role": "user", "text": "why?"}]', 'because ' || g
-        from generate_series(1, 15) g;
+        select id::text, 't' || name, '[{"role": "user", "text": "why?"}]', 'because ' || name
+        from users order by name limit 15;
         insert into quizzes (user_id, topic_id, questions)
-        select g::text, 't' || g, jsonb_build_array(g, null, 'q') from generate_series(1, 30) g;
+        select id::text, 't' || name, jsonb_build_array(name, null, 'q') from users order by name limit 30;
         """
     )
 
@@ -74,7 +74,7 @@ def only_backup(where: Path) -> Path:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, Path]]:
     """One migrated database with rows and one backup of it, for the whole module (both read-only)."""
-    from ops import migrate
+    from ops import migrate, policies
     from ops.backup import BackupRequest, run_backup
 
     name = f"dbops_backup_source_{os.getpid()}"
@@ -83,7 +83,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database,
     url = SERVER.url(name)
     try:
         with psycopg.connect(url, autocommit=True) as conn:
-            migrate.migrate(conn, settings_for(url))
+            settings = settings_for(url)
+            migrate.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
             database = Database(url, conn)
             add_rows(database)
             where = tmp_path_factory.mktemp("shared") / "backups"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.checkhelp import objects, run, seed_policies
 from tests.conftest import ROOT, Database
+from tests.server import HEAD
 
 
 def test_migration_checks_are_quiet_at_head(db: Database) -> None:
@@ -21,7 +22,7 @@ def test_migration_checks_are_quiet_at_head(db: Database) -> None:
 
 def test_migration_pending_fires(db: Database, project: Path) -> None:
     (project / "migrations" / "0013_extra.sql").write_text(
-        "-- depends: 0012_archive_owner_indexes\ncreate table extra (id int);\n"
+        f"-- depends: {HEAD}\ncreate table extra (id int);\n"
     )
     (project / "migrations" / "0013_extra.rollback.sql").write_text("drop table extra;\n")
     settings = db.settings(migrations_dir=str(project / "migrations"))
@@ -39,14 +40,14 @@ def test_migration_edited_fires(db: Database, project: Path) -> None:
 
 
 def test_migration_missing_file_fires_and_drift_says_why_it_cannot_run(db: Database, project: Path) -> None:
-    for p in (project / "migrations").glob("0012_*"):
+    for p in (project / "migrations").glob(f"{HEAD}.*"):
         p.unlink()
     settings = db.settings(migrations_dir=str(project / "migrations"))
     report = run(db, "migration_missing_file", "schema_drift", settings=settings)
     missing, drift = report.results
-    assert [f.object for f in missing.findings] == ["0012_archive_owner_indexes"]
+    assert [f.object for f in missing.findings] == [HEAD]
     assert drift.status == "unknown"
-    assert drift.reason.startswith("applied migration 0012_archive_owner_indexes has no file")
+    assert drift.reason.startswith(f"applied migration {HEAD} has no file")
 
 
 def test_schema_drift_fires_both_ways(db: Database) -> None:

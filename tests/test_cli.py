@@ -74,7 +74,8 @@ def test_migrate_prints_what_it_applied(run_cli, empty_db: Database) -> None:
     assert result.exit_code == 0
     assert re.findall(r"^applied (\S+)", result.output, re.M) == ["0001_core_schema", "0002_session_context"]
     assert run_cli("migrate", "--to", "0002", url=empty_db.url).output == (
-        "note: policies not applied: 10 migration(s) pending; `dbops migrate` applies them\nnothing to do\n"
+        f"note: policies not applied: {MIGRATION_COUNT - 2} migration(s) pending; "
+        "`dbops migrate` applies them\nnothing to do\n"
     )
 
 
@@ -209,18 +210,19 @@ def test_verify_finds_a_rollback_that_forgets_something(run_cli, project: Path, 
 
 def test_verify_reports_a_migration_that_needs_a_later_one(run_cli, project: Path, db: Database) -> None:
     migrations = project / "migrations"
-    (migrations / "0013_use_later.sql").write_text(
-        "-- depends: 0012_archive_owner_indexes\ncreate index idx_later on later_table (id);\n"
+    early, late = (f"{int(HEAD[:4]) + n:04d}" for n in (1, 2))
+    (migrations / f"{early}_use_later.sql").write_text(
+        f"-- depends: {HEAD}\ncreate index idx_later on later_table (id);\n"
     )
-    (migrations / "0013_use_later.rollback.sql").write_text("drop index idx_later;\n")
-    (migrations / "0014_later_table.sql").write_text(
-        "-- depends: 0013_use_later\ncreate table later_table (id int);\n"
+    (migrations / f"{early}_use_later.rollback.sql").write_text("drop index idx_later;\n")
+    (migrations / f"{late}_later_table.sql").write_text(
+        f"-- depends: {early}_use_later\ncreate table later_table (id int);\n"
     )
-    (migrations / "0014_later_table.rollback.sql").write_text("drop table later_table;\n")
+    (migrations / f"{late}_later_table.rollback.sql").write_text("drop table later_table;\n")
     result = run_cli("--migrations-dir", str(migrations), "verify", url=db.url)
     assert result.exit_code == 1
     assert re.search(
-        r"FAIL 0013_use_later: fails on a fresh database: \S*0013_use_later.sql:2: "
+        rf"FAIL {early}_use_later: fails on a fresh database: \S*{early}_use_later.sql:2: "
         r'relation "later_table" does not exist',
         result.output,
     )

@@ -46,8 +46,8 @@ def test_up_down_up_leaves_the_catalog_of_a_single_migrate(empty_db: Database, d
     ).notes
     assert notes == (
         "policies: withdrew 28 policies of 12 managed tables for the rollback",
-        "policies: put back \"Allow public insert to users\" on public.users, which the rollback drops",
-        "policies: put back \"Allow public select to users\" on public.users, which the rollback drops",
+        'policies: put back "Allow public insert to users" on public.users, which the rollback drops',
+        'policies: put back "Allow public select to users" on public.users, which the rollback drops',
         "policies: re-applied 0 of 12 files after the rollback",
     )
     assert catalog.diff(blank, catalog.snapshot(empty_db.conn)) == []

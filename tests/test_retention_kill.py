@@ -102,7 +102,8 @@ def test_kill_9_during_eviction_loses_and_touches_nothing(db: Database) -> None:
 @pytest.mark.slow
 def test_kill_9_during_archival_loses_and_duplicates_nothing(db: Database) -> None:
     rng = random.Random(60)
-    fill_archivable(db.conn, sessions=700, groups=200)
+    # enough rows of each rule that 7 kills of batches of 2 cannot finish any table
+    fill_archivable(db.conn, sessions=700, groups=200, chats=3000)
     original = {t: checksums(db.conn, "public", t) for t in ARCHIVED_TABLES}
     eligible = eligible_archive(db.conn)
     landed = 0
