@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "unmark": ("ops.cli.migrate", "unmark_cmd", "Forget applied migrations without rolling back."),
     "verify": ("ops.cli.migrate", "verify_cmd", "Apply, roll back, re-apply each migration on a scratch DB."),
     "unlock": ("ops.cli.migrate", "unlock_cmd", "Show who holds dbops locks; clear stale yoyo lock rows."),
+    "lint": ("ops.cli.lint", "lint_cmd", "Lint SQL: sqlfluff style, squawk migration safety, dbops' rules."),
 }
 
 

@@ -1,0 +1,188 @@
+"""SQL files as statements of tokens, for dbops' own lint rules and inline waivers.
+
+sqlparse's lexer is enough here: the rules look at the shape of a statement (its leading
+words, the table it targets, a policy's roles and predicates), never at full semantics, and
+it keeps dollar-quoted bodies, string literals and comments apart from code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlparse
+from sqlparse import tokens as T
+
+_WAIVER = re.compile(r"--\s*dbops:\s*(ignore(?:-file)?)\b\s*(\S*)\s*(.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str  # lower-case for words, as written for quoted names and literals
+    line: int
+    kind: str  # "word" | "quoted" | "literal" | "punct" | "op"
+
+    @property
+    def name(self) -> str:
+        """The identifier it denotes: unquoted words fold to lower case, quoted keep theirs."""
+        if self.kind == "quoted":
+            return self.text[1:-1].replace('""', '"')
+        return self.text
+
+
+@dataclass(frozen=True)
+class Statement:
+    tokens: tuple[Token, ...]  # code only: no whitespace, no comments, no final ';'
+    line: int  # first line of code
+    end_line: int  # line of its last code token (or ';')
+    sqlparse_type: str
+
+    def words(self, count: int | None = None) -> list[str]:
+        words = [t.text for t in self.tokens if t.kind == "word"]
+        return words if count is None else words[:count]
+
+    def starts_with(self, *words: str) -> bool:
+        return self.words(len(words)) == list(words)
+
+    def has_word(self, *words: str) -> bool:
+        present = set(self.words())
+        return all(w in present for w in words)
+
+
+@dataclass(frozen=True)
+class Waiver:
+    line: int
+    rule: str
+    reason: str
+    whole_file: bool
+    trailing: bool  # written after code on the same line
+
+
+@dataclass(frozen=True)
+class SqlText:
+    statements: tuple[Statement, ...]
+    waivers: tuple[Waiver, ...]
+
+
+def _kind(ttype: object) -> str:
+    if ttype in T.String.Symbol:
+        return "quoted"
+    if ttype in T.Literal:
+        return "literal"
+    if ttype in T.Punctuation:
+        return "punct"
+    if ttype in T.Operator or ttype in T.Comparison:
+        return "op"
+    return "word"
+
+
+def parse_sql(text: str) -> SqlText:
+    """Statements with their code tokens and lines, plus the `-- dbops: ignore` comments."""
+    statements: list[Statement] = []
+    waivers: list[Waiver] = []
+    line = 1
+    last_code_line = 0
+    for parsed in sqlparse.parse(text):
+        tokens: list[Token] = []
+        end_line = 0
+        for tok in parsed.flatten():  # type: ignore[no-untyped-call]
+            value: str = tok.value
+            if tok.ttype in T.Comment:
+                match = _WAIVER.search(value)
+                if match:
+                    waivers.append(
+                        Waiver(
+                            line=line,
+                            rule=match.group(2),
+                            reason=match.group(3),
+                            whole_file=match.group(1) == "ignore-file",
+                            trailing=last_code_line == line,
+                        )
+                    )
+            elif not tok.is_whitespace:
+                last_code_line = end_line = line + value.count("\n")
+                if value != ";":
+                    kind = _kind(tok.ttype)
+                    if kind == "word":
+                        for word in value.lower().split():
+                            tokens.append(Token(word, line, kind))
+                    else:
+                        tokens.append(Token(value, line, kind))
+            line += value.count("\n")
+        if tokens:
+            statements.append(Statement(tuple(tokens), tokens[0].line, end_line, parsed.get_type()))
+    return SqlText(tuple(statements), tuple(waivers))
+
+
+def waiver_scope(waiver: Waiver, statements: tuple[Statement, ...]) -> tuple[int, int] | None:
+    """The lines a waiver covers: the statement it trails, sits in, or comes before."""
+    if waiver.whole_file:
+        return (1, 1 << 30)
+    for st in statements:
+        if st.line <= waiver.line <= st.end_line:
+            return (st.line, st.end_line)
+        if waiver.trailing and st.end_line == waiver.line:
+            return (st.line, st.end_line)
+    for st in statements:
+        if st.line > waiver.line:
+            return (st.line, st.end_line)
+    return None
+
+
+def qualified_name(tokens: tuple[Token, ...], at: int) -> tuple[str | None, int]:
+    """The (possibly schema-qualified) name starting at `at`, and the index after it."""
+    parts: list[str] = []
+    i = at
+    while i < len(tokens) and tokens[i].kind in ("word", "quoted"):
+        parts.append(tokens[i].name)
+        if i + 1 < len(tokens) and tokens[i + 1].text == ".":
+            i += 2
+            continue
+        i += 1
+        break
+    if not parts:
+        return None, at
+    return ".".join(parts), i
+
+
+def table_key(name: str) -> str:
+    """`users` and `public.users` are the same table."""
+    return name if "." in name else f"public.{name}"
+
+
+def index_of(tokens: tuple[Token, ...], word: str, start: int = 0) -> int:
+    """Index of `word` at parenthesis depth 0 from `start`, or -1."""
+    depth = 0
+    for i in range(start, len(tokens)):
+        t = tokens[i]
+        if t.kind == "punct" and t.text == "(":
+            depth += 1
+        elif t.kind == "punct" and t.text == ")":
+            depth -= 1
+        elif depth == 0 and t.kind == "word" and t.text == word:
+            return i
+    return -1
+
+
+def parenthesized(tokens: tuple[Token, ...], at: int) -> tuple[tuple[Token, ...], int]:
+    """The tokens inside the parentheses opening at `at`, and the index after the closing one."""
+    if at >= len(tokens) or tokens[at].text != "(":
+        return (), at
+    depth = 0
+    for i in range(at, len(tokens)):
+        if tokens[i].text == "(":
+            depth += 1
+        elif tokens[i].text == ")":
+            depth -= 1
+            if depth == 0:
+                return tokens[at + 1 : i], i + 1
+    return tokens[at + 1 :], len(tokens)
+
+
+def always_true(expr: tuple[Token, ...]) -> bool:
+    """An expression that holds for every row: true, (true), 1 = 1, 'true'::boolean, not false."""
+    text = "".join(t.text for t in expr).replace(" ", "")
+    while text.startswith("(") and text.endswith(")"):
+        text = text[1:-1]
+    text = re.sub(r"::bool(ean)?$", "", text)
+    return text in {"true", "1=1", "'t'", "'true'", "notfalse", "'1'='1'"}
