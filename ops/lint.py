@@ -14,13 +14,13 @@ from typing import Any
 from ops.config import Settings
 from ops.errors import ConfigError
 from ops.lint_model import FAIL_ON, Finding, LintFile, LintReport, RuleInfo, WaivedFinding
+from ops.lint_rules import RULES as OWN_RULES
 from ops.lint_rules import (
     check_id_findings,
     file_findings,
     migration_dir_findings,
     rule_infos,
 )
-from ops.lint_rules import RULES as OWN_RULES
 from ops.lint_sources import (
     SQUAWK_RULES_URL,
     run_sqlfluff,
@@ -98,7 +98,9 @@ def collect_files(settings: Settings, paths: Sequence[Path], cwd: Path) -> list[
     found: dict[Path, None] = {}
     for target in targets:
         if not target.exists():
-            raise ConfigError(f"{target}: no such file or directory", "pass existing SQL files or directories")
+            raise ConfigError(
+                f"{target}: no such file or directory", "pass existing SQL files or directories"
+            )
         if target.is_dir():
             for path in sorted(target.rglob("*.sql")):
                 if not any(part.startswith(".") for part in path.relative_to(target).parts):
@@ -163,18 +165,27 @@ def apply_waivers(
     for path, text in parsed.items():
         for w in text.waivers:
             if not w.rule or not w.reason:
-                extra.append(_own(path, w.line, "waiver-no-reason",
-                                  f"waiver for {w.rule or '?'} gives no reason: it is not honoured"))  # fmt: skip
+                extra.append(
+                    _own(
+                        path,
+                        w.line,
+                        "waiver-no-reason",
+                        f"waiver for {w.rule or '?'} gives no reason: it is not honoured",
+                    )
+                )
                 continue
             scope = waiver_scope(w, text.statements)
             if scope is not None:
                 scopes.setdefault(path, []).append((w.rule.lower(), w.reason, w.line, scope))
     for finding in findings:
         match = next(
-            (s for s in scopes.get(finding.path, []) if s[0] == finding.rule.lower()
-             and s[3][0] <= finding.line <= s[3][1]),
+            (
+                s
+                for s in scopes.get(finding.path, [])
+                if s[0] == finding.rule.lower() and s[3][0] <= finding.line <= s[3][1]
+            ),
             None,
-        )  # fmt: skip
+        )
         if match is None:
             kept.append(finding)
         else:
@@ -183,7 +194,9 @@ def apply_waivers(
     for path, entries in scopes.items():
         for rule, _, line, _ in entries:
             if (path, line) not in used:
-                extra.append(_own(path, line, "waiver-unused", f"waiver for {rule} waives nothing: remove it"))
+                extra.append(
+                    _own(path, line, "waiver-unused", f"waiver for {rule} waives nothing: remove it")
+                )
     return kept + extra, waived
 
 

@@ -46,7 +46,12 @@ def github_lines(report: LintReport) -> list[str]:
     for f in report.findings:
         props = ",".join(
             f"{k}={_escape_property(str(v))}"
-            for k, v in (("file", f.path), ("line", f.line), ("col", f.column), ("title", f"{f.source} {f.rule}"))
+            for k, v in (
+                ("file", f.path),
+                ("line", f.line),
+                ("col", f.column),
+                ("title", f"{f.source} {f.rule}"),
+            )
         )
         lines.append(f"::{_GITHUB_LEVELS[f.level]} {props}::{_escape_data(f'{f.rule}: {f.message}')}")
     lines.append(
@@ -92,19 +97,22 @@ def sarif(report: LintReport) -> dict[str, Any]:
     """SARIF 2.1.0: one run per tool, each with its rules; waived results carry a suppression."""
     runs = []
     for source in SOURCES:
-        findings = [(f, None) for f in report.findings if f.source == source]
-        findings += [(w.finding, w.reason) for w in report.waived if w.finding.source == source]
-        used = sorted({f.rule for f, _ in findings} | ({*report.rules} if source == "dbops" else set()))
-        infos = [
-            report.rules.get(rule, RuleInfo(rule, source, rule))
-            for rule in used
-            if source != "dbops" or report.rules.get(rule, RuleInfo(rule, "dbops", "")).source == "dbops"
+        findings: list[tuple[Finding, str | None]] = [
+            (f, None) for f in report.findings if f.source == source
         ]
+        findings += [(w.finding, w.reason) for w in report.waived if w.finding.source == source]
+        every = {r.id for r in report.rules.values() if r.source == source == "dbops"}
+        used = sorted({f.rule for f, _ in findings} | every)
+        infos = [report.rules.get(rule, RuleInfo(rule, source, rule)) for rule in used]
         rule_index = {info.id: i for i, info in enumerate(infos)}
         runs.append(
             {
                 "tool": {
-                    "driver": {"name": source, "informationUri": _TOOL_URIS[source], "rules": [_rule(i) for i in infos]}
+                    "driver": {
+                        "name": source,
+                        "informationUri": _TOOL_URIS[source],
+                        "rules": [_rule(i) for i in infos],
+                    }
                 },
                 "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "the project root"}}},
                 "results": [_result(f, rule_index, reason) for f, reason in findings],

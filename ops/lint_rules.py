@@ -32,7 +32,10 @@ RULES: dict[str, tuple[str, str]] = {
     "migration-filename": ("error", "Migration files are named NNNN_name.sql and NNNN_name.rollback.sql."),
     "migration-duplicate-id": ("error", "Each migration number is used by one migration only."),
     "migration-gap": ("error", "Migration numbers run from 0001 without gaps."),
-    "migration-no-rollback": ("error", "Every migration has a NNNN_name.rollback.sql that undoes it exactly."),
+    "migration-no-rollback": (
+        "error",
+        "Every migration has a NNNN_name.rollback.sql that undoes it exactly.",
+    ),
     "rollback-orphan": ("error", "A rollback file belongs to a migration of the same name."),
     "migration-unknown-depends": ("error", "`-- depends:` names migrations that exist."),
     "migration-depends-order": ("error", "`-- depends:` names earlier migrations only."),
@@ -45,8 +48,7 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "non-transactional-not-rerunnable": (
         "error",
-        "A non-transactional statement can fail half-way: write it re-runnable "
-        "(IF NOT EXISTS / IF EXISTS).",
+        "A non-transactional statement can fail half-way: write it re-runnable (IF NOT EXISTS / IF EXISTS).",
     ),
     "policy-no-rls": ("error", "A policy file enables row-level security on its table."),
     "policy-other-table": (
@@ -78,18 +80,55 @@ _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+(\.rollback)?\.sql$")
 _CHECK_HEADERS = ("id", "severity", "category", "description", "remediation")
 _CHECK_SEVERITIES = ("error", "warn", "info")
 _WRITE_KEYWORDS = {
-    "insert", "update", "delete", "merge", "truncate", "create", "alter", "drop", "grant", "revoke",
-    "copy", "vacuum", "cluster", "reindex", "refresh", "call", "notify",
-}  # fmt: skip
+    "insert",
+    "update",
+    "delete",
+    "merge",
+    "truncate",
+    "create",
+    "alter",
+    "drop",
+    "grant",
+    "revoke",
+    "copy",
+    "vacuum",
+    "cluster",
+    "reindex",
+    "refresh",
+    "call",
+    "notify",
+}
 _SIDE_EFFECT_FUNCTIONS = {
-    "nextval", "setval", "set_config", "pg_advisory_lock", "pg_advisory_lock_shared",
-    "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared", "pg_try_advisory_lock",
-    "pg_try_advisory_lock_shared", "pg_try_advisory_xact_lock", "pg_try_advisory_xact_lock_shared",
-    "pg_advisory_unlock", "pg_advisory_unlock_all", "pg_terminate_backend", "pg_cancel_backend",
-    "pg_reload_conf", "pg_rotate_logfile", "pg_switch_wal", "pg_create_restore_point", "lo_import",
-    "lo_export", "lo_unlink", "lo_create", "dblink_exec", "txid_current", "pg_current_xact_id",
-    "pg_notify", "pg_stat_reset", "pg_stat_reset_single_table_counters",
-}  # fmt: skip
+    "nextval",
+    "setval",
+    "set_config",
+    "pg_advisory_lock",
+    "pg_advisory_lock_shared",
+    "pg_advisory_xact_lock",
+    "pg_advisory_xact_lock_shared",
+    "pg_try_advisory_lock",
+    "pg_try_advisory_lock_shared",
+    "pg_try_advisory_xact_lock",
+    "pg_try_advisory_xact_lock_shared",
+    "pg_advisory_unlock",
+    "pg_advisory_unlock_all",
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_reload_conf",
+    "pg_rotate_logfile",
+    "pg_switch_wal",
+    "pg_create_restore_point",
+    "lo_import",
+    "lo_export",
+    "lo_unlink",
+    "lo_create",
+    "dblink_exec",
+    "txid_current",
+    "pg_current_xact_id",
+    "pg_notify",
+    "pg_stat_reset",
+    "pg_stat_reset_single_table_counters",
+}
 _WRITE_ROLES = {"public", "anon", "authenticated"}
 
 
@@ -114,8 +153,13 @@ def migration_dir_findings(directory: Path, display: dict[Path, str]) -> list[Fi
         match = _MIGRATION.match(path.name)
         if not match:
             findings.append(
-                _finding(shown, 1, "migration-filename", f"{path.name} is not NNNN_name.sql or "
-                         "NNNN_name.rollback.sql: dbops and yoyo will not order it")  # fmt: skip
+                _finding(
+                    shown,
+                    1,
+                    "migration-filename",
+                    f"{path.name} is not NNNN_name.sql or "
+                    "NNNN_name.rollback.sql: dbops and yoyo will not order it",
+                )
             )
             continue
         stem = path.name.removesuffix(".sql").removesuffix(".rollback")
@@ -127,8 +171,12 @@ def migration_dir_findings(directory: Path, display: dict[Path, str]) -> list[Fi
     for number, mids in sorted(by_number.items()):
         for mid in sorted(mids)[1:]:
             findings.append(
-                _finding(display.get(forward[mid], mid), 1, "migration-duplicate-id",
-                         f"{mid} reuses number {number:04d} of {sorted(mids)[0]}: renumber it")  # fmt: skip
+                _finding(
+                    display.get(forward[mid], mid),
+                    1,
+                    "migration-duplicate-id",
+                    f"{mid} reuses number {number:04d} of {sorted(mids)[0]}: renumber it",
+                )
             )
     expected = 1
     for number in sorted(by_number):
@@ -136,23 +184,29 @@ def migration_dir_findings(directory: Path, display: dict[Path, str]) -> list[Fi
             first = sorted(by_number[number])[0]
             missing = f"{expected:04d}" if number == expected + 1 else f"{expected:04d}-{number - 1:04d}"
             findings.append(
-                _finding(display.get(forward[first], first), 1, "migration-gap",
-                         f"{first} follows a gap: {missing} missing; renumber it {expected:04d}")  # fmt: skip
+                _finding(
+                    display.get(forward[first], first),
+                    1,
+                    "migration-gap",
+                    f"{first} follows a gap: {missing} missing; renumber it {expected:04d}",
+                )
             )
         expected = number + 1
 
     for mid, path in sorted(forward.items()):
         shown = display.get(path, path.name)
         if mid not in rollbacks:
-            findings.append(
-                _finding(shown, 1, "migration-no-rollback", f"{mid} has no {mid}.rollback.sql")
-            )
+            findings.append(_finding(shown, 1, "migration-no-rollback", f"{mid} has no {mid}.rollback.sql"))
         findings.extend(_depends_findings(mid, path, shown, forward))
     for mid, path in sorted(rollbacks.items()):
         if mid not in forward:
             findings.append(
-                _finding(display.get(path, path.name), 1, "rollback-orphan",
-                         f"{path.name} has no migration {mid}.sql")  # fmt: skip
+                _finding(
+                    display.get(path, path.name),
+                    1,
+                    "rollback-orphan",
+                    f"{path.name} has no migration {mid}.sql",
+                )
             )
     return findings
 
@@ -164,8 +218,12 @@ def _depends_findings(mid: str, path: Path, shown: str, forward: dict[str, Path]
     findings: list[Finding] = []
     if not depends and int(mid[:4]) > min(int(m[:4]) for m in forward):
         findings.append(
-            _finding(shown, 1, "migration-no-depends",
-                     f"{mid} has no `-- depends:` line: name the migration it follows")  # fmt: skip
+            _finding(
+                shown,
+                1,
+                "migration-no-depends",
+                f"{mid} has no `-- depends:` line: name the migration it follows",
+            )
         )
     for dep in depends:
         if dep not in forward:
@@ -174,8 +232,12 @@ def _depends_findings(mid: str, path: Path, shown: str, forward: dict[str, Path]
             )
         elif dep[:4] >= mid[:4]:
             findings.append(
-                _finding(shown, line, "migration-depends-order",
-                         f"depends on {dep}, which is not earlier than {mid}")  # fmt: skip
+                _finding(
+                    shown,
+                    line,
+                    "migration-depends-order",
+                    f"depends on {dep}, which is not earlier than {mid}",
+                )
             )
     return findings
 
@@ -209,17 +271,25 @@ def non_transactional_findings(lint_file: LintFile, parsed: SqlText) -> list[Fin
     findings: list[Finding] = []
     for st in parsed.statements:
         outside, rerunnable = _outside_transaction(st)
-        head = " ".join(st.words(4)).upper()
+        head = st.head(4)
         if not outside:
             findings.append(
-                _finding(lint_file.display, st.line, "non-transactional-statement",
-                         f"{head} ... can run in a transaction: move it to a transactional migration "
-                         "so a failure rolls it back")  # fmt: skip
+                _finding(
+                    lint_file.display,
+                    st.line,
+                    "non-transactional-statement",
+                    f"{head} ... can run in a transaction: move it to a transactional migration "
+                    "so a failure rolls it back",
+                )
             )
         elif not rerunnable:
             findings.append(
-                _finding(lint_file.display, st.line, "non-transactional-not-rerunnable",
-                         f"{head} ... is not re-runnable: add IF NOT EXISTS / IF EXISTS")  # fmt: skip
+                _finding(
+                    lint_file.display,
+                    st.line,
+                    "non-transactional-not-rerunnable",
+                    f"{head} ... is not re-runnable: add IF NOT EXISTS / IF EXISTS",
+                )
             )
     return findings
 
@@ -242,8 +312,10 @@ def _statement_target(st: Statement) -> tuple[str | None, str]:
                 return name, action.replace(" ", "-") + "-rls"
         return name, "alter-table"
     if w[:2] in (["create", "policy"], ["drop", "policy"], ["alter", "policy"]) or w[:3] == [
-        "comment", "on", "policy"
-    ]:  # fmt: skip
+        "comment",
+        "on",
+        "policy",
+    ]:
         on = index_of(toks, "on", 3 if w[0] == "comment" else 2)
         name, _ = qualified_name(toks, on + 1) if on >= 0 else (None, 0)
         return name, f"{w[0]}-policy"
@@ -266,24 +338,37 @@ def policy_findings(lint_file: LintFile, parsed: SqlText) -> list[Finding]:
     own = table_key(enabled[0]) if enabled else next((table_key(n) for _, n, _ in targets if n), None)
     if not enabled:
         findings.append(
-            _finding(shown, 1, "policy-no-rls",
-                     f"no `alter table {own or '<table>'} enable row level security`: without it "
-                     "the policies do nothing")  # fmt: skip
+            _finding(
+                shown,
+                1,
+                "policy-no-rls",
+                f"no `alter table {own or '<table>'} enable row level security`: without it "
+                "the policies do nothing",
+            )
         )
     for st, name, action in targets:
         if action == "disable-rls":
-            findings.append(_finding(shown, st.line, "policy-no-rls", f"disables row-level security on {name}"))
+            findings.append(
+                _finding(shown, st.line, "policy-no-rls", f"disables row-level security on {name}")
+            )
         if name is None:
             findings.append(
-                _finding(shown, st.line, "policy-other-table",
-                         f"`{action.upper()} ...` is not about {own or 'the file’s table'}: "
-                         "move it to a migration")  # fmt: skip
+                _finding(
+                    shown,
+                    st.line,
+                    "policy-other-table",
+                    f"`{st.head(3)} ...` is not about {own or 'this table'}: move it to a migration",
+                )
             )
         elif table_key(name) != own:
             findings.append(
-                _finding(shown, st.line, "policy-other-table",
-                         f"touches {table_key(name)}, but this file manages {own}: "
-                         f"move it to policies/ for {name}")  # fmt: skip
+                _finding(
+                    shown,
+                    st.line,
+                    "policy-other-table",
+                    f"touches {table_key(name)}, but this file manages {own}: "
+                    f"move it to policies/ for {name}",
+                )
             )
         if action == "create-policy":
             problem = _always_true_write(st)
@@ -304,7 +389,9 @@ def _always_true_write(st: Statement) -> str | None:
     roles = {"public"}
     at = index_of(toks, "to")
     if at >= 0:
-        end = min([i for i in (index_of(toks, "using", at), index_of(toks, "with", at)) if i >= 0] or [len(toks)])
+        end = min(
+            [i for i in (index_of(toks, "using", at), index_of(toks, "with", at)) if i >= 0] or [len(toks)]
+        )
         roles = {t.name.lower() for t in toks[at + 1 : end] if t.kind in ("word", "quoted")}
     exposed = sorted(roles & _WRITE_ROLES)
     if not exposed:
@@ -318,7 +405,10 @@ def _always_true_write(st: Statement) -> str | None:
     effective_check = check if check is not None else using
     for label, expr in (("USING", using), ("WITH CHECK", effective_check)):
         if expr is not None and always_true(expr):
-            return f'{command.upper()} policy "{policy}" for {who} has an always-true {label}: scope it to the caller'
+            return (
+                f'{command.upper()} policy "{policy}" for {who} has an always-true {label}: '
+                "scope it to the caller"
+            )
     return None
 
 
@@ -332,8 +422,9 @@ def check_findings(lint_file: LintFile, text: str, parsed: SqlText) -> list[Find
     missing = [key for key in _CHECK_HEADERS if not headers.get(key)]
     if missing:
         findings.append(
-            _finding(shown, 1, "check-header",
-                     "missing header line(s): " + ", ".join(f"-- {k}:" for k in missing))  # fmt: skip
+            _finding(
+                shown, 1, "check-header", "missing header line(s): " + ", ".join(f"-- {k}:" for k in missing)
+            )
         )
     severity = headers.get("severity")
     if severity and severity not in _CHECK_SEVERITIES:
@@ -345,14 +436,17 @@ def check_findings(lint_file: LintFile, text: str, parsed: SqlText) -> list[Find
         return findings
     for extra in parsed.statements[1:]:
         findings.append(
-            _finding(shown, extra.line, "check-single-select",
-                     f"a second statement ({' '.join(extra.words(2)).upper()} ...): a check is one SELECT")  # fmt: skip
+            _finding(
+                shown,
+                extra.line,
+                "check-single-select",
+                f"a second statement (`{extra.head(3)} ...`): a check is one SELECT",
+            )
         )
     first = parsed.statements[0]
     if first.words(1)[:1] not in (["select"], ["with"]) or first.sqlparse_type != "SELECT":
         findings.append(
-            _finding(shown, first.line, "check-single-select",
-                     f"is a {' '.join(first.words(1)).upper() or '?'} statement, not a SELECT")  # fmt: skip
+            _finding(shown, first.line, "check-single-select", f"`{first.head(3)} ...` is not a SELECT")
         )
     for st in parsed.statements:
         findings.extend(_write_findings(shown, st))
@@ -389,8 +483,12 @@ def check_id_findings(checks: list[tuple[LintFile, str]]) -> list[Finding]:
             continue
         if check_id in seen:
             findings.append(
-                _finding(lint_file.display, 1, "check-duplicate-id",
-                         f"id {check_id!r} is already used by {seen[check_id]}")  # fmt: skip
+                _finding(
+                    lint_file.display,
+                    1,
+                    "check-duplicate-id",
+                    f"id {check_id!r} is already used by {seen[check_id]}",
+                )
             )
         else:
             seen[check_id] = lint_file.display

@@ -39,10 +39,19 @@ DEFAULT_SQUAWK_OFF: dict[str, dict[str, str]] = {
     "squawk_off_rollback": {
         rule: "a rollback removes exactly what its migration added: dropping is its job"
         for rule in (
-            "ban-drop-table", "ban-drop-column", "ban-drop-constraint", "ban-drop-default",
-            "ban-drop-not-null", "ban-drop-function", "ban-drop-schema", "ban-drop-extension",
-            "ban-drop-type", "ban-drop-trigger", "renaming-column", "renaming-table",
-        )  # fmt: skip
+            "ban-drop-table",
+            "ban-drop-column",
+            "ban-drop-constraint",
+            "ban-drop-default",
+            "ban-drop-not-null",
+            "ban-drop-function",
+            "ban-drop-schema",
+            "ban-drop-extension",
+            "ban-drop-type",
+            "ban-drop-trigger",
+            "renaming-column",
+            "renaming-table",
+        )
     },
     "squawk_off_transactional": {},
     "squawk_off_non_transactional": {},
@@ -58,7 +67,9 @@ class SquawkConfig:
     def excluded(self, lint_file: LintFile) -> list[str]:
         tables = ["squawk_off"]
         tables.append("squawk_off_rollback" if lint_file.kind == "rollback" else "")
-        tables.append("squawk_off_transactional" if lint_file.transactional else "squawk_off_non_transactional")
+        tables.append(
+            "squawk_off_transactional" if lint_file.transactional else "squawk_off_non_transactional"
+        )
         return sorted({rule for t in tables if t for rule in self.off.get(t, {})})
 
 
@@ -72,7 +83,7 @@ def squawk_config(lint_table: Mapping[str, Any]) -> SquawkConfig:
             if not isinstance(reason, str) or not reason.strip():
                 raise ConfigError(
                     f"[tool.dbops.lint.{key}] {rule} has no reason",
-                    "write why the rule is off: rule = \"reason\"",
+                    'write why the rule is off: rule = "reason"',
                 )
         off[key] = dict(table)
     version = lint_table.get("squawk_pg_version")
@@ -95,7 +106,9 @@ class SquawkRun:
         self.elapsed = 0.0
         self._procs = procs
         self._outputs: list[tuple[bytes, bytes]] = [(b"", b"")] * len(procs)
-        self._threads = [threading.Thread(target=self._wait, args=(i,), daemon=True) for i in range(len(procs))]
+        self._threads = [
+            threading.Thread(target=self._wait, args=(i,), daemon=True) for i in range(len(procs))
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -108,10 +121,15 @@ class SquawkRun:
             thread.join()
         findings: list[Finding] = []
         for (proc, by_path), (out, err) in zip(self._procs, self._outputs, strict=True):
+            if proc.returncode == 2:
+                raise ConfigError(
+                    f"squawk refused its arguments: {err.decode(errors='replace').strip()[:300]}",
+                    "check that the squawk_off tables of [tool.dbops.lint] name real squawk rules",
+                )
             if proc.returncode not in (0, 1) or (proc.returncode == 1 and not out.strip()):
                 raise OperationFailed(
                     f"squawk failed (exit {proc.returncode}): {err.decode(errors='replace').strip()[:500]}",
-                    "check that the squawk_off tables of [tool.dbops.lint] name real squawk rules",
+                    "run squawk on the file by hand to see why",
                 )
             for item in json.loads(out or b"[]"):
                 findings.append(_squawk_finding(item, by_path))
@@ -188,8 +206,8 @@ def run_sqlfluff(
             findings.append(
                 Finding(
                     path=lint_file.display if lint_file else str(record["filepath"]),
-                    line=int(v.get("start_line_no") or 1),
-                    column=int(v.get("start_line_pos") or 1),
+                    line=int(str(v.get("start_line_no") or 1)),
+                    column=int(str(v.get("start_line_pos") or 1)),
                     rule=code,
                     level="error" if broken else ("note" if v.get("warning") else "warning"),
                     message=str(v["description"]),

@@ -41,12 +41,9 @@ class Statement:
         words = [t.text for t in self.tokens if t.kind == "word"]
         return words if count is None else words[:count]
 
-    def starts_with(self, *words: str) -> bool:
-        return self.words(len(words)) == list(words)
-
-    def has_word(self, *words: str) -> bool:
-        present = set(self.words())
-        return all(w in present for w in words)
+    def head(self, count: int = 3) -> str:
+        """The statement's first tokens, to name it in a message."""
+        return " ".join(t.text for t in self.tokens[:count])
 
 
 @dataclass(frozen=True)
@@ -110,7 +107,7 @@ def parse_sql(text: str) -> SqlText:
                         tokens.append(Token(value, line, kind))
             line += value.count("\n")
         if tokens:
-            statements.append(Statement(tuple(tokens), tokens[0].line, end_line, parsed.get_type()))
+            statements.append(Statement(tuple(tokens), tokens[0].line, end_line, parsed.get_type()))  # type: ignore[no-untyped-call]
     return SqlText(tuple(statements), tuple(waivers))
 
 
