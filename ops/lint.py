@@ -13,14 +13,11 @@ from typing import Any
 
 from ops.config import Settings
 from ops.errors import ConfigError
+from ops.lint_check_rules import check_findings, check_id_findings
 from ops.lint_model import FAIL_ON, Finding, LintFile, LintReport, RuleInfo, WaivedFinding
+from ops.lint_policy_rules import policy_findings
 from ops.lint_rules import RULES as OWN_RULES
-from ops.lint_rules import (
-    check_id_findings,
-    file_findings,
-    migration_dir_findings,
-    rule_infos,
-)
+from ops.lint_rules import migration_dir_findings, non_transactional_findings, rule_infos
 from ops.lint_sources import (
     SQUAWK_RULES_URL,
     run_sqlfluff,
@@ -144,6 +141,18 @@ def own_findings(
         findings.extend(f for f in migration_dir_findings(directory, dir_display) if f.path in shown)
     findings.extend(check_id_findings([(f, texts[f.display]) for f in files if f.kind == "check"]))
     return findings
+
+
+def file_findings(lint_file: LintFile, text: str, parsed: SqlText | None = None) -> list[Finding]:
+    """The per-file rules for the file's kind."""
+    parsed = parsed or parse_sql(text)
+    if lint_file.kind in ("migration", "rollback") and not lint_file.transactional:
+        return non_transactional_findings(lint_file, parsed)
+    if lint_file.kind == "policy":
+        return policy_findings(lint_file, parsed)
+    if lint_file.kind == "check":
+        return check_findings(lint_file, text, parsed)
+    return []
 
 
 def _sibling_display(path: Path, files: Sequence[LintFile]) -> str:

@@ -6,25 +6,18 @@
 - policies/: a file enables RLS on its one table, touches nothing else, and gives anon or
   authenticated no always-true write policy;
 - checks/: one read-only SELECT with the required header lines.
+
+This module holds the registry of every own rule and the migration rules; the policy and
+check rules live in `lint_policy_rules` and `lint_check_rules`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
 from ops.lint_model import Finding, LintFile, RuleInfo
-from ops.lint_sql import (
-    SqlText,
-    Statement,
-    always_true,
-    index_of,
-    parenthesized,
-    parse_sql,
-    qualified_name,
-    table_key,
-)
+from ops.lint_sql import SqlText, Statement
 from ops.sqlfiles import parse_headers
 
 # id -> (level, help). The help is what SARIF shows next to a result.
@@ -77,70 +70,14 @@ RULES: dict[str, tuple[str, str]] = {
 }
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+(\.rollback)?\.sql$")
-_CHECK_HEADERS = ("id", "severity", "category", "description", "remediation")
-_CHECK_SEVERITIES = ("error", "warn", "info")
-_WRITE_KEYWORDS = {
-    "insert",
-    "update",
-    "delete",
-    "merge",
-    "truncate",
-    "create",
-    "alter",
-    "drop",
-    "grant",
-    "revoke",
-    "copy",
-    "vacuum",
-    "cluster",
-    "reindex",
-    "refresh",
-    "call",
-    "notify",
-}
-_SIDE_EFFECT_FUNCTIONS = {
-    "nextval",
-    "setval",
-    "set_config",
-    "pg_advisory_lock",
-    "pg_advisory_lock_shared",
-    "pg_advisory_xact_lock",
-    "pg_advisory_xact_lock_shared",
-    "pg_try_advisory_lock",
-    "pg_try_advisory_lock_shared",
-    "pg_try_advisory_xact_lock",
-    "pg_try_advisory_xact_lock_shared",
-    "pg_advisory_unlock",
-    "pg_advisory_unlock_all",
-    "pg_terminate_backend",
-    "pg_cancel_backend",
-    "pg_reload_conf",
-    "pg_rotate_logfile",
-    "pg_switch_wal",
-    "pg_create_restore_point",
-    "lo_import",
-    "lo_export",
-    "lo_unlink",
-    "lo_create",
-    "dblink_exec",
-    "txid_current",
-    "pg_current_xact_id",
-    "pg_notify",
-    "pg_stat_reset",
-    "pg_stat_reset_single_table_counters",
-}
-_WRITE_ROLES = {"public", "anon", "authenticated"}
 
 
 def rule_infos() -> dict[str, RuleInfo]:
     return {rid: RuleInfo(rid, "dbops", help_text) for rid, (_, help_text) in RULES.items()}
 
 
-def _finding(path: str, line: int, rule: str, message: str, column: int = 1) -> Finding:
+def finding(path: str, line: int, rule: str, message: str, column: int = 1) -> Finding:
     return Finding(path, line, column, rule, RULES[rule][0], message, "dbops")
-
-
-# --- migrations -------------------------------------------------------------------------------
 
 
 def migration_dir_findings(directory: Path, display: dict[Path, str]) -> list[Finding]:
@@ -153,7 +90,7 @@ def migration_dir_findings(directory: Path, display: dict[Path, str]) -> list[Fi
         match = _MIGRATION.match(path.name)
         if not match:
             findings.append(
-                _finding(
+                finding(
                     shown,
                     1,
                     "migration-filename",
@@ -171,7 +108,7 @@ def migration_dir_findings(directory: Path, display: dict[Path, str]) -> list[Fi
     for number, mids in sorted(by_number.items()):
         for mid in sorted(mids)[1:]:
             findings.append(
-                _finding(
+                finding(
                     display.get(forward[mid], mid),
                     1,
                     "migration-duplicate-id",
@@ -184,7 +121,7 @@ def migration_dir_findings(directory: Path, display: dict[Path, str]) -> list[Fi
             first = sorted(by_number[number])[0]
             missing = f"{expected:04d}" if number == expected + 1 else f"{expected:04d}-{number - 1:04d}"
             findings.append(
-                _finding(
+                finding(
                     display.get(forward[first], first),
                     1,
                     "migration-gap",
@@ -196,12 +133,12 @@ def migration_dir_findings(directory: Path, display: dict[Path, str]) -> list[Fi
     for mid, path in sorted(forward.items()):
         shown = display.get(path, path.name)
         if mid not in rollbacks:
-            findings.append(_finding(shown, 1, "migration-no-rollback", f"{mid} has no {mid}.rollback.sql"))
+            findings.append(finding(shown, 1, "migration-no-rollback", f"{mid} has no {mid}.rollback.sql"))
         findings.extend(_depends_findings(mid, path, shown, forward))
     for mid, path in sorted(rollbacks.items()):
         if mid not in forward:
             findings.append(
-                _finding(
+                finding(
                     display.get(path, path.name),
                     1,
                     "rollback-orphan",
@@ -218,7 +155,7 @@ def _depends_findings(mid: str, path: Path, shown: str, forward: dict[str, Path]
     findings: list[Finding] = []
     if not depends and int(mid[:4]) > min(int(m[:4]) for m in forward):
         findings.append(
-            _finding(
+            finding(
                 shown,
                 1,
                 "migration-no-depends",
@@ -228,11 +165,11 @@ def _depends_findings(mid: str, path: Path, shown: str, forward: dict[str, Path]
     for dep in depends:
         if dep not in forward:
             findings.append(
-                _finding(shown, line, "migration-unknown-depends", f"depends on {dep}, which does not exist")
+                finding(shown, line, "migration-unknown-depends", f"depends on {dep}, which does not exist")
             )
         elif dep[:4] >= mid[:4]:
             findings.append(
-                _finding(
+                finding(
                     shown,
                     line,
                     "migration-depends-order",
@@ -274,7 +211,7 @@ def non_transactional_findings(lint_file: LintFile, parsed: SqlText) -> list[Fin
         head = st.head(4)
         if not outside:
             findings.append(
-                _finding(
+                finding(
                     lint_file.display,
                     st.line,
                     "non-transactional-statement",
@@ -284,7 +221,7 @@ def non_transactional_findings(lint_file: LintFile, parsed: SqlText) -> list[Fin
             )
         elif not rerunnable:
             findings.append(
-                _finding(
+                finding(
                     lint_file.display,
                     st.line,
                     "non-transactional-not-rerunnable",
@@ -292,216 +229,3 @@ def non_transactional_findings(lint_file: LintFile, parsed: SqlText) -> list[Fin
                 )
             )
     return findings
-
-
-# --- policies ---------------------------------------------------------------------------------
-
-
-def _statement_target(st: Statement) -> tuple[str | None, str]:
-    """The table a policy-file statement acts on (None when it is about no table), and what it does."""
-    w = st.words(8)
-    toks = st.tokens
-    if w[:2] == ["alter", "table"]:
-        i = 2
-        while i < len(toks) and toks[i].text in ("if", "exists", "only"):
-            i += 1
-        name, after = qualified_name(toks, i)
-        rest = " ".join(t.text for t in toks[after:])
-        for action in ("enable", "disable", "force", "no force"):
-            if rest.startswith(action + " row level security"):
-                return name, action.replace(" ", "-") + "-rls"
-        return name, "alter-table"
-    if w[:2] in (["create", "policy"], ["drop", "policy"], ["alter", "policy"]) or w[:3] == [
-        "comment",
-        "on",
-        "policy",
-    ]:
-        on = index_of(toks, "on", 3 if w[0] == "comment" else 2)
-        name, _ = qualified_name(toks, on + 1) if on >= 0 else (None, 0)
-        return name, f"{w[0]}-policy"
-    if w[:3] == ["comment", "on", "table"]:
-        return qualified_name(toks, 3)[0], "comment"
-    if w[:1] in (["grant"], ["revoke"]):
-        on = index_of(toks, "on")
-        if on >= 0:
-            i = on + 1 + (toks[on + 1].text == "table")
-            if toks[i].text not in ("function", "schema", "sequence", "all", "procedure", "routine"):
-                return qualified_name(toks, i)[0], w[0]
-    return None, " ".join(w[:3])
-
-
-def policy_findings(lint_file: LintFile, parsed: SqlText) -> list[Finding]:
-    shown = lint_file.display
-    findings: list[Finding] = []
-    targets = [(st, *_statement_target(st)) for st in parsed.statements]
-    enabled = [name for _, name, action in targets if action == "enable-rls" and name]
-    own = table_key(enabled[0]) if enabled else next((table_key(n) for _, n, _ in targets if n), None)
-    if not enabled:
-        findings.append(
-            _finding(
-                shown,
-                1,
-                "policy-no-rls",
-                f"no `alter table {own or '<table>'} enable row level security`: without it "
-                "the policies do nothing",
-            )
-        )
-    for st, name, action in targets:
-        if action == "disable-rls":
-            findings.append(
-                _finding(shown, st.line, "policy-no-rls", f"disables row-level security on {name}")
-            )
-        if name is None:
-            findings.append(
-                _finding(
-                    shown,
-                    st.line,
-                    "policy-other-table",
-                    f"`{st.head(3)} ...` is not about {own or 'this table'}: move it to a migration",
-                )
-            )
-        elif table_key(name) != own:
-            findings.append(
-                _finding(
-                    shown,
-                    st.line,
-                    "policy-other-table",
-                    f"touches {table_key(name)}, but this file manages {own}: "
-                    f"move it to policies/ for {name}",
-                )
-            )
-        if action == "create-policy":
-            problem = _always_true_write(st)
-            if problem:
-                findings.append(_finding(shown, st.line, "policy-always-true-write", problem))
-    return findings
-
-
-def _always_true_write(st: Statement) -> str | None:
-    toks = st.tokens
-    policy = toks[2].name if len(toks) > 2 else "?"
-    if index_of(toks, "restrictive") >= 0:
-        return None  # a restrictive policy only narrows: `true` there grants nothing
-    at = index_of(toks, "for")
-    command = toks[at + 1].text if at >= 0 and at + 1 < len(toks) else "all"
-    if command == "select":
-        return None
-    roles = {"public"}
-    at = index_of(toks, "to")
-    if at >= 0:
-        end = min(
-            [i for i in (index_of(toks, "using", at), index_of(toks, "with", at)) if i >= 0] or [len(toks)]
-        )
-        roles = {t.name.lower() for t in toks[at + 1 : end] if t.kind in ("word", "quoted")}
-    exposed = sorted(roles & _WRITE_ROLES)
-    if not exposed:
-        return None
-    using_at, check_at = index_of(toks, "using"), index_of(toks, "check")
-    using = parenthesized(toks, using_at + 1)[0] if using_at >= 0 else None
-    check = parenthesized(toks, check_at + 1)[0] if check_at >= 0 else None
-    who = ", ".join(exposed)
-    if command == "insert" and check is None:
-        return f'INSERT policy "{policy}" has no WITH CHECK: {who} may insert any row'
-    effective_check = check if check is not None else using
-    for label, expr in (("USING", using), ("WITH CHECK", effective_check)):
-        if expr is not None and always_true(expr):
-            return (
-                f'{command.upper()} policy "{policy}" for {who} has an always-true {label}: '
-                "scope it to the caller"
-            )
-    return None
-
-
-# --- checks -----------------------------------------------------------------------------------
-
-
-def check_findings(lint_file: LintFile, text: str, parsed: SqlText) -> list[Finding]:
-    shown = lint_file.display
-    findings: list[Finding] = []
-    headers = parse_headers(text)
-    missing = [key for key in _CHECK_HEADERS if not headers.get(key)]
-    if missing:
-        findings.append(
-            _finding(
-                shown, 1, "check-header", "missing header line(s): " + ", ".join(f"-- {k}:" for k in missing)
-            )
-        )
-    severity = headers.get("severity")
-    if severity and severity not in _CHECK_SEVERITIES:
-        findings.append(
-            _finding(shown, 1, "check-header", f"severity {severity!r} is not one of error, warn, info")
-        )
-    if not parsed.statements:
-        findings.append(_finding(shown, 1, "check-single-select", "holds no statement: write one SELECT"))
-        return findings
-    for extra in parsed.statements[1:]:
-        findings.append(
-            _finding(
-                shown,
-                extra.line,
-                "check-single-select",
-                f"a second statement (`{extra.head(3)} ...`): a check is one SELECT",
-            )
-        )
-    first = parsed.statements[0]
-    if first.words(1)[:1] not in (["select"], ["with"]) or first.sqlparse_type != "SELECT":
-        findings.append(
-            _finding(shown, first.line, "check-single-select", f"`{first.head(3)} ...` is not a SELECT")
-        )
-    for st in parsed.statements:
-        findings.extend(_write_findings(shown, st))
-    return findings
-
-
-def _write_findings(shown: str, st: Statement) -> Iterable[Finding]:
-    toks = st.tokens
-    for i, tok in enumerate(toks):
-        if tok.kind != "word":
-            continue
-        after = toks[i + 1].text if i + 1 < len(toks) else ""
-        before = toks[i - 1].text if i > 0 else ""
-        reason = None
-        if tok.text in _WRITE_KEYWORDS and before not in (".", "as", "for") and after not in ("(", "."):
-            reason = f"{tok.text.upper()} changes data or schema"
-        elif tok.text == "into" and before != "insert":
-            reason = "SELECT INTO creates a table"
-        elif tok.text == "for" and after in ("update", "share", "no", "key"):
-            reason = f"FOR {after.upper()} takes row locks"
-        elif tok.text in _SIDE_EFFECT_FUNCTIONS and after == "(":
-            reason = f"{tok.text}() has side effects"
-        if reason:
-            yield _finding(shown, tok.line, "check-read-only", f"not read-only: {reason}")
-            return
-
-
-def check_id_findings(checks: list[tuple[LintFile, str]]) -> list[Finding]:
-    seen: dict[str, str] = {}
-    findings: list[Finding] = []
-    for lint_file, text in sorted(checks, key=lambda c: c[0].display):
-        check_id = parse_headers(text).get("id")
-        if not check_id:
-            continue
-        if check_id in seen:
-            findings.append(
-                _finding(
-                    lint_file.display,
-                    1,
-                    "check-duplicate-id",
-                    f"id {check_id!r} is already used by {seen[check_id]}",
-                )
-            )
-        else:
-            seen[check_id] = lint_file.display
-    return findings
-
-
-def file_findings(lint_file: LintFile, text: str, parsed: SqlText | None = None) -> list[Finding]:
-    """The per-file rules for the file's kind."""
-    parsed = parsed or parse_sql(text)
-    if lint_file.kind in ("migration", "rollback") and not lint_file.transactional:
-        return non_transactional_findings(lint_file, parsed)
-    if lint_file.kind == "policy":
-        return policy_findings(lint_file, parsed)
-    if lint_file.kind == "check":
-        return check_findings(lint_file, text, parsed)
-    return []

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from ops.config import Settings, load_settings
-from ops.lint import lint
+from ops.lint import file_findings, lint
 from ops.lint_model import LintReport
-from ops.lint_rules import RULES, file_findings
+from ops.lint_rules import RULES
 from ops.lint_sql import parse_sql, waiver_scope
 from tests.server import ROOT
 
@@ -362,3 +362,40 @@ def test_pre_commit_hook_and_ci_wiring() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for needle in ("dbops lint", "--format sarif", "--format github", "-- dbops: ignore", "pre-commit"):
         assert needle in readme, needle
+
+
+def test_single_files_as_pre_commit_passes_them() -> None:
+    """Set-wide migration rules read the whole directory but report only on the files passed."""
+    settings = root_settings()
+    gap = FIXTURES / "migration_gap" / "migrations"
+    assert lint(settings, [gap / "0001_a.sql"], cwd=ROOT).findings == ()
+    report = lint(settings, [gap / "0003_c.sql"], cwd=ROOT)
+    assert [(f.path, f.rule) for f in report.findings] == [
+        (f"{REL}/migration_gap/migrations/0003_c.sql", "migration-gap")
+    ]
+    # a rollback of a non-transactional migration is linted as non-transactional too
+    rollback = FIXTURES / "clean" / "migrations" / "0002_notes_user_index.rollback.sql"
+    assert lint(settings, [rollback], cwd=ROOT).findings == ()
+
+
+@pytest.mark.slow
+def test_console_script_with_parallel_sqlfluff(tmp_path: Path) -> None:
+    """The real `dbops` binary, with sqlfluff's worker processes (spawned, re-importing main)."""
+    import subprocess
+    import sys
+
+    dbops = Path(sys.executable).parent / "dbops"
+    paths = [f"{REL}/policy_no_rls", f"{REL}/clean"]
+    proc = subprocess.run(
+        [str(dbops), "lint", "--processes", "2", "--format", "github", *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.splitlines()[0].startswith(
+        f"::error file={REL}/policy_no_rls/policies/notes.sql,line=1,col=1,title=dbops policy-no-rls::"
+    )
+    assert proc.stdout.splitlines()[-1] == "dbops lint: 1 finding(s), 0 waived, fail-on warning: FAIL"
