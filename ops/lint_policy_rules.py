@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from ops.lint_model import Finding, LintFile
 from ops.lint_rules import finding
-from ops.lint_sql import SqlText, Statement, always_true, index_of, parenthesized, qualified_name, table_key
+from ops.lint_sql import (
+    SqlText,
+    Statement,
+    Token,
+    always_true,
+    index_of,
+    parenthesized,
+    qualified_name,
+    table_key,
+)
 
 _WRITE_ROLES = {"public", "anon", "authenticated"}
 
 
-def _statement_target(st: Statement) -> tuple[str | None, str]:
-    """The table a policy-file statement acts on (None when it is about no table), and what it does."""
+def _statement_target(st: Statement) -> tuple[tuple[str, ...], str]:
+    """The tables a policy-file statement acts on (none when it is about no table), and what it does."""
     w = st.words(8)
     toks = st.tokens
     if w[:2] == ["alter", "table"]:
@@ -21,33 +30,55 @@ def _statement_target(st: Statement) -> tuple[str | None, str]:
         rest = " ".join(t.text for t in toks[after:])
         for action in ("enable", "disable", "force", "no force"):
             if rest.startswith(action + " row level security"):
-                return name, action.replace(" ", "-") + "-rls"
-        return name, "alter-table"
+                return _names(name), action.replace(" ", "-") + "-rls"
+        return _names(name), "alter-table"
     if w[:2] in (["create", "policy"], ["drop", "policy"], ["alter", "policy"]) or w[:3] == [
         "comment",
         "on",
         "policy",
     ]:
         on = index_of(toks, "on", 3 if w[0] == "comment" else 2)
-        name, _ = qualified_name(toks, on + 1) if on >= 0 else (None, 0)
-        return name, f"{w[0]}-policy"
+        return _names(qualified_name(toks, on + 1)[0] if on >= 0 else None), f"{w[0]}-policy"
     if w[:3] == ["comment", "on", "table"]:
-        return qualified_name(toks, 3)[0], "comment"
+        return _names(qualified_name(toks, 3)[0]), "comment"
     if w[:1] in (["grant"], ["revoke"]):
-        on = index_of(toks, "on")
-        if on >= 0:
-            i = on + 1 + (toks[on + 1].text == "table")
-            if toks[i].text not in ("function", "schema", "sequence", "all", "procedure", "routine"):
-                return qualified_name(toks, i)[0], w[0]
-    return None, " ".join(w[:3])
+        return _granted_tables(toks), w[0]
+    return (), " ".join(w[:3])
+
+
+def _names(name: str | None) -> tuple[str, ...]:
+    return (name,) if name else ()
+
+
+def _granted_tables(toks: tuple[Token, ...]) -> tuple[str, ...]:
+    """`grant ... on [table] a, b to ...`: the tables; none for functions, schemas, `all tables`."""
+    on = index_of(toks, "on")
+    i = on + 1
+    if on < 0 or i >= len(toks):
+        return ()
+    if toks[i].text == "table":
+        i += 1
+    elif toks[i].text in ("function", "schema", "sequence", "all", "procedure", "routine", "database"):
+        return ()
+    names: list[str] = []
+    while i < len(toks):
+        name, i = qualified_name(toks, i)
+        if name is None:
+            break
+        names.append(name)
+        if i < len(toks) and toks[i].text == ",":
+            i += 1
+        else:
+            break
+    return tuple(names)
 
 
 def policy_findings(lint_file: LintFile, parsed: SqlText) -> list[Finding]:
     shown = lint_file.display
     findings: list[Finding] = []
     targets = [(st, *_statement_target(st)) for st in parsed.statements]
-    enabled = [name for _, name, action in targets if action == "enable-rls" and name]
-    own = table_key(enabled[0]) if enabled else next((table_key(n) for _, n, _ in targets if n), None)
+    enabled = [names[0] for _, names, action in targets if action == "enable-rls" and names]
+    own = table_key(enabled[0]) if enabled else next((table_key(n[0]) for _, n, _ in targets if n), None)
     if not enabled:
         findings.append(
             finding(
@@ -58,12 +89,12 @@ def policy_findings(lint_file: LintFile, parsed: SqlText) -> list[Finding]:
                 "the policies do nothing",
             )
         )
-    for st, name, action in targets:
+    for st, names, action in targets:
         if action == "disable-rls":
             findings.append(
-                finding(shown, st.line, "policy-no-rls", f"disables row-level security on {name}")
+                finding(shown, st.line, "policy-no-rls", f"disables row-level security on {names[0]}")
             )
-        if name is None:
+        if not names:
             findings.append(
                 finding(
                     shown,
@@ -72,16 +103,17 @@ def policy_findings(lint_file: LintFile, parsed: SqlText) -> list[Finding]:
                     f"`{st.head(3)} ...` is not about {own or 'this table'}: move it to a migration",
                 )
             )
-        elif table_key(name) != own:
-            findings.append(
-                finding(
-                    shown,
-                    st.line,
-                    "policy-other-table",
-                    f"touches {table_key(name)}, but this file manages {own}: "
-                    f"move it to policies/ for {name}",
+        for name in names:
+            if table_key(name) != own:
+                findings.append(
+                    finding(
+                        shown,
+                        st.line,
+                        "policy-other-table",
+                        f"touches {table_key(name)}, but this file manages {own}: "
+                        f"move it to policies/ for {name}",
+                    )
                 )
-            )
         if action == "create-policy":
             problem = _always_true_write(st)
             if problem:

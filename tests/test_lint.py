@@ -399,3 +399,30 @@ def test_console_script_with_parallel_sqlfluff(tmp_path: Path) -> None:
         f"::error file={REL}/policy_no_rls/policies/notes.sql,line=1,col=1,title=dbops policy-no-rls::"
     )
     assert proc.stdout.splitlines()[-1] == "dbops lint: 1 finding(s), 0 waived, fail-on warning: FAIL"
+
+
+def test_policy_file_grants_and_switches() -> None:
+    from ops.lint_model import LintFile
+
+    text = """alter table archive.quizzes enable row level security;
+alter table archive.quizzes force row level security;
+grant select on table archive.quizzes to authenticated;
+grant select on archive.quizzes, public.quizzes to authenticated;
+grant select on all tables in schema archive to authenticated;
+revoke execute on function app.login(text) from anon;
+create policy "Own rows" on archive.quizzes for update to authenticated
+using (user_id = (select app.current_user_id())::text) with check (true);
+create policy "Service" on archive.quizzes for delete to service_role using (true);
+alter table archive.quizzes disable row level security;
+"""
+    lint_file = LintFile(Path("p.sql"), "p.sql", "policy")
+    found = [(f.line, f.rule, f.message) for f in file_findings(lint_file, text)]
+    assert found == [
+        (4, "policy-other-table", "touches public.quizzes, but this file manages archive.quizzes: "
+         "move it to policies/ for public.quizzes"),
+        (5, "policy-other-table", "`grant select on ...` is not about archive.quizzes: move it to a migration"),
+        (6, "policy-other-table", "`revoke execute on ...` is not about archive.quizzes: move it to a migration"),
+        (7, "policy-always-true-write", 'UPDATE policy "Own rows" for authenticated has an always-true '
+         "WITH CHECK: scope it to the caller"),
+        (10, "policy-no-rls", "disables row-level security on archive.quizzes"),
+    ]  # fmt: skip
