@@ -417,11 +417,12 @@ alter table archive.quizzes disable row level security;
 """
     lint_file = LintFile(Path("p.sql"), "p.sql", "policy")
     found = [(f.line, f.rule, f.message) for f in file_findings(lint_file, text)]
+    own = "archive.quizzes"
     assert found == [
         (4, "policy-other-table", "touches public.quizzes, but this file manages archive.quizzes: "
          "move it to policies/ for public.quizzes"),
-        (5, "policy-other-table", "`grant select on ...` is not about archive.quizzes: move it to a migration"),
-        (6, "policy-other-table", "`revoke execute on ...` is not about archive.quizzes: move it to a migration"),
+        (5, "policy-other-table", f"`grant select on ...` is not about {own}: move it to a migration"),
+        (6, "policy-other-table", f"`revoke execute on ...` is not about {own}: move it to a migration"),
         (7, "policy-always-true-write", 'UPDATE policy "Own rows" for authenticated has an always-true '
          "WITH CHECK: scope it to the caller"),
         (10, "policy-no-rls", "disables row-level security on archive.quizzes"),
