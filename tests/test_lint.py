@@ -171,6 +171,19 @@ def test_shipped_sql_lints_clean(run_cli: Any, monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.slow
+def test_shipped_sql_lints_clean_in_machine_formats(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = run_cli("lint", "--format", "sarif")
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.output)["runs"]
+    assert all("suppressions" in r for run in runs for r in run["results"])  # only the waived ones
+    assert sum(len(run["results"]) for run in runs) >= 1
+    github = run_cli("lint", "--format", "github")
+    assert github.exit_code == 0
+    assert re.fullmatch(r"dbops lint: 0 finding\(s\), \d+ waived, fail-on warning: ok\n", github.output)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("case", BAD_CASES)
 def test_cli_exits_1_on_each_bad_fixture(
     run_cli: Any, monkeypatch: pytest.MonkeyPatch, fixture_report: LintReport, case: str
