@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, report
+
 BIN = Path(sys.executable).parent
 RUNS = 3
 
@@ -52,16 +53,13 @@ def main() -> None:
         for source in ("sqlfluff", "squawk", "dbops")
     }
 
-    print(
-        f"# {len(files)} files; sqlfluff alone {sqlfluff_s:.2f}s, dbops lint {serial_s:.2f}s "
-        f"(2 workers {parallel_s:.2f}s); inside dbops lint: "
-        + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
-        + f", total {split:.2f}s"
-    )
-    print(f"lint_vs_sqlfluff: {serial_s / sqlfluff_s:.2f}")
-    print(f"lint_parallel_vs_serial: {parallel_s / serial_s:.2f}")
+    inside = ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
+    print(f"# {len(files)} files; inside dbops lint: {inside}, total {split:.2f}s", flush=True)
+    detail = f"dbops lint {serial_s:.2f}s, sqlfluff alone {sqlfluff_s:.2f}s"
+    report("lint_vs_sqlfluff", serial_s / sqlfluff_s, detail)
+    report("lint_parallel_vs_serial", parallel_s / serial_s, f"2 sqlfluff workers {parallel_s:.2f}s")
     for source, seconds in timings.items():
-        print(f"lint_share_{source}: {seconds / split:.2f}")
+        report(f"lint_share_{source}", seconds / split, f"{seconds:.2f}s of {split:.2f}s")
 
 
 if __name__ == "__main__":

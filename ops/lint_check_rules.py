@@ -92,7 +92,7 @@ def check_findings(lint_file: LintFile, text: str, parsed: SqlText) -> list[Find
             )
         )
     first = parsed.statements[0]
-    if first.words(1)[:1] not in (["select"], ["with"]) or first.sqlparse_type != "SELECT":
+    if first.verb != "select":
         findings.append(
             finding(shown, first.line, "check-single-select", f"`{first.head(3)} ...` is not a SELECT")
         )

@@ -1,8 +1,9 @@
 """SQL files as statements of tokens, for dbops' own lint rules and inline waivers.
 
-sqlparse's lexer is enough here: the rules look at the shape of a statement (its leading
-words, the table it targets, a policy's roles and predicates), never at full semantics, and
-it keeps dollar-quoted bodies, string literals and comments apart from code.
+The project's lexer (`ops.sqltext`) is enough here: the rules look at the shape of a
+statement (its leading words, the table it targets, a policy's roles and predicates), never
+at full semantics, and it keeps dollar-quoted bodies, string literals and comments apart
+from code.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import sqlparse
-from sqlparse import tokens as T
+from ops import sqltext
 
-_WAIVER = re.compile(r"--\s*dbops:\s*(ignore(?:-file)?)\b\s*(\S*)\s*(.*?)\s*$")
+_WAIVER = re.compile(r"^--\s*dbops:\s*(ignore(?:-file)?)\b\s*(\S*)\s*(.*?)\s*$")
+_MAIN_VERBS = {"select", "insert", "update", "delete", "merge", "values", "table"}
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,26 @@ class Statement:
     tokens: tuple[Token, ...]  # code only: no whitespace, no comments, no final ';'
     line: int  # first line of code
     end_line: int  # line of its last code token (or ';')
-    sqlparse_type: str
 
     def words(self, count: int | None = None) -> list[str]:
         words = [t.text for t in self.tokens if t.kind == "word"]
         return words if count is None else words[:count]
+
+    @property
+    def verb(self) -> str:
+        """What the statement does: its first word; for WITH, the main statement's first word."""
+        first = self.tokens[0].text if self.tokens else ""
+        if first != "with":
+            return first
+        depth = 0
+        for t in self.tokens[1:]:
+            if t.text == "(":
+                depth += 1
+            elif t.text == ")":
+                depth -= 1
+            elif depth == 0 and t.kind == "word" and t.text in _MAIN_VERBS:
+                return t.text
+        return first
 
     def head(self, count: int = 3) -> str:
         """The statement's first tokens, to name it in a message."""
@@ -61,53 +77,55 @@ class SqlText:
     waivers: tuple[Waiver, ...]
 
 
-def _kind(ttype: object) -> str:
-    if ttype in T.String.Symbol:
-        return "quoted"
-    if ttype in T.Literal:
-        return "literal"
-    if ttype in T.Punctuation:
-        return "punct"
-    if ttype in T.Operator or ttype in T.Comparison:
-        return "op"
-    return "word"
+def _code_tokens(kind: str, value: str, line: int) -> list[Token]:
+    if kind == "word":  # sqltext keeps `schema.table` together: split it at the dots
+        parts = value.lower().split(".")
+        out = [Token(parts[0], line, "word")]
+        for part in parts[1:]:
+            out += [Token(".", line, "punct"), Token(part, line, "word")]
+        return [t for t in out if t.text]
+    if kind == "ident":
+        return [Token(value, line, "quoted")]
+    if kind in ("string", "dollar"):
+        return [Token(value, line, "literal")]
+    return [Token(value, line, "punct" if value in "()," else "op")]
 
 
 def parse_sql(text: str) -> SqlText:
     """Statements with their code tokens and lines, plus the `-- dbops: ignore` comments."""
     statements: list[Statement] = []
     waivers: list[Waiver] = []
+    current: list[Token] = []
     line = 1
     last_code_line = 0
-    for parsed in sqlparse.parse(text):
-        tokens: list[Token] = []
-        end_line = 0
-        for tok in parsed.flatten():  # type: ignore[no-untyped-call]
-            value: str = tok.value
-            if tok.ttype in T.Comment:
-                match = _WAIVER.search(value)
-                if match:
-                    waivers.append(
-                        Waiver(
-                            line=line,
-                            rule=match.group(2),
-                            reason=match.group(3),
-                            whole_file=match.group(1) == "ignore-file",
-                            trailing=last_code_line == line,
-                        )
+    for tok in sqltext.tokens(text):
+        value = text[tok.start : tok.end]
+        start_line = line
+        line += value.count("\n")
+        if tok.kind == "ws":
+            continue
+        if tok.kind == "comment":
+            match = _WAIVER.match(value)
+            if match:
+                waivers.append(
+                    Waiver(
+                        line=start_line,
+                        rule=match.group(2),
+                        reason=match.group(3),
+                        whole_file=match.group(1) == "ignore-file",
+                        trailing=last_code_line == start_line,
                     )
-            elif not tok.is_whitespace:
-                last_code_line = end_line = line + value.count("\n")
-                if value != ";":
-                    kind = _kind(tok.ttype)
-                    if kind == "word":
-                        for word in value.lower().split():
-                            tokens.append(Token(word, line, kind))
-                    else:
-                        tokens.append(Token(value, line, kind))
-            line += value.count("\n")
-        if tokens:
-            statements.append(Statement(tuple(tokens), tokens[0].line, end_line, parsed.get_type()))  # type: ignore[no-untyped-call]
+                )
+            continue
+        last_code_line = line
+        if tok.kind == "semi":
+            if current:
+                statements.append(Statement(tuple(current), current[0].line, line))
+            current = []
+            continue
+        current.extend(_code_tokens(tok.kind, value, start_line))
+    if current:
+        statements.append(Statement(tuple(current), current[0].line, last_code_line))
     return SqlText(tuple(statements), tuple(waivers))
 
 
