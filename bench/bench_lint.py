@@ -34,19 +34,25 @@ def _wall(cmd: list[str]) -> tuple[float, str]:
     return elapsed, proc.stdout
 
 
-def _median(cmd: list[str]) -> tuple[float, list[str]]:
-    runs = [_wall(cmd) for _ in range(RUNS)]
-    return statistics.median(t for t, _ in runs), [out for _, out in runs]
-
-
 def main() -> None:
     dirs = [d for d in ("migrations", "policies", "checks") if (ROOT / d).is_dir()]
     files = sorted(str(p.relative_to(ROOT)) for d in dirs for p in (ROOT / d).rglob("*.sql"))
     dbops = [str(BIN / "dbops"), "--json", "lint", "--fail-on", "never"]
-
-    sqlfluff_s, _ = _median([str(BIN / "sqlfluff"), "lint", "--processes", "1", "--nofail", *files])
-    serial_s, outputs = _median([*dbops, "--processes", "1"])
-    parallel_s, _ = _median([*dbops, "--processes", "2"])
+    commands = {
+        "sqlfluff": [str(BIN / "sqlfluff"), "lint", "--processes", "1", "--nofail", *files],
+        "serial": [*dbops, "--processes", "1"],
+        "parallel": [*dbops, "--processes", "2"],
+    }
+    # interleaved, so that a change in the machine's load touches every command alike
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    outputs: list[str] = []
+    for _ in range(RUNS):
+        for name, cmd in commands.items():
+            seconds, out = _wall(cmd)
+            walls[name].append(seconds)
+            if name == "serial":
+                outputs.append(out)
+    sqlfluff_s, serial_s, parallel_s = (statistics.median(walls[n]) for n in commands)
     split = statistics.median(json.loads(o)["timings"]["total"] for o in outputs)
     timings = {
         source: statistics.median(json.loads(o)["timings"][source] for o in outputs)

@@ -59,7 +59,15 @@ class Statement:
 
     def head(self, count: int = 3) -> str:
         """The statement's first tokens, to name it in a message."""
-        return " ".join(t.text for t in self.tokens[:count])
+        parts: list[str] = []
+        for i, t in enumerate(self.tokens):
+            parts.append(t.text)
+            qualified = i + 1 < len(self.tokens) and self.tokens[i + 1].text == "."
+            if t.text != "." and not qualified:
+                count -= 1
+                if count == 0:
+                    break
+        return " ".join(parts).replace(" . ", ".")
 
 
 @dataclass(frozen=True)
