@@ -93,10 +93,10 @@ class RunReport:
 
 def status(conn: psycopg.Connection[Any], settings: Settings) -> StatusReport:
     files = read_migration_dir(settings.migrations_dir)
-    return _status(files, history.read_applied(conn))
+    return status_of(files, history.read_applied(conn))
 
 
-def _status(files: Sequence[MigrationFile], applied: dict[str, history.AppliedMigration]) -> StatusReport:
+def status_of(files: Sequence[MigrationFile], applied: dict[str, history.AppliedMigration]) -> StatusReport:
     rows: list[MigrationStatus] = []
     head = None
     for f in files:
@@ -278,13 +278,23 @@ def _run_file(
     )
 
 
+Hook = Callable[[psycopg.Connection[Any]], tuple[str, ...]]
+PlanHook = Callable[[psycopg.Connection[Any], Sequence[MigrationFile]], tuple[str, ...]]
+
+
 def _dry_run(
-    conn: psycopg.Connection[Any], plan: Sequence[MigrationFile], settings: Settings, direction: str
+    conn: psycopg.Connection[Any],
+    plan: Sequence[MigrationFile],
+    settings: Settings,
+    direction: str,
+    prepare: PlanHook | None = None,
 ) -> list[StepReport]:
     """Execute the transactional prefix of the plan in one transaction that is rolled back."""
     steps: list[StepReport] = []
     executing = True
     with conn.transaction(force_rollback=True):
+        if prepare is not None and plan:
+            prepare(conn, plan)
         for m in plan:
             file, statements = m.script(direction)
             executing = executing and m.transactional
@@ -338,7 +348,7 @@ def migrate(
         if stale:
             notes.append(f"cleared yoyo lock rows of ended processes: {stale}")
         applied = history.read_applied(conn)
-        report = _status(files, applied)
+        report = status_of(files, applied)
         _refuse_edited(report)
         notes += [f"{m.id}: {m.note}" for m in report.migrations if m.state == "applied" and m.note]
         plan = []
@@ -395,17 +405,27 @@ def rollback(
     to: str | None = None,
     everything: bool = False,
     dry_run: bool = False,
+    before: PlanHook | None = None,
+    after: Hook | None = None,
 ) -> RunReport:
+    """Roll back the planned migrations; `before` and `after` run under the same lock around
+    them when there is anything to roll back (the policies layer steps aside and returns)."""
     files = read_migration_dir(settings.migrations_dir)
     with job_lock(conn, JobFamily.MIGRATE, settings.lock_wait):
         applied = history.read_applied(conn)
-        _refuse_edited(_status(files, applied))
+        _refuse_edited(status_of(files, applied))
         plan = plan_rollback(files, applied, steps=steps, to=to, everything=everything)
         _require_rollbacks(plan)
         if dry_run:
-            return RunReport("rollback", True, tuple(_dry_run(conn, plan, settings, "rollback")))
+            return RunReport("rollback", True, tuple(_dry_run(conn, plan, settings, "rollback", before)))
         history.ensure_history(conn)
-        return RunReport("rollback", False, tuple(rollback_file(conn, m, settings) for m in plan))
+        notes: list[str] = []
+        if before is not None and plan:
+            notes += before(conn, plan)
+        steps_done = tuple(rollback_file(conn, m, settings) for m in plan)
+        if after is not None and plan:
+            notes += after(conn)
+        return RunReport("rollback", False, steps_done, tuple(notes))
 
 
 def mark(

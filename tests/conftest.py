@@ -21,11 +21,12 @@ SERVER = start_test_server()
 
 
 def _migrate_template(host: str, port: int, user: str, dbname: str, password: str | None, **_: Any) -> None:
-    from ops import migrate
+    from ops import migrate, policies
 
     url = SERVER.url(dbname)
+    settings = settings_for(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        migrate.migrate(conn, settings_for(url))
+        migrate.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
 
 
 postgresql_migrated_proc = factories.postgresql_noproc(

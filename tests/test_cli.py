@@ -58,9 +58,9 @@ def test_top_level_help_lists_commands_without_importing_the_library(run_cli) ->
 def test_status_and_json(run_cli, db: Database) -> None:
     result = run_cli("status", url=db.url)
     assert result.exit_code == 0
-    assert result.output.strip().endswith("11 applied; head: 0011_app_login")
+    assert result.output.strip().endswith("12 applied; head: 0012_archive_owner_indexes")
     data = json.loads(run_cli("--json", "status", url=db.url).output)
-    assert data["head"] == "0011_app_login" and len(data["migrations"]) == 11
+    assert data["head"] == "0012_archive_owner_indexes" and len(data["migrations"]) == 12
 
 
 def test_status_exit_code_with_pending(run_cli, empty_db: Database) -> None:
@@ -73,7 +73,9 @@ def test_migrate_prints_what_it_applied(run_cli, empty_db: Database) -> None:
     result = run_cli("migrate", "--to", "0002", url=empty_db.url)
     assert result.exit_code == 0
     assert re.findall(r"^applied (\S+)", result.output, re.M) == ["0001_core_schema", "0002_session_context"]
-    assert run_cli("migrate", "--to", "0002", url=empty_db.url).output == "nothing to do\n"
+    assert run_cli("migrate", "--to", "0002", url=empty_db.url).output == (
+        "note: policies not applied: 10 migration(s) pending; `dbops migrate` applies them\nnothing to do\n"
+    )
 
 
 def test_unknown_revision_exits_2(run_cli, db: Database) -> None:
@@ -128,11 +130,13 @@ def test_json_errors_are_machine_readable(run_cli) -> None:
 
 
 def test_syntax_error_exits_4_with_file_and_line(run_cli, project: Path, db: Database) -> None:
-    (project / "migrations" / "0012_broken.sql").write_text("-- depends: 0011_app_login\n\nselec 1;\n")
-    (project / "migrations" / "0012_broken.rollback.sql").write_text("")
+    (project / "migrations" / "0013_broken.sql").write_text(
+        "-- depends: 0012_archive_owner_indexes\n\nselec 1;\n"
+    )
+    (project / "migrations" / "0013_broken.rollback.sql").write_text("")
     result = run_cli("--migrations-dir", str(project / "migrations"), "migrate", url=db.url)
     assert result.exit_code == 4
-    assert re.match(r'Error: \S+/0012_broken.sql:3: syntax error at or near "selec"\n', result.stderr)
+    assert re.match(r'Error: \S+/0013_broken.sql:3: syntax error at or near "selec"\n', result.stderr)
     _no_traceback(result)
 
 
@@ -153,14 +157,14 @@ def test_rollback_needs_yes_off_a_terminal(run_cli, db: Database) -> None:
     result = run_cli("rollback", "--steps", "1", url=db.url)
     assert result.exit_code == 2
     assert "Hint: pass --yes (or --dry-run to only look)" in result.stderr
-    assert db.scalar("select count(*) from _yoyo_migration") == 11
+    assert db.scalar("select count(*) from _yoyo_migration") == 12
     dry = run_cli("rollback", "--steps", "1", "--dry-run", url=db.url)
-    assert dry.exit_code == 0 and "-- would rollback 0011_app_login" in dry.output
-    assert "drop function app.login(text);" in dry.output
-    assert db.scalar("select count(*) from _yoyo_migration") == 11
+    assert dry.exit_code == 0 and "-- would rollback 0012_archive_owner_indexes" in dry.output
+    assert "drop index concurrently if exists archive.idx_archive_quizzes_user_id;" in dry.output
+    assert db.scalar("select count(*) from _yoyo_migration") == 12
     done = run_cli("rollback", "--steps", "1", "--yes", url=db.url)
-    assert done.exit_code == 0 and done.output.startswith("rolled back 0011_app_login")
-    assert db.scalar("select count(*) from _yoyo_migration") == 10
+    assert done.exit_code == 0 and done.output.startswith("rolled back 0012_archive_owner_indexes")
+    assert db.scalar("select count(*) from _yoyo_migration") == 11
 
 
 def test_rollback_without_a_target_is_a_usage_error(run_cli, db: Database) -> None:
@@ -188,7 +192,7 @@ def test_busy_exits_5(run_cli, db: Database) -> None:
 def test_verify_passes_on_the_shipped_history(run_cli, db: Database) -> None:
     result = run_cli("verify", url=db.url)
     assert result.exit_code == 0, result.output
-    assert result.output.count("ok  ") == 11
+    assert result.output.count("ok  ") == 12
 
 
 def test_verify_finds_a_rollback_that_forgets_something(run_cli, project: Path, db: Database) -> None:
@@ -204,18 +208,18 @@ def test_verify_finds_a_rollback_that_forgets_something(run_cli, project: Path, 
 
 def test_verify_reports_a_migration_that_needs_a_later_one(run_cli, project: Path, db: Database) -> None:
     migrations = project / "migrations"
-    (migrations / "0012_use_later.sql").write_text(
-        "-- depends: 0011_app_login\ncreate index idx_later on later_table (id);\n"
+    (migrations / "0013_use_later.sql").write_text(
+        "-- depends: 0012_archive_owner_indexes\ncreate index idx_later on later_table (id);\n"
     )
-    (migrations / "0012_use_later.rollback.sql").write_text("drop index idx_later;\n")
-    (migrations / "0013_later_table.sql").write_text(
-        "-- depends: 0012_use_later\ncreate table later_table (id int);\n"
+    (migrations / "0013_use_later.rollback.sql").write_text("drop index idx_later;\n")
+    (migrations / "0014_later_table.sql").write_text(
+        "-- depends: 0013_use_later\ncreate table later_table (id int);\n"
     )
-    (migrations / "0013_later_table.rollback.sql").write_text("drop table later_table;\n")
+    (migrations / "0014_later_table.rollback.sql").write_text("drop table later_table;\n")
     result = run_cli("--migrations-dir", str(migrations), "verify", url=db.url)
     assert result.exit_code == 1
     assert re.search(
-        r"FAIL 0012_use_later: fails on a fresh database: \S*0012_use_later.sql:2: "
+        r"FAIL 0013_use_later: fails on a fresh database: \S*0013_use_later.sql:2: "
         r'relation "later_table" does not exist',
         result.output,
     )
@@ -224,9 +228,9 @@ def test_verify_reports_a_migration_that_needs_a_later_one(run_cli, project: Pat
 def test_new_creates_linked_files(run_cli, project: Path) -> None:
     result = run_cli("--migrations-dir", str(project / "migrations"), "new", "add_nickname")
     assert result.exit_code == 0
-    made = project / "migrations" / "0012_add_nickname.sql"
-    assert made.read_text().startswith("-- depends: 0011_app_login")
-    assert (project / "migrations" / "0012_add_nickname.rollback.sql").exists()
+    made = project / "migrations" / "0013_add_nickname.sql"
+    assert made.read_text().startswith("-- depends: 0012_archive_owner_indexes")
+    assert (project / "migrations" / "0013_add_nickname.rollback.sql").exists()
 
 
 def test_mark_unmark_cli(run_cli, empty_db: Database) -> None:
@@ -243,4 +247,4 @@ def test_real_subprocess_run(db: Database) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["head"] == "0011_app_login"
+    assert json.loads(proc.stdout)["head"] == "0012_archive_owner_indexes"

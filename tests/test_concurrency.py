@@ -33,18 +33,18 @@ def test_eight_concurrent_migrates_apply_each_migration_once(empty_db: Database)
     applied = empty_db.conn.execute(
         "select migration_id, count(*) from _yoyo_log where operation = 'apply' group by 1 order by 1"
     ).fetchall()
-    assert len(applied) == 11 and all(count == 1 for _, count in applied)
-    assert empty_db.scalar("select count(*) from _yoyo_migration") == 11
+    assert len(applied) == 12 and all(count == 1 for _, count in applied)
+    assert empty_db.scalar("select count(*) from _yoyo_migration") == 12
 
 
 def test_kill_9_mid_migration_then_plain_rerun(project: Path, db: Database) -> None:
     migrations = project / "migrations"
-    (migrations / "0012_slow.sql").write_text(
-        "-- depends: 0011_app_login\n"
+    (migrations / "0013_slow.sql").write_text(
+        "-- depends: 0012_archive_owner_indexes\n"
         "create table slow_marker (id int);\n"
         "select pg_sleep(case when current_setting('dbops_test.slow', true) = 'on' then 60 else 0 end);\n"
     )
-    (migrations / "0012_slow.rollback.sql").write_text("drop table slow_marker;\n")
+    (migrations / "0013_slow.rollback.sql").write_text("drop table slow_marker;\n")
     proc = _dbops(
         db.url, "--migrations-dir", str(migrations), "migrate", env={"PGOPTIONS": "-c dbops_test.slow=on"}
     )
@@ -60,5 +60,5 @@ def test_kill_9_mid_migration_then_plain_rerun(project: Path, db: Database) -> N
     rerun = _dbops(db.url, "--migrations-dir", str(migrations), "--lock-wait", "15", "migrate")
     _, err = rerun.communicate(timeout=60)
     assert rerun.returncode == 0, err
-    assert db.scalar("select count(*) from _yoyo_migration where migration_id = '0012_slow'") == 1
+    assert db.scalar("select count(*) from _yoyo_migration where migration_id = '0013_slow'") == 1
     assert db.scalar("select to_regclass('slow_marker') is not null")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -11,13 +12,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from ops import catalog, migrate
+from ops import catalog, migrate, policies
 from ops.config import Settings
 from ops.errors import Busy, ConfigError, OperationFailed
 from ops.locks import NAMESPACE, JobFamily
 from tests.conftest import Database
 
-HEAD = "0011_app_login"
+HEAD = "0012_archive_owner_indexes"
 
 
 def _write(project: Path, name: str, sql: str, rollback: str | None = "select 1;") -> None:
@@ -32,14 +33,28 @@ def _applied(db: Database) -> list[str]:
 
 def test_up_down_up_leaves_the_catalog_of_a_single_migrate(empty_db: Database, db: Database) -> None:
     settings = empty_db.settings()
+    with_policies = functools.partial(policies.apply_changed, settings=settings)
     blank = catalog.snapshot(empty_db.conn)
-    migrate.migrate(empty_db.conn, settings)
+    migrate.migrate(empty_db.conn, settings, after=with_policies)
     once = catalog.snapshot(empty_db.conn)
     assert catalog.diff(catalog.snapshot(db.conn), once) == []
-    migrate.rollback(empty_db.conn, settings, everything=True)
+    notes = migrate.rollback(
+        empty_db.conn,
+        settings,
+        everything=True,
+        before=functools.partial(policies.withdraw, settings=settings),
+        after=functools.partial(policies.reapply_after_rollback, settings=settings),
+    ).notes
+    assert notes == (
+        "policies: withdrew 28 policies of 12 managed tables for the rollback",
+        "policies: put back \"Allow public insert to users\" on public.users, which the rollback drops",
+        "policies: put back \"Allow public select to users\" on public.users, which the rollback drops",
+        "policies: re-applied 0 of 12 files after the rollback",
+    )
     assert catalog.diff(blank, catalog.snapshot(empty_db.conn)) == []
     assert _applied(empty_db) == []
-    migrate.migrate(empty_db.conn, settings)
+    # the tables come back with the seed's policies: migrate re-applies policies/ over them
+    migrate.migrate(empty_db.conn, settings, after=with_policies)
     assert catalog.diff(once, catalog.snapshot(empty_db.conn)) == []
 
 
@@ -57,7 +72,7 @@ def test_migrate_to_and_rollback_steps(empty_db: Database) -> None:
 
 def test_history_rows_commit_with_the_migration(project: Path, db: Database) -> None:
     """If writing the history fails, the migration's own effects are rolled back with it."""
-    _write(project, "0012_widget", "create table widget (id int);", "drop table widget;")
+    _write(project, "0013_widget", "create table widget (id int);", "drop table widget;")
     db.conn.execute(
         "create function refuse() returns trigger language plpgsql as "
         "$$ begin raise exception 'history is read-only'; end $$;"
@@ -66,31 +81,31 @@ def test_history_rows_commit_with_the_migration(project: Path, db: Database) -> 
     with pytest.raises(OperationFailed, match="writing the migration history failed: history is read-only"):
         migrate.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")))
     assert db.scalar("select to_regclass('widget')") is None
-    assert db.scalar("select count(*) from dbops.migration_checksum where migration_id = '0012_widget'") == 0
+    assert db.scalar("select count(*) from dbops.migration_checksum where migration_id = '0013_widget'") == 0
 
 
 def test_syntax_error_names_file_and_line_and_keeps_earlier_ones(project: Path, empty_db: Database) -> None:
-    (project / "migrations" / "0012_broken.sql").write_text(
+    (project / "migrations" / "0013_broken.sql").write_text(
         f"-- depends: {HEAD}\ncreate table half_done (id int);\n\nselect 1;\nselect frobnicate from;\n"
     )
-    (project / "migrations" / "0012_broken.rollback.sql").write_text("drop table half_done;\n")
+    (project / "migrations" / "0013_broken.rollback.sql").write_text("drop table half_done;\n")
     with pytest.raises(OperationFailed) as caught:
         migrate.migrate(empty_db.conn, empty_db.settings(migrations_dir=str(project / "migrations")))
-    assert caught.value.message.endswith('/migrations/0012_broken.sql:5: syntax error at or near ";"')
+    assert caught.value.message.endswith('/migrations/0013_broken.sql:5: syntax error at or near ";"')
     assert "fix the file" in (caught.value.hint or "")
     assert empty_db.scalar("select to_regclass('half_done')") is None
-    assert _applied(empty_db)[-1] == HEAD and len(_applied(empty_db)) == 11
+    assert _applied(empty_db)[-1] == HEAD and len(_applied(empty_db)) == 12
 
 
 def test_runtime_error_line_inside_a_multiline_statement(project: Path, db: Database) -> None:
-    _write(project, "0012_typo", "create table t (\n  id int,\n  x no_such_type\n);\n")
-    with pytest.raises(OperationFailed, match=r"0012_typo.sql:4: type \"no_such_type\" does not exist"):
+    _write(project, "0013_typo", "create table t (\n  id int,\n  x no_such_type\n);\n")
+    with pytest.raises(OperationFailed, match=r"0013_typo.sql:4: type \"no_such_type\" does not exist"):
         migrate.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")))
 
 
 def test_missing_rollback_file_is_refused_before_anything_runs(project: Path, db: Database) -> None:
-    _write(project, "0012_oneway", "create table oneway (id int);", rollback=None)
-    with pytest.raises(ConfigError, match="0012_oneway.sql has no rollback file"):
+    _write(project, "0013_oneway", "create table oneway (id int);", rollback=None)
+    with pytest.raises(ConfigError, match="0013_oneway.sql has no rollback file"):
         migrate.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")))
     assert db.scalar("select to_regclass('oneway')") is None
 
@@ -130,7 +145,7 @@ def touches_users(project: Path, db: Database) -> Settings:
     """A pending migration that needs a lock on users, with a 100 ms lock_timeout."""
     _write(
         project,
-        "0012_touch_users",
+        "0013_touch_users",
         "alter table users add column nickname text;",
         "alter table users drop column nickname;",
     )
@@ -157,7 +172,7 @@ def test_lock_timeout_retry_succeeds_when_the_blocker_ends(touches_users: Settin
     blocker.execute("lock table users in access share mode")
     threading.Timer(0.4, blocker.close).start()
     report = migrate.migrate(db.conn, settings)
-    assert [s.id for s in report.steps] == ["0012_touch_users"]
+    assert [s.id for s in report.steps] == ["0013_touch_users"]
 
 
 def test_invalid_index_from_a_failed_concurrent_build_is_rebuilt(empty_db: Database) -> None:
@@ -200,7 +215,7 @@ def test_non_transactional_migration_reruns_after_partial_failure(empty_db: Data
 def test_dry_run_changes_nothing_and_shows_sql(empty_db: Database) -> None:
     before = catalog.snapshot(empty_db.conn)
     report = migrate.migrate(empty_db.conn, empty_db.settings(), dry_run=True)
-    assert report.dry_run and len(report.steps) == 11
+    assert report.dry_run and len(report.steps) == 12
     assert any("create table users" in s for s in report.steps[0].sql)
     assert report.steps[7].note.startswith("not executed in a dry run")
     assert catalog.diff(before, catalog.snapshot(empty_db.conn)) == []
@@ -208,8 +223,8 @@ def test_dry_run_changes_nothing_and_shows_sql(empty_db: Database) -> None:
 
 
 def test_dry_run_reports_a_broken_migration(project: Path, db: Database) -> None:
-    _write(project, "0012_broken", "select frobnicate from;")
-    with pytest.raises(OperationFailed, match="0012_broken.sql:2"):
+    _write(project, "0013_broken", "select frobnicate from;")
+    with pytest.raises(OperationFailed, match="0013_broken.sql:2"):
         migrate.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")), dry_run=True)
 
 

@@ -50,7 +50,11 @@ def test_shipped_history_is_ordered_and_has_rollbacks() -> None:
     assert [int(i[:4]) for i in ids] == list(range(1, len(ids) + 1))
     assert all(f.has_rollback for f in files)
     non_transactional = {f.id for f in files if not f.transactional}
-    assert non_transactional == {"0006_validation_backfill", "0008_access_indexes"}
+    assert non_transactional == {
+        "0006_validation_backfill",
+        "0008_access_indexes",
+        "0012_archive_owner_indexes",
+    }
 
 
 def test_find_by_number_or_id() -> None:

@@ -39,7 +39,7 @@ def test_embedded_server_lifecycle(tmp_path: Path) -> None:
         assert _dbops(home, "db", "url").stdout.strip() == status["url"]
         migrated = _dbops(home, "migrate")
         assert migrated.returncode == 0, migrated.stderr
-        assert "applied 0011_app_login" in migrated.stdout
+        assert "applied 0012_archive_owner_indexes" in migrated.stdout
     finally:
         stopped = _dbops(home, "--json", "db", "stop")
     assert json.loads(stopped.stdout)["running"] is False
@@ -61,7 +61,7 @@ def test_make_demo_ends_with_every_migration_applied(tmp_path: Path) -> None:
             timeout=600,
         )
         assert demo.returncode == 0, demo.stdout + demo.stderr
-        assert "11 applied; head: 0011_app_login" in demo.stdout
+        assert "12 applied; head: 0012_archive_owner_indexes" in demo.stdout
     finally:
         subprocess.run(
             [str(ROOT / ".venv" / "bin" / "dbops"), "db", "stop"], env=env, capture_output=True, check=False

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "unmark": ("ops.cli.migrate", "unmark_cmd", "Forget applied migrations without rolling back."),
     "verify": ("ops.cli.migrate", "verify_cmd", "Apply, roll back, re-apply each migration on a scratch DB."),
     "unlock": ("ops.cli.migrate", "unlock_cmd", "Show who holds dbops locks; clear stale yoyo lock rows."),
+    "check": ("ops.cli.checks", "check_cmd", "Run the integrity, security and performance checks."),
+    "policies": ("ops.cli.policies", "policies", "Apply row-level security from policies/, or diff it."),
     "lint": ("ops.cli.lint", "lint_cmd", "Lint SQL: sqlfluff style, squawk migration safety, dbops' rules."),
 }
 

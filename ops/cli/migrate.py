@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import click
@@ -46,10 +47,11 @@ def migrate_cmd(app: AppContext, to: str | None, dry_run: bool) -> None:
     --dry-run runs the transactional migrations in a transaction that is rolled back and
     prints their SQL.
     """
-    from ops import migrate
+    from ops import migrate, policies
 
+    after = functools.partial(policies.apply_changed, settings=app.settings)
     with app.connect() as conn:
-        report = migrate.migrate(conn, app.settings, to=to, dry_run=dry_run)
+        report = migrate.migrate(conn, app.settings, to=to, dry_run=dry_run, after=after)
     _show_run(app, report)
 
 
@@ -64,7 +66,7 @@ def rollback_cmd(
     app: AppContext, steps: int | None, to: str | None, everything: bool, dry_run: bool, yes: bool
 ) -> None:
     """Roll back applied migrations, newest first, each with its .rollback.sql."""
-    from ops import history, migrate
+    from ops import history, migrate, policies
     from ops.migration_files import read_migration_dir
 
     with app.connect() as conn:
@@ -79,7 +81,14 @@ def rollback_cmd(
             if plan:
                 confirm(f"Roll back {', '.join(m.id for m in plan)}?", yes)
         report = migrate.rollback(
-            conn, app.settings, steps=steps, to=to, everything=everything, dry_run=dry_run
+            conn,
+            app.settings,
+            steps=steps,
+            to=to,
+            everything=everything,
+            dry_run=dry_run,
+            before=functools.partial(policies.withdraw, settings=app.settings),
+            after=functools.partial(policies.reapply_after_rollback, settings=app.settings),
         )
     _show_run(app, report)
 

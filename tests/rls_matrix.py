@@ -1,0 +1,492 @@
+"""The RLS access matrix: every managed table x operation x caller, with its expected outcome.
+
+A cell runs one statement as one caller (through ops.rls.acting_as, on a connection of
+a LOGIN role that is neither superuser, nor BYPASSRLS, nor the tables' owner), then looks
+at the target row as service_role inside the same transaction to see whether the
+statement reached it, and rolls everything back. UPDATE and DELETE have no WHERE clause:
+a WHERE that reads columns makes PostgreSQL apply the SELECT policies too, which would
+hide a broken UPDATE or DELETE policy behind a correct SELECT one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import sql
+
+from ops.rls import acting_as
+
+TESTER = "dbops_rls_tester"
+OPS = ("select", "insert", "update", "move", "delete")
+CALLERS = ("owner", "other", "anon", "service_role")
+STAMP = "2001-02-03 04:05:06+00"
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """Ids of the rows every cell works on: a = the owner's, b = the other user's."""
+
+    user_a: UUID = field(default_factory=uuid4)
+    user_b: UUID = field(default_factory=uuid4)
+    user_c: UUID = field(default_factory=uuid4)  # the users-table subject: a user without rows elsewhere
+    session_a: UUID = field(default_factory=uuid4)
+    session_b: UUID = field(default_factory=uuid4)
+    topic_a: UUID = field(default_factory=uuid4)
+    topic_b: UUID = field(default_factory=uuid4)
+    misconception_a: UUID = field(default_factory=uuid4)
+    misconception_b: UUID = field(default_factory=uuid4)
+    plan_fresh: UUID = field(default_factory=uuid4)
+    plan_expired: UUID = field(default_factory=uuid4)
+    chat_a: UUID = field(default_factory=uuid4)
+    chat_b: UUID = field(default_factory=uuid4)
+    quiz_a: UUID = field(default_factory=uuid4)
+    quiz_b: UUID = field(default_factory=uuid4)
+    archived_session_a: UUID = field(default_factory=uuid4)
+    archived_session_b: UUID = field(default_factory=uuid4)
+    archived_topic_a: UUID = field(default_factory=uuid4)
+    archived_topic_b: UUID = field(default_factory=uuid4)
+    archived_misconception_a: UUID = field(default_factory=uuid4)
+    archived_misconception_b: UUID = field(default_factory=uuid4)
+    archived_chat_a: UUID = field(default_factory=uuid4)
+    archived_chat_b: UUID = field(default_factory=uuid4)
+    archived_quiz_a: UUID = field(default_factory=uuid4)
+    archived_quiz_b: UUID = field(default_factory=uuid4)
+
+
+SEED = """
+insert into users (id, name) values (%(user_a)s, 'alice'), (%(user_b)s, 'bob'), (%(user_c)s, 'carol');
+insert into study_sessions (id, user_id, exam_type) values
+    (%(session_a)s, %(user_a)s, 'GRE'), (%(session_b)s, %(user_b)s, 'GRE');
+insert into topics (id, session_id, name) values
+    (%(topic_a)s, %(session_a)s, 'algebra'), (%(topic_b)s, %(session_b)s, 'algebra');
+insert into misconceptions (id, user_id, topic_id, description) values
+    (%(misconception_a)s, %(user_a)s, %(topic_a)s, 'sign'),
+    (%(misconception_b)s, %(user_b)s, %(topic_b)s, 'sign');
+insert into plan_cache (id, cache_key, plan, expires_at) values
+    (%(plan_fresh)s, 'fresh', '{}', now() + interval '1 day'),
+    (%(plan_expired)s, 'expired', '{}', now() - interval '1 day');
+insert into tutor_chats (id, user_id, topic_id, explanation) values
+    (%(chat_a)s, %(user_a)s::text, 'topic-a', ''), (%(chat_b)s, %(user_b)s::text, 'topic-b', '');
+insert into quizzes (id, user_id, topic_id, questions) values
+    (%(quiz_a)s, %(user_a)s::text, 'topic-a', '[]'), (%(quiz_b)s, %(user_b)s::text, 'topic-b', '[]');
+insert into archive.study_sessions (id, user_id, exam_type, current_state) values
+    (%(archived_session_a)s, %(user_a)s, 'GRE', 'COMPLETED'),
+    (%(archived_session_b)s, %(user_b)s, 'GRE', 'COMPLETED');
+insert into archive.topics (id, session_id, name) values
+    (%(archived_topic_a)s, %(archived_session_a)s, 'old'),
+    (%(archived_topic_b)s, %(archived_session_b)s, 'old');
+insert into archive.misconceptions (id, user_id, topic_id, description) values
+    (%(archived_misconception_a)s, %(user_a)s, %(archived_topic_a)s, 'old'),
+    (%(archived_misconception_b)s, %(user_b)s, %(archived_topic_b)s, 'old');
+insert into archive.tutor_chats (id, user_id, topic_id, messages, explanation) values
+    (%(archived_chat_a)s, %(user_a)s::text, 'topic-a', '[]', ''),
+    (%(archived_chat_b)s, %(user_b)s::text, 'topic-b', '[]', '');
+insert into archive.quizzes (id, user_id, topic_id, questions) values
+    (%(archived_quiz_a)s, %(user_a)s::text, 'topic-a', '[]'),
+    (%(archived_quiz_b)s, %(user_b)s::text, 'topic-b', '[]')
+"""
+
+
+def seed(admin: psycopg.Connection[Any], fx: Fixture) -> None:
+    params = {k: v for k, v in vars(fx).items()}
+    with admin.transaction():
+        for statement in SEED.split(";"):
+            admin.execute(statement.encode(), params)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One row of the matrix: a table and the row the statements aim at."""
+
+    name: str
+    table: str
+    target: UUID
+    owner: UUID  # the caller "owner"; for the shared plan cache, just some user
+    other: UUID  # the caller "other"
+    update_column: str  # UPDATE sets it to update_value
+    new_row: dict[str, Any]  # INSERT: a row owned by the owner
+    owner_column: str | None  # MOVE sets it to move_to; None: no owner column
+    move_to: Any
+    owner_may: frozenset[str]
+    other_may: frozenset[str] = frozenset()
+    ops: tuple[str, ...] = OPS
+    update_value: Any = STAMP
+
+
+def subjects(fx: Fixture) -> list[Subject]:
+    a, b = fx.user_a, fx.user_b
+    own = frozenset({"select", "insert", "update", "delete"})
+    read = frozenset({"select"})
+    no_move = tuple(op for op in OPS if op != "move")
+
+    def archive(table: str, target: UUID, row: dict[str, Any], column: str, move_to: Any) -> Subject:
+        return Subject(
+            f"archive.{table}", f"archive.{table}", target, a, b, "archived_at", row, column, move_to, read
+        )
+
+    return [
+        Subject(
+            "public.users",
+            "public.users",
+            fx.user_c,
+            fx.user_c,
+            b,
+            "created_at",
+            {"name": "new-user"},
+            None,
+            None,
+            frozenset({"select", "update"}),
+            ops=no_move,
+        ),
+        Subject(
+            "public.study_sessions",
+            "public.study_sessions",
+            fx.session_a,
+            a,
+            b,
+            "updated_at",
+            {"user_id": a, "exam_type": "SAT"},
+            "user_id",
+            b,
+            own,
+        ),
+        Subject(
+            "public.topics",
+            "public.topics",
+            fx.topic_a,
+            a,
+            b,
+            "name",
+            {"session_id": fx.session_a, "name": "geometry"},
+            "session_id",
+            fx.session_b,
+            own,
+            update_value="algebra 2",
+        ),
+        Subject(
+            "public.misconceptions",
+            "public.misconceptions",
+            fx.misconception_a,
+            a,
+            b,
+            "detected_at",
+            {"user_id": a, "topic_id": fx.topic_a, "description": "units"},
+            "user_id",
+            b,
+            own,
+        ),
+        Subject(
+            "public.plan_cache",
+            "public.plan_cache",
+            fx.plan_fresh,
+            a,
+            b,
+            "created_at",
+            {"cache_key": "new", "plan": "{}"},
+            None,
+            None,
+            read,
+            read,
+            ops=no_move,
+        ),
+        Subject(
+            "public.plan_cache (expired entry)",
+            "public.plan_cache",
+            fx.plan_expired,
+            a,
+            b,
+            "created_at",
+            {},
+            None,
+            None,
+            frozenset(),
+            ops=("select",),
+        ),
+        Subject(
+            "public.tutor_chats",
+            "public.tutor_chats",
+            fx.chat_a,
+            a,
+            b,
+            "last_updated",
+            {"user_id": str(a), "topic_id": "topic-new", "explanation": ""},
+            "user_id",
+            str(b),
+            own,
+        ),
+        Subject(
+            "public.quizzes",
+            "public.quizzes",
+            fx.quiz_a,
+            a,
+            b,
+            "created_at",
+            {"user_id": str(a), "topic_id": "topic-new", "questions": "[]"},
+            "user_id",
+            str(b),
+            own,
+        ),
+        archive(
+            "study_sessions",
+            fx.archived_session_a,
+            {"user_id": a, "exam_type": "GRE", "current_state": "COMPLETED"},
+            "user_id",
+            b,
+        ),
+        archive(
+            "topics",
+            fx.archived_topic_a,
+            {"session_id": fx.archived_session_a, "name": "n"},
+            "session_id",
+            fx.archived_session_b,
+        ),
+        archive(
+            "misconceptions", fx.archived_misconception_a, {"user_id": a, "description": "d"}, "user_id", b
+        ),
+        archive(
+            "tutor_chats",
+            fx.archived_chat_a,
+            {"user_id": str(a), "topic_id": "t", "messages": "[]", "explanation": ""},
+            "user_id",
+            str(b),
+        ),
+        archive(
+            "quizzes",
+            fx.archived_quiz_a,
+            {"user_id": str(a), "topic_id": "t", "questions": "[]"},
+            "user_id",
+            str(b),
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Cell:
+    subject: Subject
+    op: str
+    caller: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.subject.name}-{self.op}-{self.caller}"
+
+    @property
+    def expected(self) -> bool:
+        """True: the statement must reach the target row; False: it must not."""
+        if self.caller == "service_role":
+            return True
+        if self.caller == "anon":
+            return False
+        allowed = self.subject.owner_may if self.caller == "owner" else self.subject.other_may
+        return self.op in allowed
+
+    def control(self) -> Cell:
+        """The positive control of a deny: the same statement by a caller that may run it."""
+        caller = "owner" if self.op in self.subject.owner_may else "service_role"
+        return Cell(self.subject, self.op, caller)
+
+
+def cells(fx: Fixture) -> list[Cell]:
+    return [Cell(s, op, c) for s in subjects(fx) for op in s.ops for c in CALLERS]
+
+
+def _table(name: str) -> sql.Composed:
+    schema, _, table = name.partition(".")
+    return sql.SQL(".").join([sql.Identifier(schema), sql.Identifier(table)])
+
+
+def statement(cell: Cell, new_id: UUID) -> tuple[sql.Composed, dict[str, Any]]:
+    s, table = cell.subject, _table(cell.subject.table)
+    if cell.op == "select":
+        return sql.SQL("select id from {} where id = %(target)s").format(table), {"target": s.target}
+    if cell.op == "insert":
+        row = {"id": new_id, **s.new_row}
+        return (
+            sql.SQL("insert into {} ({}) values ({})").format(
+                table,
+                sql.SQL(", ").join(sql.Identifier(c) for c in row),
+                sql.SQL(", ").join(sql.Placeholder(c) for c in row),
+            ),
+            row,
+        )
+    if cell.op == "update":
+        return sql.SQL("update {} set {} = %(value)s").format(table, sql.Identifier(s.update_column)), {
+            "value": s.update_value
+        }
+    if cell.op == "move":
+        assert s.owner_column is not None
+        return sql.SQL("update {} set {} = %(value)s").format(table, sql.Identifier(s.owner_column)), {
+            "value": s.move_to
+        }
+    return sql.SQL("delete from {}").format(table), {}
+
+
+def _reached(conn: psycopg.Connection[Any], cell: Cell, new_id: UUID, params: dict[str, Any]) -> bool:
+    """Seen as service_role: did the statement reach the target row?"""
+    s, table = cell.subject, _table(cell.subject.table)
+    conn.execute("set local role service_role")
+    if cell.op == "insert":
+        q = sql.SQL("select count(*) from {} where id = %s").format(table)
+        row = conn.execute(q, (new_id,)).fetchone()
+    elif cell.op in ("update", "move"):
+        column = s.update_column if cell.op == "update" else s.owner_column
+        assert column is not None
+        q = sql.SQL("select count(*) from {} where id = %s and {} = %s").format(table, sql.Identifier(column))
+        row = conn.execute(q, (s.target, params["value"])).fetchone()
+    else:  # delete
+        q = sql.SQL("select count(*) = 0 from {} where id = %s").format(table)
+        row = conn.execute(q, (s.target,)).fetchone()
+    return bool(row and row[0])
+
+
+def caller_of(cell: Cell) -> tuple[UUID | None, str]:
+    if cell.caller == "owner":
+        return cell.subject.owner, "authenticated"
+    if cell.caller == "other":
+        return cell.subject.other, "authenticated"
+    return None, cell.caller
+
+
+@dataclass(frozen=True)
+class Outcome:
+    allowed: bool
+    detail: str
+
+
+def run_cell(conn: psycopg.Connection[Any], cell: Cell) -> Outcome:
+    """Run the cell's statement as its caller; roll back; say whether it reached the target."""
+    new_id = uuid4()
+    query, params = statement(cell, new_id)
+    user_id, role = caller_of(cell)
+    result: list[Outcome] = []
+    with acting_as(conn, user_id, role):
+        detail = "no error"
+        seen = False
+        try:
+            with conn.transaction():
+                cur = conn.execute(query, params)
+                if cell.op == "select":
+                    seen = cur.fetchone() is not None
+        except pgerrors.InsufficientPrivilege as exc:
+            detail = exc.diag.message_primary or "insufficient privilege"
+        reached = seen if cell.op == "select" else _reached(conn, cell, new_id, params)
+        result.append(Outcome(reached, detail))
+        raise psycopg.Rollback()
+    return result[0]
+
+
+def killing_cell(conn: psycopg.Connection[Any], chosen: Iterable[Cell]) -> Cell | None:
+    """The first cell whose outcome is not the expected one (None: all as expected)."""
+    for cell in chosen:
+        if run_cell(conn, cell).allowed != cell.expected:
+            return cell
+    return None
+
+
+def ensure_tester(admin: psycopg.Connection[Any]) -> str:
+    """Create (once per server) the LOGIN role the RLS tests connect as; return its password."""
+    admin.execute(
+        sql.SQL(
+            """
+            do $$
+            begin
+                if not exists (select from pg_catalog.pg_roles where rolname = {name}) then
+                    create role {role} login nosuperuser nobypassrls noinherit nocreaterole nocreatedb;
+                end if;
+            exception when duplicate_object then null;
+            end
+            $$
+            """
+        ).format(name=sql.Literal(TESTER), role=sql.Identifier(TESTER))
+    )
+    password = secrets.token_urlsafe(16)
+    admin.execute(
+        sql.SQL("alter role {} login nosuperuser nobypassrls noinherit password {}").format(
+            sql.Identifier(TESTER), sql.Literal(password)
+        )
+    )
+    admin.execute(sql.SQL("grant anon, authenticated, service_role to {}").format(sql.Identifier(TESTER)))
+    return password
+
+
+@dataclass(frozen=True)
+class Mutant:
+    table: str
+    kind: str  # drop policy | using -> true | with check -> true | disable RLS
+    policy: str | None
+    statement: sql.Composable
+    revert: sql.Composable  # restores exactly what the statement changed
+
+    @property
+    def label(self) -> str:
+        return f"{self.table}: {self.kind}" + (f" {self.policy}" if self.policy else "")
+
+
+def _recreate(table: sql.Composable, p: Any) -> sql.Composable:
+    """CREATE POLICY from the catalog's own deparsed definition (trusted text)."""
+    parts = [
+        sql.SQL("create policy {} on {} as {} for {} to {}").format(
+            sql.Identifier(p.name),
+            table,
+            sql.SQL("permissive" if p.permissive else "restrictive"),
+            sql.SQL(p.command),
+            sql.SQL(", ").join(sql.SQL("public") if r == "public" else sql.Identifier(r) for r in p.roles),
+        )
+    ]
+    if p.using is not None:
+        parts.append(sql.SQL("using ({})").format(sql.SQL(p.using)))
+    if p.check is not None:
+        parts.append(sql.SQL("with check ({})").format(sql.SQL(p.check)))
+    return sql.SQL(" ").join(parts)
+
+
+def mutants(states: Iterable[Any]) -> list[Mutant]:
+    """For each policy: drop it, and each of its predicates -> true; for each table: RLS off.
+
+    A predicate that already is `true` has no mutant (changing it would change nothing).
+    """
+    found = []
+    for state in states:
+        table = _table(state.table)
+        for p in state.policies:
+            name = sql.Identifier(p.name)
+            drop = sql.SQL("drop policy {} on {}").format(name, table)
+            found.append(Mutant(state.table, "drop policy", p.name, drop, _recreate(table, p)))
+            if p.using not in (None, "true"):
+                alter = sql.SQL("alter policy {} on {} using ({})")
+                found.append(
+                    Mutant(
+                        state.table,
+                        "using -> true",
+                        p.name,
+                        alter.format(name, table, sql.SQL("true")),
+                        alter.format(name, table, sql.SQL(p.using)),
+                    )
+                )
+            if p.check not in (None, "true"):
+                alter = sql.SQL("alter policy {} on {} with check ({})")
+                found.append(
+                    Mutant(
+                        state.table,
+                        "with check -> true",
+                        p.name,
+                        alter.format(name, table, sql.SQL("true")),
+                        alter.format(name, table, sql.SQL(p.check)),
+                    )
+                )
+        found.append(
+            Mutant(
+                state.table,
+                "disable RLS",
+                None,
+                sql.SQL("alter table {} disable row level security").format(table),
+                sql.SQL("alter table {} enable row level security").format(table),
+            )
+        )
+    return found

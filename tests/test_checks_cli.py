@@ -1,0 +1,166 @@
+"""`dbops check` on the command line: messages, exit codes, JSON and SARIF; the acceptance run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from typing import Any
+
+from tests.checkhelp import run
+from tests.conftest import Database
+from tests.test_checks_library import OWNER_POLICIES
+
+SAMPLE_DATA = """
+insert into users (id, name, email) values
+    ('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa', 'ann', 'ann@example.org'),
+    ('bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb', 'bob', null);
+insert into study_sessions (id, user_id, exam_type, current_state) values
+    ('cccccccc-cccc-cccc-cccc-cccccccccccc', 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa', 'GRE', 'LEARNING');
+insert into topics (id, session_id, name, mastery_score) values
+    ('dddddddd-dddd-dddd-dddd-dddddddddddd', 'cccccccc-cccc-cccc-cccc-cccccccccccc', 'algebra', 40);
+insert into misconceptions (user_id, topic_id, description) values
+    ('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa', 'dddddddd-dddd-dddd-dddd-dddddddddddd', 'sign errors');
+insert into tutor_chats (user_id, topic_id, messages, explanation) values
+    ('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa', 'dddddddd-dddd-dddd-dddd-dddddddddddd', '[]', 'slopes');
+insert into quizzes (user_id, topic_id, questions) values
+    ('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa', 'dddddddd-dddd-dddd-dddd-dddddddddddd', '[]');
+insert into plan_cache (cache_key, plan) values ('GRE:abc', '{}');
+analyze;
+"""
+
+
+def _apply_policies(db: Database, run_cli: Any) -> None:
+    """`dbops policies apply` where this dbops has it; the same effect in SQL where it does not."""
+    if importlib.util.find_spec("ops.policies") is not None:
+        assert run_cli("policies", "apply", url=db.url).exit_code == 0
+    else:
+        db.conn.execute(OWNER_POLICIES)
+
+
+def test_seed_policies_fire_before_policies_apply_and_not_after(db: Database, run_cli: Any) -> None:
+    before = run_cli("check", "--only", "rls_policy_always_true", url=db.url)
+    assert before.exit_code == 1
+    assert "error     rls_policy_always_true:public.quizzes.Allow all access to quizzes" in before.output
+    assert before.output.splitlines()[-1] == (
+        "1 checks: 0 passed, 1 with findings, 0 waived, 0 unknown; findings: 3 error, 0 warn, 0 info"
+    )
+    _apply_policies(db, run_cli)
+    after = run_cli("check", "--only", "rls_policy_always_true", url=db.url)
+    assert after.exit_code == 0
+    assert (
+        after.output
+        == "1 checks: 1 passed, 0 with findings, 0 waived, 0 unknown; findings: 0 error, 0 warn, 0 info\n"
+    )
+
+
+def test_acceptance_migrated_policies_applied_sample_data(db: Database, run_cli: Any) -> None:
+    """No error-level finding, and every check ran (policy_drift waits for ops.policies)."""
+    _apply_policies(db, run_cli)
+    db.conn.execute(SAMPLE_DATA)
+    report = run(db)
+    errors = [f.id for f in report.findings if f.severity == "error" and not f.waived]
+    assert errors == []
+    unknown = {r.check for r in report.unknown}
+    assert unknown == (set() if importlib.util.find_spec("ops.policies") else {"policy_drift"})
+    assert len(report.results) >= 35
+    cli = run_cli("check", *([] if not unknown else ["--allow-unknown"]), url=db.url)
+    assert cli.exit_code == 0, cli.output
+
+
+def test_fail_on_and_unknown_exit_codes(db: Database, run_cli: Any) -> None:
+    assert run_cli("check", "--only", "extension_in_public", url=db.url).exit_code == 0
+    warn = run_cli("check", "--only", "extension_in_public", "--fail-on", "warn", url=db.url)
+    assert warn.exit_code == 1
+    assert "warn      extension_in_public:vector  extension vector" in warn.output
+    unknown = run_cli("check", "--only", "policy_drift", url=db.url)
+    if importlib.util.find_spec("ops.policies") is None:
+        assert unknown.exit_code == 1
+        assert "UNKNOWN policy_drift: this dbops has no ops.policies module" in unknown.output
+        assert unknown.output.endswith(
+            "not an all-clear: unknown checks did not run (fix the reason, or pass --allow-unknown)\n"
+        )
+        assert run_cli("check", "--only", "policy_drift", "--allow-unknown", url=db.url).exit_code == 0
+
+
+def test_usage_errors_exit_2(db: Database, run_cli: Any) -> None:
+    bad = run_cli("check", "--only", "no_such_check", url=db.url)
+    assert bad.exit_code == 2
+    assert "Error: no check 'no_such_check'\nHint: list the checks with `dbops check --list`\n" in bad.output
+    assert run_cli("check", "--fail-on", "fatal", url=db.url).exit_code == 2
+
+
+def test_waived_findings_are_shown_with_their_reason(db: Database, run_cli: Any) -> None:
+    out = run_cli("check", "--only", "security_definer_executable_by_anon", "--fail-on", "warn", url=db.url)
+    assert out.exit_code == 0
+    assert out.output.startswith(
+        "waived security_definer_executable_by_anon:app.login(user_name text): name-based"
+    )
+
+
+def test_json_output(db: Database, run_cli: Any) -> None:
+    out = run_cli("--json", "check", "--only", "extension_in_public", url=db.url)
+    data = json.loads(out.output)
+    (r,) = data["results"]
+    assert (r["check"], r["status"], r["findings"][0]["id"]) == (
+        "extension_in_public",
+        "failed",
+        "extension_in_public:vector",
+    )
+    assert data["exit_code"] == 0 and data["unknown"] == []
+    assert json.loads(run_cli("check", "--format", "json", "--only", "xid_age", url=db.url).output)["results"]
+
+
+def test_sarif_output(db: Database, run_cli: Any) -> None:
+    out = run_cli(
+        "check",
+        "--format",
+        "sarif",
+        "--only",
+        "rls_policy_always_true",
+        "--only",
+        "security_definer_executable_by_anon",
+        "--only",
+        "policy_drift",
+        url=db.url,
+    )
+    sarif = json.loads(out.output)
+    assert sarif["version"] == "2.1.0"
+    (run_,) = sarif["runs"]
+    rules = {r["id"]: r for r in run_["tool"]["driver"]["rules"]}
+    assert rules["rls_policy_always_true"]["help"]["text"].startswith(
+        "Replace the policy with one whose USING"
+    )
+    assert rules["rls_policy_always_true"]["defaultConfiguration"]["level"] == "error"
+    results = {r["partialFingerprints"]["dbopsFindingId/v1"]: r for r in run_["results"]}
+    quizzes = results["rls_policy_always_true:public.quizzes.Allow all access to quizzes"]
+    location = quizzes["locations"][0]
+    assert location["logicalLocations"][0]["name"] == "public.quizzes.Allow all access to quizzes"
+    assert location["physicalLocation"]["artifactLocation"]["uri"] == "checks/rls_policy_always_true.sql"
+    login = results["security_definer_executable_by_anon:app.login(user_name text)"]
+    assert login["level"] == "warning" and login["suppressions"][0]["kind"] == "external"
+    if importlib.util.find_spec("ops.policies") is None:
+        invocation = run_["invocations"][0]
+        assert invocation["executionSuccessful"] is False
+        assert invocation["toolExecutionNotifications"][0]["descriptor"]["id"] == "policy_drift"
+
+
+def test_list_names_every_check(run_cli: Any) -> None:
+    out = run_cli("--json", "check", "--list")
+    checks = json.loads(out.output)
+    assert len(checks) >= 37
+    assert {"id", "severity", "category", "description", "remediation", "deep"} <= set(checks[0])
+    assert {c["category"] for c in checks} == {
+        "security",
+        "integrity",
+        "performance",
+        "migration",
+        "physical",
+    }
+
+
+def test_help_is_documented(run_cli: Any) -> None:
+    out = run_cli("check", "--help")
+    for option in ("--only", "--category", "--deep", "--fail-on", "--format", "--allow-unknown", "--schema"):
+        assert option in out.output
+    readme = (__import__("pathlib").Path(__file__).parent.parent / "README.md").read_text()
+    assert "dbops check" in readme and "[tool.dbops.checks.waivers]" in readme

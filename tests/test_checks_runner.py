@@ -1,0 +1,321 @@
+"""The runner: never a false all-clear (unknown), read-only, waivers, timeouts, config, exit codes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from ops.check_config import CheckConfig, Waiver, load_check_config
+from ops.check_library import check_from_file
+from ops.checks import run_checks
+from ops.errors import ConfigError
+from tests.checkhelp import objects, result, run
+from tests.conftest import Database
+
+HEADER = """-- id: {id}
+-- severity: warn
+-- category: integrity
+-- description: test check
+-- remediation: none
+"""
+
+
+def _checks_dir(tmp_path: Path, **files: str) -> Path:
+    d = tmp_path / "checks"
+    d.mkdir()
+    for name, body in files.items():
+        (d / f"{name}.sql").write_text(HEADER.format(id=name) + body)
+    return d
+
+
+# -- unknown, never passed -------------------------------------------------------------------
+
+
+def _role(db: Database, name: str, *grants: str) -> str:
+    db.conn.execute("select 1 from pg_roles where rolname = %s", (name,))
+    if not db.scalar("select 1 from pg_roles where rolname = %s", (name,)):
+        db.conn.execute(f"create role \"{name}\" login nosuperuser nobypassrls nocreatedb password 'pw'")
+    for g in grants:
+        db.conn.execute(g)
+    return make_conninfo(db.url, user=name, password="pw")
+
+
+DATA_CHECKS = {
+    "orphan_tutor_chats_user",
+    "orphan_quizzes_user",
+    "orphan_misconceptions_user",
+    "mastery_score_out_of_range",
+    "current_state_not_a_phase",
+    "updated_at_before_created_at",
+    "topic_owner_mismatch",
+    "plan_cache_expired_backlog",
+    "table_bloat",
+    "index_bloat",
+    "table_never_analyzed",
+    "migration_pending",
+    "migration_edited",
+    "migration_missing_file",
+    "schema_drift",
+    "policy_drift",
+}
+
+
+def test_an_unprivileged_role_gets_unknown_not_a_pass(db: Database) -> None:
+    url = _role(db, "dbops_check_nobody")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute(
+            "select rolsuper or rolbypassrls from pg_roles where rolname = current_user"
+        ).fetchone() == (False,)
+        report = run_checks(conn, db.settings(), CheckConfig(), conninfo=url)
+    status = {r.check: r for r in report.results}
+    for check in DATA_CHECKS:
+        assert status[check].status == "unknown", (check, status[check])
+        assert status[check].reason
+    assert status["orphan_tutor_chats_user"].reason.startswith("not allowed: ")
+    assert "permission denied" in status["migration_pending"].reason
+    assert status["table_bloat"].reason.startswith("cannot fully read archive.misconceptions, ")
+    assert report.exit_code == 1
+    # catalog checks still run for it: they need no privilege
+    assert status["fk_without_index"].status == "passed"
+
+
+def test_rows_hidden_by_rls_make_a_check_unknown(db: Database) -> None:
+    url = _role(db, "dbops_check_member", "grant authenticated to dbops_check_member")
+    with psycopg.connect(url, autocommit=True) as conn:
+        report = run_checks(
+            conn,
+            db.settings(),
+            CheckConfig(),
+            conninfo=url,
+            only=("orphan_tutor_chats_user", "updated_at_before_created_at"),
+        )
+    chats, sessions = report.results
+    assert chats.status == "unknown"
+    assert "row-level security" in chats.reason
+    assert sessions.status == "passed"  # study_sessions has no RLS: it sees every row
+
+
+def test_a_timeout_is_unknown(db: Database, tmp_path: Path) -> None:
+    d = _checks_dir(tmp_path, slow_check="select 'x' as object, 'slow' as detail from pg_sleep(2)")
+    report = run(db, "slow_check", settings=db.settings(checks_dir=str(d)), statement_timeout_ms=200)
+    (r,) = report.results
+    assert r.status == "unknown"
+    assert r.reason == "timed out after 200 ms (raise statement_timeout in [tool.dbops.checks])"
+
+
+def test_checks_cannot_write(db: Database, tmp_path: Path) -> None:
+    d = _checks_dir(
+        tmp_path,
+        sneaky="insert into plan_cache (cache_key, plan) values ('w', '{}') "
+        "returning cache_key as object, 'x' as detail",
+    )
+    (r,) = run(db, "sneaky", settings=db.settings(checks_dir=str(d))).results
+    assert r.status == "unknown"
+    assert "read-only transaction" in r.reason
+    assert not r.corruption
+    assert db.scalar("select count(*) from plan_cache") == 0
+
+
+def test_a_check_without_object_and_detail_is_unknown(db: Database, tmp_path: Path) -> None:
+    d = _checks_dir(tmp_path, shapeless="select 1 as n")
+    (r,) = run(db, "shapeless", settings=db.settings(checks_dir=str(d))).results
+    assert (r.status, r.reason) == ("unknown", "the check's SELECT has no object and detail columns")
+
+
+def test_a_missing_extension_is_unknown(db: Database, tmp_path: Path) -> None:
+    d = _checks_dir(
+        tmp_path, stats="-- requires: extension:pg_stat_statements\nselect 'x' as object, '' as detail"
+    )
+    (r,) = run(db, "stats", settings=db.settings(checks_dir=str(d))).results
+    assert (r.status, r.reason) == (
+        "unknown",
+        "needs the pg_stat_statements extension (CREATE EXTENSION pg_stat_statements)",
+    )
+
+
+def test_check_headers_are_validated(tmp_path: Path) -> None:
+    p = tmp_path / "bad.sql"
+    p.write_text(
+        "-- id: bad\n-- severity: fatal\n-- category: integrity\n"
+        "-- description: d\n-- remediation: r\nselect 1"
+    )
+    with pytest.raises(ConfigError, match="severity 'fatal'"):
+        check_from_file(p)
+    p.write_text("-- id: bad\nselect 1")
+    with pytest.raises(
+        ConfigError, match="header -- severity:, -- category:, -- description:, -- remediation: missing"
+    ):
+        check_from_file(p)
+
+
+# -- index_invalid: a failed build fires, a build in progress does not -------------------------
+
+
+def test_index_invalid_fires_on_a_failed_concurrent_build(db: Database) -> None:
+    db.conn.execute(
+        "insert into plan_cache (cache_key, plan, created_at) "
+        "values ('a', '{}', 'epoch'), ('b', '{}', 'epoch')"
+    )
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        db.conn.execute("create unique index concurrently plan_cache_created_uniq on plan_cache (created_at)")
+    assert objects(db, "index_invalid") == ["public.plan_cache_created_uniq"]
+
+
+def test_index_invalid_ignores_an_index_being_built_concurrently(db: Database) -> None:
+    blocker = psycopg.connect(db.url)
+    blocker.execute("insert into plan_cache (cache_key, plan) values ('x', '{}')")  # an open writer
+    builder = psycopg.connect(db.url, autocommit=True)
+    thread = threading.Thread(
+        target=builder.execute,
+        args=("create index concurrently plan_cache_created on plan_cache (created_at)",),
+    )
+    thread.start()
+    try:
+        for _ in range(200):
+            if db.scalar("select to_regclass('public.plan_cache_created')") is not None:
+                break
+            time.sleep(0.05)
+        assert (
+            db.scalar("select indisvalid from pg_index where indexrelid = 'plan_cache_created'::regclass")
+            is False
+        )
+        assert objects(db, "index_invalid") == []
+    finally:
+        blocker.rollback()
+        blocker.close()
+        thread.join(30)
+        builder.close()
+    assert (
+        db.scalar("select indisvalid from pg_index where indexrelid = 'plan_cache_created'::regclass") is True
+    )
+
+
+# -- waivers -------------------------------------------------------------------------------------
+
+
+def test_a_waived_finding_does_not_fail(db: Database) -> None:
+    report = run(
+        db,
+        "extension_in_public",
+        fail_on="warn",
+        waivers=(Waiver("extension_in_public:vector", "pgvector lives here"),),
+    )
+    (r,) = report.results
+    assert r.status == "waived"
+    assert r.findings[0].waived and r.findings[0].waiver_reason == "pgvector lives here"
+    assert report.exit_code == 0
+
+
+def test_an_expired_waiver_is_reported_and_the_finding_counts(db: Database) -> None:
+    waiver = Waiver("extension_in_public:vector", "until the move", date(2020, 1, 1))
+    report = run(db, "extension_in_public", fail_on="warn", waivers=(waiver,))
+    assert report.results[0].status == "failed"
+    assert [(n.id, n.problem) for n in report.waiver_notes] == [("extension_in_public:vector", "expired")]
+    assert report.exit_code == 1
+    future = run(
+        db, "extension_in_public", fail_on="warn", waivers=(replace(waiver, expires=date(2999, 1, 1)),)
+    )
+    assert future.exit_code == 0
+
+
+def test_a_waiver_matching_nothing_is_reported(db: Database) -> None:
+    report = run(db, "extension_in_public", waivers=(Waiver("extension_in_public:postgis", "r"),))
+    assert [(n.id, n.problem) for n in report.waiver_notes] == [("extension_in_public:postgis", "unused")]
+
+
+def test_the_project_waives_app_login_with_its_reason(db: Database) -> None:
+    config = load_check_config(db.settings(), {})
+    report = run(db, "security_definer_executable_by_anon", waivers=config.waivers)
+    assert report.results[0].status == "waived"
+    assert "by design (0011)" in (report.results[0].findings[0].waiver_reason or "")
+
+
+def test_waiver_config_is_validated(db: Database) -> None:
+    settings = replace(db.settings(), tool={"checks": {"waivers": {"x:y": {"expires": "2027-01-01"}}}})
+    with pytest.raises(ConfigError, match="waiver 'x:y' has no reason"):
+        load_check_config(settings, {})
+    settings = replace(
+        db.settings(), tool={"checks": {"waivers": {"x:y": {"reason": "r", "expires": "soon"}}}}
+    )
+    with pytest.raises(ConfigError, match="expires 'soon' is not a date"):
+        load_check_config(settings, {})
+
+
+# -- configuration and exit codes ------------------------------------------------------------------
+
+
+def test_schema_precedence_flag_env_file_default(db: Database) -> None:
+    settings = replace(db.settings(), tool={"checks": {"schemas": ["archive"]}})
+    assert load_check_config(settings, {}).schemas == ("archive",)
+    assert load_check_config(settings, {"DBOPS_CHECK_SCHEMAS": "app, public"}).schemas == ("app", "public")
+    assert load_check_config(settings, {"DBOPS_CHECK_SCHEMAS": "app"}, schemas=("public",)).schemas == (
+        "public",
+    )
+    assert load_check_config(replace(settings, tool={}), {}).schemas is None
+
+
+def test_only_inspected_schemas_are_checked(db: Database) -> None:
+    assert objects(db, "rls_enabled_no_policy", schemas=("public",)) == []
+    assert "archive.topics" in objects(db, "rls_enabled_no_policy")
+
+
+def test_fail_on_levels(db: Database) -> None:
+    assert run(db, "extension_in_public").exit_code == 0
+    assert run(db, "extension_in_public", fail_on="warn").exit_code == 1
+    assert run(db, "function_search_path_mutable", fail_on="warn").exit_code == 0
+    assert run(db, "function_search_path_mutable", fail_on="info").exit_code == 1
+    assert run(db, "rls_policy_always_true", fail_on="none").exit_code == 0
+
+
+def test_unknown_fails_unless_allowed(db: Database) -> None:
+    assert run(db, "policy_drift").exit_code == 1
+    assert run(db, "policy_drift", allow_unknown=True).exit_code == 0
+
+
+def test_a_finding_id_is_check_and_object(db: Database) -> None:
+    (f,) = [f for f in result(db, "extension_in_public").findings]
+    assert (f.id, f.severity, f.category) == ("extension_in_public:vector", "warn", "security")
+    assert f.remediation.startswith("Install extensions in their own schema")
+
+
+def test_a_selection_that_matches_nothing_is_refused(db: Database) -> None:
+    with pytest.raises(
+        ConfigError, match="no check matches --only extension_in_public and --category integrity"
+    ):
+        run_checks(
+            db.conn,
+            db.settings(),
+            CheckConfig(),
+            conninfo=db.url,
+            only=("extension_in_public",),
+            categories=("integrity",),
+        )
+
+
+def test_asking_for_the_physical_category_runs_the_deep_checks(db: Database) -> None:
+    report = run_checks(db.conn, db.settings(), CheckConfig(), conninfo=db.url, categories=("physical",))
+    assert [r.check for r in report.results] == ["amcheck_btree", "amcheck_heap"]
+
+
+def test_a_missing_schema_is_refused_not_passed(db: Database) -> None:
+    with pytest.raises(ConfigError, match="schema nosuch does not exist in "):
+        run(db, "rls_disabled", schemas=("public", "nosuch"))
+
+
+def test_a_check_blocked_by_a_lock_is_unknown(db: Database) -> None:
+    with psycopg.connect(db.url) as holder:
+        holder.execute("lock table plan_cache in access exclusive mode")
+        report = run(db, "plan_cache_expired_backlog", "extension_in_public", statement_timeout_ms=300)
+        holder.rollback()
+    by_check = {r.check: r for r in report.results}
+    backlog, extension = by_check["plan_cache_expired_backlog"], by_check["extension_in_public"]
+    assert backlog.status == "unknown"
+    assert backlog.reason.startswith(("waited too long for a lock: ", "timed out after 300 ms"))
+    assert extension.status == "failed"  # the run goes on after it
