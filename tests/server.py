@@ -47,3 +47,17 @@ def start_test_server() -> TestServer:
     except psycopg.OperationalError as exc:  # stop at once: nothing can pass without it
         raise SystemExit(f"test server unreachable: {exc}") from exc
     return server
+
+
+def _migration_ids() -> list[str]:
+    return sorted(
+        p.name.removesuffix(".sql")
+        for p in (ROOT / "migrations").glob("*.sql")
+        if not p.name.endswith(".rollback.sql")
+    )
+
+
+# the shipped migrations: tests say "every migration" without a count to keep up to date
+MIGRATION_IDS = _migration_ids()
+HEAD = MIGRATION_IDS[-1]
+MIGRATION_COUNT = len(MIGRATION_IDS)

@@ -13,7 +13,7 @@ from click.testing import Result
 
 from ops.cli import COMMANDS, cli
 from tests.conftest import SERVER, Database
-from tests.server import ROOT
+from tests.server import HEAD, MIGRATION_COUNT, ROOT
 
 
 def _no_traceback(result: Result) -> None:
@@ -58,9 +58,9 @@ def test_top_level_help_lists_commands_without_importing_the_library(run_cli) ->
 def test_status_and_json(run_cli, db: Database) -> None:
     result = run_cli("status", url=db.url)
     assert result.exit_code == 0
-    assert result.output.strip().endswith("12 applied; head: 0012_archive_owner_indexes")
+    assert result.output.strip().endswith(f"{MIGRATION_COUNT} applied; head: {HEAD}")
     data = json.loads(run_cli("--json", "status", url=db.url).output)
-    assert data["head"] == "0012_archive_owner_indexes" and len(data["migrations"]) == 12
+    assert data["head"] == HEAD and len(data["migrations"]) == MIGRATION_COUNT
 
 
 def test_status_exit_code_with_pending(run_cli, empty_db: Database) -> None:
@@ -157,14 +157,15 @@ def test_rollback_needs_yes_off_a_terminal(run_cli, db: Database) -> None:
     result = run_cli("rollback", "--steps", "1", url=db.url)
     assert result.exit_code == 2
     assert "Hint: pass --yes (or --dry-run to only look)" in result.stderr
-    assert db.scalar("select count(*) from _yoyo_migration") == 12
+    assert db.scalar("select count(*) from _yoyo_migration") == MIGRATION_COUNT
     dry = run_cli("rollback", "--steps", "1", "--dry-run", url=db.url)
-    assert dry.exit_code == 0 and "-- would rollback 0012_archive_owner_indexes" in dry.output
-    assert "drop index concurrently if exists archive.idx_archive_quizzes_user_id;" in dry.output
-    assert db.scalar("select count(*) from _yoyo_migration") == 12
+    assert dry.exit_code == 0 and f"-- would rollback {HEAD}" in dry.output
+    head_rollback = (ROOT / "migrations" / f"{HEAD}.rollback.sql").read_text().strip().splitlines()[-1]
+    assert head_rollback in dry.output
+    assert db.scalar("select count(*) from _yoyo_migration") == MIGRATION_COUNT
     done = run_cli("rollback", "--steps", "1", "--yes", url=db.url)
-    assert done.exit_code == 0 and done.output.startswith("rolled back 0012_archive_owner_indexes")
-    assert db.scalar("select count(*) from _yoyo_migration") == 11
+    assert done.exit_code == 0 and done.output.startswith(f"rolled back {HEAD}")
+    assert db.scalar("select count(*) from _yoyo_migration") == MIGRATION_COUNT - 1
 
 
 def test_rollback_without_a_target_is_a_usage_error(run_cli, db: Database) -> None:
@@ -192,7 +193,7 @@ def test_busy_exits_5(run_cli, db: Database) -> None:
 def test_verify_passes_on_the_shipped_history(run_cli, db: Database) -> None:
     result = run_cli("verify", url=db.url)
     assert result.exit_code == 0, result.output
-    assert result.output.count("ok  ") == 12
+    assert result.output.count("ok  ") == MIGRATION_COUNT
 
 
 def test_verify_finds_a_rollback_that_forgets_something(run_cli, project: Path, db: Database) -> None:
@@ -228,9 +229,10 @@ def test_verify_reports_a_migration_that_needs_a_later_one(run_cli, project: Pat
 def test_new_creates_linked_files(run_cli, project: Path) -> None:
     result = run_cli("--migrations-dir", str(project / "migrations"), "new", "add_nickname")
     assert result.exit_code == 0
-    made = project / "migrations" / "0013_add_nickname.sql"
-    assert made.read_text().startswith("-- depends: 0012_archive_owner_indexes")
-    assert (project / "migrations" / "0013_add_nickname.rollback.sql").exists()
+    number = f"{int(HEAD[:4]) + 1:04d}"
+    made = project / "migrations" / f"{number}_add_nickname.sql"
+    assert made.read_text().startswith(f"-- depends: {HEAD}")
+    assert (project / "migrations" / f"{number}_add_nickname.rollback.sql").exists()
 
 
 def test_mark_unmark_cli(run_cli, empty_db: Database) -> None:
@@ -247,4 +249,4 @@ def test_real_subprocess_run(db: Database) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["head"] == "0012_archive_owner_indexes"
+    assert json.loads(proc.stdout)["head"] == HEAD

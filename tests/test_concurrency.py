@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Database
+from tests.server import MIGRATION_COUNT
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +34,8 @@ def test_eight_concurrent_migrates_apply_each_migration_once(empty_db: Database)
     applied = empty_db.conn.execute(
         "select migration_id, count(*) from _yoyo_log where operation = 'apply' group by 1 order by 1"
     ).fetchall()
-    assert len(applied) == 12 and all(count == 1 for _, count in applied)
-    assert empty_db.scalar("select count(*) from _yoyo_migration") == 12
+    assert len(applied) == MIGRATION_COUNT and all(count == 1 for _, count in applied)
+    assert empty_db.scalar("select count(*) from _yoyo_migration") == MIGRATION_COUNT
 
 
 def test_kill_9_mid_migration_then_plain_rerun(project: Path, db: Database) -> None:

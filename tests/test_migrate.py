@@ -17,8 +17,7 @@ from ops.config import Settings
 from ops.errors import Busy, ConfigError, OperationFailed
 from ops.locks import NAMESPACE, JobFamily
 from tests.conftest import Database
-
-HEAD = "0012_archive_owner_indexes"
+from tests.server import HEAD, MIGRATION_COUNT
 
 
 def _write(project: Path, name: str, sql: str, rollback: str | None = "select 1;") -> None:
@@ -94,7 +93,7 @@ def test_syntax_error_names_file_and_line_and_keeps_earlier_ones(project: Path, 
     assert caught.value.message.endswith('/migrations/0013_broken.sql:5: syntax error at or near ";"')
     assert "fix the file" in (caught.value.hint or "")
     assert empty_db.scalar("select to_regclass('half_done')") is None
-    assert _applied(empty_db)[-1] == HEAD and len(_applied(empty_db)) == 12
+    assert _applied(empty_db)[-1] == HEAD and len(_applied(empty_db)) == MIGRATION_COUNT
 
 
 def test_runtime_error_line_inside_a_multiline_statement(project: Path, db: Database) -> None:
@@ -215,7 +214,7 @@ def test_non_transactional_migration_reruns_after_partial_failure(empty_db: Data
 def test_dry_run_changes_nothing_and_shows_sql(empty_db: Database) -> None:
     before = catalog.snapshot(empty_db.conn)
     report = migrate.migrate(empty_db.conn, empty_db.settings(), dry_run=True)
-    assert report.dry_run and len(report.steps) == 12
+    assert report.dry_run and len(report.steps) == MIGRATION_COUNT
     assert any("create table users" in s for s in report.steps[0].sql)
     assert report.steps[7].note.startswith("not executed in a dry run")
     assert catalog.diff(before, catalog.snapshot(empty_db.conn)) == []

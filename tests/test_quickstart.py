@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import ROOT
+from tests.server import HEAD, MIGRATION_COUNT, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def test_make_demo_ends_with_every_migration_applied(tmp_path: Path) -> None:
             timeout=600,
         )
         assert demo.returncode == 0, demo.stdout + demo.stderr
-        assert "12 applied; head: 0012_archive_owner_indexes" in demo.stdout
+        assert f"{MIGRATION_COUNT} applied; head: {HEAD}" in demo.stdout
     finally:
         subprocess.run(
             [str(ROOT / ".venv" / "bin" / "dbops"), "db", "stop"], env=env, capture_output=True, check=False

@@ -1,0 +1,325 @@
+"""Backup verbs: backup, backup list, backup verify, backup prune, restore."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ops.cli._context import AppContext, confirm, dry_run_option, pass_app, table, yes_option
+from ops.errors import ExitCode
+
+_DIR_HELP = "Backup directory (default: DBOPS_BACKUP_DIR, backup_dir in [tool.dbops], else backups/)."
+_BIN_HELP = "Directory of pg_dump/pg_restore (default: DBOPS_PG_BIN_DIR, the embedded server's, PATH)."
+
+
+def _dir(app: AppContext, flag: str | None) -> Path:
+    from ops.backup_tools import path_setting
+
+    found = path_setting(app.settings, "backup_dir", flag, os.environ, "backups")
+    assert found is not None
+    return found
+
+
+def _bin_dir(app: AppContext, flag: str | None) -> Path | None:
+    from ops.backup_tools import path_setting
+
+    return path_setting(app.settings, "pg_bin_dir", flag, os.environ, None)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
+@contextmanager
+def _progress(app: AppContext) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A progress bar on a terminal (stderr); nothing when piped or with --json."""
+    if app.json or app.verbosity < 0 or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("pg_dump", total=None)
+
+        def update(done: int, total: int, table_name: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"dumping {table_name}")
+
+        yield update
+
+
+@click.group("backup", invoke_without_command=True)
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help=_DIR_HELP)
+@click.option(
+    "--format", "dump_format", type=click.Choice(["custom", "directory"]), default="custom", show_default=True
+)
+@click.option(
+    "--jobs", type=int, default=1, show_default=True, help="Parallel dump (needs --format directory)."
+)
+@click.option(
+    "--compress",
+    default="auto",
+    show_default=True,
+    help="auto (zstd if this pg_dump has it, else a measured gzip level), or pg_dump's gzip:N, zstd, none.",
+)
+@click.option("--pg-bin-dir", type=click.Path(file_okay=False), help=_BIN_HELP)
+@pass_app
+@click.pass_context
+def backup_group(
+    ctx: click.Context,
+    app: AppContext,
+    directory: str | None,
+    dump_format: str,
+    jobs: int,
+    compress: str,
+    pg_bin_dir: str | None,
+) -> None:
+    """Dump the database into <backup dir>/<UTC timestamp>_<database>/ with a manifest.
+
+    The folder appears only once the dump is complete, non-empty and checksummed. See the
+    subcommands to list, verify (by restoring) and prune backups.
+    """
+    ctx.meta["backup_dir"] = directory
+    ctx.meta["pg_bin_dir"] = pg_bin_dir
+    if ctx.invoked_subcommand is not None:
+        return
+    from ops.backup import BackupRequest, run_backup
+
+    request = BackupRequest(
+        backup_dir=_dir(app, directory),
+        dump_format=dump_format,
+        jobs=jobs,
+        compress=compress,
+        bin_dir=_bin_dir(app, pg_bin_dir),
+        lock_wait=app.settings.lock_wait,
+    )
+    with _progress(app) as progress:
+        result = run_backup(app.conninfo(), request, progress)
+
+    def text() -> None:
+        m = result.manifest
+        rows = sum(m.row_counts.values())
+        click.echo(
+            f"backup {result.id}: {len(m.row_counts)} tables, {rows} rows, {_size(m.size)} "
+            f"({m.dump_format}, {m.compression}), {m.toc_entries} TOC entries, {m.duration_s:.1f} s"
+        )
+        click.echo(f"  in {result.path}")
+        click.echo(f"  prove it: dbops backup verify {result.id} --restore")
+
+    app.emit(result, text)
+
+
+@backup_group.command("list")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help=_DIR_HELP)
+@pass_app
+@click.pass_context
+def list_cmd(ctx: click.Context, app: AppContext, directory: str | None) -> None:
+    """List finished backups, oldest first, with their last verification."""
+    from ops.backup_manifest import list_backups
+
+    where = _dir(app, directory or ctx.parent.meta.get("backup_dir") if ctx.parent else directory)
+    listing = list_backups(where)
+
+    def text() -> None:
+        rows = []
+        for b in listing.backups:
+            m = b.manifest
+            last = m.verifications[-1] if m.verifications else None
+            state = "never" if last is None else ("restored" if last.restore else "checksums")
+            state = state if last is None or last.ok else f"FAILED ({state})"
+            rows.append(
+                (b.id, m.database, m.dump_format, _size(m.size), m.compression, m.migration_head or "", state)
+            )
+        table(["backup", "database", "format", "size", "compression", "head", "verified"], rows)
+        click.echo(f"{len(listing.backups)} backup(s) in {where}")
+        for name in listing.in_progress:
+            click.echo(f"in progress (or left by a killed run): {name}")
+        for name in listing.unreadable:
+            click.echo(f"not a dbops backup (no readable manifest.json): {name}")
+
+    app.emit(listing, text)
+
+
+@backup_group.command("verify")
+@click.argument("backup_id")
+@click.option("--restore", is_flag=True, help="Also restore into a scratch database and compare row counts.")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Parallel restore (directory format).")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help=_DIR_HELP)
+@click.option("--pg-bin-dir", type=click.Path(file_okay=False), help=_BIN_HELP)
+@pass_app
+@click.pass_context
+def verify_cmd(
+    ctx: click.Context,
+    app: AppContext,
+    backup_id: str,
+    restore: bool,
+    jobs: int,
+    directory: str | None,
+    pg_bin_dir: str | None,
+) -> None:
+    """Check every file's SHA-256 and the archive's table of contents; --restore proves it.
+
+    Exit 7 when anything differs from the manifest. The outcome is recorded in the manifest.
+    """
+    from ops.backup_manifest import find_backup
+    from ops.backup_restore import verify_backup
+
+    parent = ctx.parent.meta if ctx.parent else {}
+    backup = find_backup(_dir(app, directory or parent.get("backup_dir")), backup_id)
+    result = verify_backup(
+        backup,
+        conninfo=app.conninfo() if restore else None,
+        settings=app.settings,
+        restore=restore,
+        bin_dir=_bin_dir(app, pg_bin_dir or parent.get("pg_bin_dir")),
+        jobs=jobs,
+    )
+
+    def text() -> None:
+        files = len(backup.manifest.files)
+        if result.ok:
+            what = f"{files} file(s) match their SHA-256, {backup.manifest.toc_entries} TOC entries"
+            if result.restore:
+                what += (
+                    f"; restored into a scratch database: {result.tables_compared} tables' row counts match"
+                )
+                what += f"; checks: {result.checks}"
+            click.echo(f"backup {result.id}: OK ({what}, {result.duration_s:.1f} s)")
+        else:
+            click.echo(f"backup {result.id}: CORRUPT")
+            for problem in result.problems:
+                click.echo(f"  {problem}")
+        if result.recorded != "yes":
+            click.echo(f"note: verification not recorded in the manifest ({result.recorded})")
+
+    app.emit(result, text)
+    if not result.ok:
+        if not app.json:
+            click.echo(
+                f"Error: backup {result.id} does not match its manifest: {result.problems[0]}", err=True
+            )
+            click.echo("Hint: do not rely on it: take a new backup with `dbops backup`", err=True)
+        ctx.exit(int(ExitCode.CORRUPTION))
+
+
+@backup_group.command("prune")
+@click.option("--keep-last", type=int, default=0, help="Keep the newest N backups.")
+@click.option(
+    "--keep-daily", type=int, default=0, help="Keep the newest backup of each of the newest D days."
+)
+@click.option(
+    "--keep-weekly", type=int, default=0, help="Keep the newest backup of each of the newest W weeks."
+)
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help=_DIR_HELP)
+@dry_run_option
+@pass_app
+@click.pass_context
+def prune_cmd(
+    ctx: click.Context,
+    app: AppContext,
+    keep_last: int,
+    keep_daily: int,
+    keep_weekly: int,
+    directory: str | None,
+    dry_run: bool,
+) -> None:
+    """Delete the backups the policy does not keep; never the newest verified one."""
+    from ops.backup_prune import PrunePolicy, prune
+
+    parent = ctx.parent.meta if ctx.parent else {}
+    result = prune(
+        _dir(app, directory or parent.get("backup_dir")),
+        PrunePolicy(keep_last, keep_daily, keep_weekly),
+        dry_run=dry_run,
+    )
+
+    def text() -> None:
+        for d in result.decisions:
+            if d.keep:
+                click.echo(f"keep    {d.id} ({', '.join(d.reasons)})")
+            else:
+                click.echo(f"{'would delete' if dry_run else 'deleted'} {d.id}")
+        for name in result.in_progress:
+            click.echo(f"left alone (in progress): {name}")
+        gone = len(result.to_delete)
+        click.echo(
+            f"dry run: {gone} backup(s) would be deleted; nothing was changed"
+            if dry_run
+            else f"{gone} backup(s) deleted, {len(result.kept)} kept"
+        )
+
+    app.emit(result, text)
+
+
+@click.command("restore")
+@click.argument("backup_id")
+@click.option("--target-url", required=True, help="The database to restore into (must be empty, or --clean).")
+@click.option(
+    "--clean", is_flag=True, help="Drop the objects the backup holds before restoring them (needs --yes)."
+)
+@click.option(
+    "--jobs", type=int, default=1, show_default=True, help="Parallel restore (not one transaction)."
+)
+@click.option("--no-owner", is_flag=True, help="Do not restore object owners.")
+@click.option("--no-acl", is_flag=True, help="Do not restore grants.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help=_DIR_HELP)
+@click.option("--pg-bin-dir", type=click.Path(file_okay=False), help=_BIN_HELP)
+@dry_run_option
+@yes_option
+@pass_app
+def restore_cmd(
+    app: AppContext, /, backup_id: str, target_url: str, clean: bool, dry_run: bool, yes: bool, **opts: Any
+) -> None:
+    """Restore a backup into an empty database on a server at least as new as its source.
+
+    Checksums are verified first; the restore runs in one transaction (unless --jobs) and
+    stops at the first error. Afterwards `dbops status` on the target shows the backup's head.
+    """
+    from ops.backup_manifest import find_backup
+    from ops.backup_restore import restore_backup
+
+    backup = find_backup(_dir(app, opts["directory"]), backup_id)
+    if clean and not dry_run:
+        confirm(f"Replace the objects of backup {backup_id} in the target database?", yes)
+    result = restore_backup(
+        backup,
+        target_url,
+        clean=clean,
+        dry_run=dry_run,
+        bin_dir=_bin_dir(app, opts["pg_bin_dir"]),
+        jobs=opts["jobs"],
+        no_owner=opts["no_owner"],
+        no_acl=opts["no_acl"],
+        lock_wait=app.settings.lock_wait,
+    )
+
+    def text() -> None:
+        if result.dry_run:
+            click.echo(f"dry run: would run {' '.join(result.command)}")
+            click.echo("nothing was changed")
+            return
+        click.echo(
+            f"restored {result.id} into {result.target} in {result.duration_s:.1f} s: "
+            f"{result.tables_compared} tables' row counts match; "
+            f"migration head {result.migration_head or 'none'}"
+        )
+
+    app.emit(result, text)
