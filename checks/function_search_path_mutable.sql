@@ -3,8 +3,9 @@
 -- category: security
 -- description: A function resolves names through the caller's search_path (no SET search_path), so what it calls can change with the caller's settings.
 -- remediation: ALTER FUNCTION ... SET search_path = '' and schema-qualify the names in its body (SQL functions that are inlined may keep it unset on purpose).
-select n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' as object,
-       'no SET search_path' as detail
+select
+    n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' as object,
+    'no SET search_path' as detail
 from pg_proc as p
 inner join pg_namespace as n on p.pronamespace = n.oid
 inner join pg_language as l on p.prolang = l.oid

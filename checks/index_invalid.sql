@@ -6,8 +6,9 @@
 -- A build in progress shows in pg_stat_progress_create_index. A role that may not see
 -- another user's progress (pg_read_all_stats) gets NULL relids there, so for it such a build
 -- is reported as invalid: a false alarm, never a missed invalid index.
-select n.nspname || '.' || ic.relname as object,
-       'invalid index on ' || n.nspname || '.' || c.relname || ': ' || pg_get_indexdef(i.indexrelid) as detail
+select
+    n.nspname || '.' || ic.relname as object,
+    'invalid index on ' || n.nspname || '.' || c.relname || ': ' || pg_get_indexdef(i.indexrelid) as detail
 from pg_index as i
 inner join pg_class as ic on i.indexrelid = ic.oid
 inner join pg_class as c on i.indrelid = c.oid

@@ -9,8 +9,9 @@ with api_roles as (
     where r.rolname = any(current_setting('dbops.api_roles')::text[])
 )
 
-select n.nspname || '.' || c.relname as object,
-       'row-level security is off' as detail
+select
+    n.nspname || '.' || c.relname as object,
+    'row-level security is off' as detail
 from pg_class as c
 inner join pg_namespace as n on c.relnamespace = n.oid
 where

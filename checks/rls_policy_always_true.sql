@@ -9,8 +9,17 @@
 -- nothing) is not reported. A restrictive policy that looks at the row and covers the same
 -- command and roles neutralises the finding.
 with pol as (
-    select p.oid, p.polrelid, p.polname, p.polcmd, p.polroles, n.nspname, c.relname,
-           e.clause, e.tree, e.tree::text as tree_text
+    select
+        p.oid,
+        p.polrelid,
+        p.polname,
+        p.polcmd,
+        p.polroles,
+        n.nspname,
+        c.relname,
+        e.clause,
+        e.tree,
+        e.tree::text as tree_text
     from pg_policy as p
     inner join pg_class as c on p.polrelid = c.oid
     inner join pg_namespace as n on c.relnamespace = n.oid
@@ -28,17 +37,18 @@ with pol as (
 ),
 
 shaped as (
-    select pol.*,
-           array(
-               select distinct m[1] from regexp_matches(pol.tree_text, '\{([A-Z_]+)', 'g') as m
-           ) as nodes,
-           array(
-               select m[1]::oid from regexp_matches(pol.tree_text, ':(?:funcid|opfuncid) (\d+)', 'g') as m
-           ) as funcs,
-           array(
-               select m[1]::oid
-               from regexp_matches(pol.tree_text, ':(?:consttype|resulttype|typeid) (\d+)', 'g') as m
-           ) as types
+    select
+        pol.*,
+        array(
+            select distinct m[1] from regexp_matches(pol.tree_text, '\{([A-Z_]+)', 'g') as m
+        ) as nodes,
+        array(
+            select m[1]::oid from regexp_matches(pol.tree_text, ':(?:funcid|opfuncid) (\d+)', 'g') as m
+        ) as funcs,
+        array(
+            select m[1]::oid
+            from regexp_matches(pol.tree_text, ':(?:consttype|resulttype|typeid) (\d+)', 'g') as m
+        ) as types
     from pol
 ),
 
@@ -56,26 +66,36 @@ constant as (
             left join pg_proc as pp on f.foid = pp.oid
             where f.foid >= 16384 or pp.oid is null or pp.provolatile <> 'i'
         )
-        and not exists (select 1 from unnest(s.types) as t (toid) where t.toid >= 16384)
+        and not exists (
+            select 1 from unnest(s.types) as t (toid)
+            where t.toid >= 16384
+        )
 ),
 
 judged as (
-    select k.*,
-           k.tree_text ~ '^\{CONST :consttype 16 .*:constisnull false .*:constvalue 1 \[ 0 '
-           or k.tree_text ~ '^\{CONST :consttype 16 .*:constisnull true ' as admits_nothing
+    select
+        k.*,
+        k.tree_text ~ '^\{CONST :consttype 16 .*:constisnull false .*:constvalue 1 \[ 0 '
+        or k.tree_text ~ '^\{CONST :consttype 16 .*:constisnull true ' as admits_nothing
     from constant as k
 )
 
-select v.nspname || '.' || v.relname || '.' || v.polname as object,
-       'permissive FOR ' || case v.polcmd when 'a' then 'INSERT' when 'w' then 'UPDATE'
-           when 'd' then 'DELETE' else 'ALL' end
-       || ' policy for ' || array_to_string(array(
-           select case when r = 0 then 'public' else r::regrole::text end
-           from unnest(v.polroles) as r order by 1
-       ), ', ')
-       || ': ' || string_agg(v.clause || ' (' || pg_get_expr(v.tree, v.polrelid) || ')', ' and '
-           order by v.clause)
-       || ' does not depend on the row or the caller' as detail
+select
+    v.nspname || '.' || v.relname || '.' || v.polname as object,
+    'permissive FOR ' || case v.polcmd
+        when 'a' then 'INSERT' when 'w' then 'UPDATE'
+        when 'd' then 'DELETE' else 'ALL'
+    end
+    || ' policy for ' || array_to_string(array(
+        select case when r = 0 then 'public' else r::regrole::text end
+        from unnest(v.polroles) as r
+        order by 1
+    ), ', ')
+    || ': ' || string_agg(
+        v.clause || ' (' || pg_get_expr(v.tree, v.polrelid) || ')', ' and '
+        order by v.clause
+    )
+    || ' does not depend on the row or the caller' as detail
 from judged as v
 where
     not v.admits_nothing
@@ -86,8 +106,10 @@ where
             and not rp.polpermissive
             and (rp.polcmd = v.polcmd or rp.polcmd = '*')
             and (0 = any(rp.polroles) or v.polroles <@ rp.polroles)
-            and (case when v.clause = 'USING' then rp.polqual
-                 else coalesce(rp.polwithcheck, rp.polqual) end)::text like '%{VAR %'
+            and (case
+                when v.clause = 'USING' then rp.polqual
+                else coalesce(rp.polwithcheck, rp.polqual)
+            end)::text like '%{VAR %'
     )
 group by v.nspname, v.relname, v.polname, v.polcmd, v.polroles
 order by 1

@@ -5,8 +5,16 @@
 -- remediation: Compare the row's owner column with the caller, e.g. user_id = (select app.current_user_id()), or scope the policy to a role that should write everything.
 -- Constant predicates are left to rls_policy_always_true.
 with pol as (
-    select p.polrelid, p.polname, p.polcmd, p.polroles, n.nspname, c.relname, e.clause, e.tree,
-           e.tree::text as tree_text
+    select
+        p.polrelid,
+        p.polname,
+        p.polcmd,
+        p.polroles,
+        n.nspname,
+        c.relname,
+        e.clause,
+        e.tree,
+        e.tree::text as tree_text
     from pg_policy as p
     inner join pg_class as c on p.polrelid = c.oid
     inner join pg_namespace as n on c.relnamespace = n.oid
@@ -23,9 +31,10 @@ with pol as (
         )
 )
 
-select pol.nspname || '.' || pol.relname || '.' || pol.polname as object,
-       pol.clause || ' (' || pg_get_expr(pol.tree, pol.polrelid) || ') references no column of the row'
-       as detail
+select
+    pol.nspname || '.' || pol.relname || '.' || pol.polname as object,
+    pol.clause || ' (' || pg_get_expr(pol.tree, pol.polrelid) || ') references no column of the row'
+        as detail
 from pol
 where
     pol.tree_text not like '%{VAR %'

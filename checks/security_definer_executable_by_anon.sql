@@ -3,8 +3,9 @@
 -- category: security
 -- description: The anon role (no login, the public API caller) can execute a SECURITY DEFINER function, which runs with its owner's rights.
 -- remediation: REVOKE EXECUTE ON FUNCTION ... FROM anon, PUBLIC unless anonymous callers need it; if they do (e.g. app.login), keep it narrow and waive the finding with its reason in [tool.dbops.checks.waivers].
-select n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' as object,
-       'anon can execute this SECURITY DEFINER function owned by ' || p.proowner::regrole::text as detail
+select
+    n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' as object,
+    'anon can execute this SECURITY DEFINER function owned by ' || p.proowner::regrole::text as detail
 from pg_proc as p
 inner join pg_namespace as n on p.pronamespace = n.oid
 inner join pg_roles as r on r.rolname = 'anon'

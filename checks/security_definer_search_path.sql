@@ -3,8 +3,9 @@
 -- category: security
 -- description: A SECURITY DEFINER function has no pinned search_path, so a caller can put its own objects ahead of the ones the function means and run them with the owner's rights.
 -- remediation: ALTER FUNCTION ... SET search_path = '' (and schema-qualify every name in its body), or pg_catalog, the schemas it needs.
-select n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' as object,
-       'SECURITY DEFINER owned by ' || p.proowner::regrole::text || ' without SET search_path' as detail
+select
+    n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' as object,
+    'SECURITY DEFINER owned by ' || p.proowner::regrole::text || ' without SET search_path' as detail
 from pg_proc as p
 inner join pg_namespace as n on p.pronamespace = n.oid
 where

@@ -24,6 +24,7 @@ create table topics (
     session_id uuid references study_sessions (id) on delete cascade,
     name text not null,
     status text default 'pending',
+    -- dbops: ignore prefer-bigint-over-int a score between 0 and 100, not an id: int is ample
     mastery_score int default 0
 );
 

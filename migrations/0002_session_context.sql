@@ -1,6 +1,7 @@
 -- The seed's 002: session state persistence and the plan cache with a 24-hour TTL.
 -- depends: 0001_core_schema
 
+-- dbops: ignore LT01 `jsonb []` kept as first applied: a space change alters the checksum
 alter table study_sessions
 add column current_context jsonb default '{}'::jsonb,
 add column agent_history jsonb [] default array[]::jsonb [];

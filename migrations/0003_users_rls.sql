@@ -3,7 +3,9 @@
 -- which fails on a fresh database: those statements live in 0004.
 -- depends: 0002_session_context
 
+-- dbops: ignore ban-drop-not-null seed history: name-based login made email optional
 alter table users alter column email drop not null;
+-- dbops: ignore disallowed-unique-constraint seed history, on the seed's small users table
 alter table users add column name text unique;
 
 alter table users enable row level security;

@@ -14,7 +14,9 @@ alter table tutor_chats
 alter column messages set not null,
 alter column explanation set not null;
 
+-- dbops: ignore ban-drop-constraint redundant once SET NOT NULL holds: the column keeps the rule
 alter table misconceptions drop constraint misconceptions_description_notnull_check;
+-- dbops: ignore ban-drop-constraint redundant once SET NOT NULL holds: the columns keep the rule
 alter table tutor_chats
 drop constraint tutor_chats_messages_notnull_check,
 drop constraint tutor_chats_explanation_notnull_check;

@@ -1,0 +1,60 @@
+"""`dbops lint`: sqlfluff, squawk and dbops' own rules, one report; needs no database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ops.cli._context import AppContext, pass_app
+from ops.errors import ExitCode
+from ops.lint_model import FAIL_ON
+
+
+@click.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif", "github"]),
+    help="Report format (default text; json with the global --json).",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(FAIL_ON),
+    help="Exit 1 on findings at or above this level (default: warning, or fail_on in [tool.dbops.lint]).",
+)
+@click.option("--processes", metavar="N|auto", help="sqlfluff worker processes (default: auto).")
+@pass_app
+@click.pass_context
+def lint_cmd(
+    ctx: click.Context,
+    app: AppContext,
+    paths: tuple[Path, ...],
+    fmt: str | None,
+    fail_on: str | None,
+    processes: str | None,
+) -> None:
+    """Lint SQL: sqlfluff style, squawk migration safety and dbops' project rules.
+
+    PATHS are files or directories (default: the migrations, policies and checks
+    directories). A finding is waived by a comment on or before its statement:
+    `-- dbops: ignore RULE reason` (`ignore-file` for the whole file).
+    """
+    from ops.lint import lint
+    from ops.lint_output import github_lines, sarif, text_lines
+
+    report = lint(app.settings, paths, fail_on=fail_on, processes=processes)
+    fmt = fmt or ("json" if app.json else "text")
+    if fmt == "sarif":
+        click.echo(json.dumps(sarif(report), indent=2))
+    elif fmt == "github":
+        click.echo("\n".join(github_lines(report)))
+    elif fmt == "json":
+        app.flags["json"] = True
+        app.emit(report, lambda: None)
+    else:
+        app.emit(report, lambda: click.echo("\n".join(text_lines(report))))
+    if report.failed:
+        ctx.exit(int(ExitCode.FINDINGS))

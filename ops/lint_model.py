@@ -1,0 +1,72 @@
+"""What `dbops lint` reports: findings from three sources, the waived ones, and the timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LEVELS = ("note", "warning", "error")  # ascending; `--fail-on never` fails on nothing
+FAIL_ON = (*LEVELS, "never")
+SOURCES = ("sqlfluff", "squawk", "dbops")
+
+
+def level_rank(level: str) -> int:
+    return LEVELS.index(level) if level in LEVELS else len(LEVELS)
+
+
+@dataclass(frozen=True)
+class LintFile:
+    path: Path
+    display: str  # relative to the project root where possible, with '/'
+    kind: str  # migration | rollback | policy | check | sql
+    transactional: bool = True
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int  # 1-based
+    column: int  # 1-based
+    rule: str
+    level: str  # note | warning | error
+    message: str
+    source: str  # sqlfluff | squawk | dbops
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.line, self.column, self.rule)
+
+
+@dataclass(frozen=True)
+class WaivedFinding:
+    finding: Finding
+    reason: str
+    waiver_line: int
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    id: str
+    source: str
+    help: str
+    help_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class LintReport:
+    files: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    waived: tuple[WaivedFinding, ...]
+    fail_on: str
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per source, and "total"
+    rules: dict[str, RuleInfo] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        if self.fail_on == "never":
+            return False
+        threshold = level_rank(self.fail_on)
+        return any(level_rank(f.level) >= threshold for f in self.findings)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {level: sum(1 for f in self.findings if f.level == level) for level in reversed(LEVELS)}
