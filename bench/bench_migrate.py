@@ -19,11 +19,14 @@ REPEAT = 5
 
 
 def _psql_script() -> str:
-    """The same SQL as one psql script: a transaction per transactional file, like dbops."""
+    """The same SQL as one psql script: a transaction per transactional file, like dbops,
+    then the policy files in one transaction (`dbops migrate` applies them too)."""
     parts = ["\\set ON_ERROR_STOP on"]
     for m in read_migration_dir(ROOT / "migrations"):
         body = m.path.read_text()
         parts.append(f"begin;\n{body}\ncommit;" if m.transactional else body)
+    policy_files = sorted((ROOT / "policies").glob("*.sql"))
+    parts.append("begin;\n" + "\n".join(p.read_text() for p in policy_files) + "\ncommit;")
     return "\n".join(parts) + "\n"
 
 
