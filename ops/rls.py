@@ -1,10 +1,15 @@
-"""Acting as an application user: one transaction as a role with PostgREST-style claims.
+"""Acting as an application user: a role with PostgREST-style claims, per transaction or per connection.
 
-`set local role` and `set_config(..., true)` both end with the transaction, so nothing of
-the caller leaks to the next transaction on the same (possibly pooled) connection. Used
-inside a transaction that is already open, the block is a savepoint, whose release would
-keep the settings until the outer transaction ends: there the role and claims in force
-before the block are put back when it ends.
+`acting_as` runs a block in one transaction: `set_config(..., true)` ends with the
+transaction, so nothing of the caller leaks to the next transaction on the same (possibly
+pooled) connection. Used inside a transaction that is already open, the block is a
+savepoint, whose release would keep the settings until the outer transaction ends: there
+the role and claims in force before the block are put back when it ends.
+
+`bound_as` sets the role and claims for the connection's session instead (one round trip
+on entry, one on exit), so that every statement of the block runs as the caller with no
+per-statement cost: an application binds its connection for the length of one request.
+The session's own role and no claims are restored on exit, also when the block raises.
 """
 
 from __future__ import annotations
@@ -12,13 +17,47 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from ops.errors import ConfigError
+
 ROLES = ("anon", "authenticated", "service_role")
+
+# Role and claims for the rest of the transaction, in one round trip (like SET LOCAL ROLE).
+SET_LOCAL = "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)"
+SET_SESSION = "select set_config('role', %s, false), set_config('request.jwt.claims', %s, false)"
+RESET_SESSION = "reset role; reset request.jwt.claims"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who a statement runs as: a database role and the user id of the claims (if any)."""
+
+    role: str
+    user_id: UUID | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown role {self.role!r}: use one of {', '.join(ROLES)}")
+
+    @property
+    def claims(self) -> str:
+        body = {"role": self.role} if self.user_id is None else {"sub": str(self.user_id), "role": self.role}
+        return json.dumps(body)
+
+
+_BOUND: WeakKeyDictionary[psycopg.Connection[Any], Actor] = WeakKeyDictionary()
+
+
+def bound_actor(conn: psycopg.Connection[Any]) -> Actor | None:
+    """The actor the connection's session is bound to by `bound_as`, if any."""
+    return _BOUND.get(conn)
 
 
 @contextmanager
@@ -26,9 +65,7 @@ def acting_as(
     conn: psycopg.Connection[Any], user_id: UUID | str | None, role: str = "authenticated"
 ) -> Iterator[psycopg.Connection[Any]]:
     """Run the block in one transaction as `role`, with claims {"sub": user_id, "role": role}."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
-    claims = {"role": role} if user_id is None else {"sub": str(user_id), "role": role}
+    actor = Actor(role, None if user_id is None else UUID(str(user_id)))
     nested = conn.info.transaction_status != TransactionStatus.IDLE
     with conn.transaction():
         before = None
@@ -36,14 +73,40 @@ def acting_as(
             before = conn.execute(
                 "select current_user, current_setting('request.jwt.claims', true)"
             ).fetchone()
-        _set_local(conn, role, json.dumps(claims))
+        conn.execute(SET_LOCAL, (actor.role, actor.claims))
         yield conn
         if before is not None:
-            _set_local(conn, before[0], before[1] or "")
+            conn.execute(SET_LOCAL, (before[0], before[1] or ""))
 
 
-def _set_local(conn: psycopg.Connection[Any], role: str, claims: str) -> None:
-    """Role and claims for the rest of the transaction, in one round trip (like SET LOCAL ROLE)."""
-    conn.execute(
-        "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)", (role, claims)
-    )
+@contextmanager
+def bound_as(
+    conn: psycopg.Connection[Any], user_id: UUID | str | None, role: str = "authenticated"
+) -> Iterator[psycopg.Connection[Any]]:
+    """Bind the connection's session to `role` and the claims of `user_id` for the block.
+
+    Needs an idle autocommit connection not bound already. Statements of the block run as
+    the caller, each in its own transaction; `acting_as` inside still switches per
+    transaction, and the binding is back in force after it.
+    """
+    actor = Actor(role, None if user_id is None else UUID(str(user_id)))
+    if not conn.autocommit or conn.info.transaction_status != TransactionStatus.IDLE:
+        raise ConfigError(
+            "binding a connection to a caller needs an idle connection in autocommit mode",
+            "bind outside any transaction, on an autocommit connection such as ops.db.connect(url)",
+        )
+    if conn in _BOUND:
+        raise ConfigError(
+            f"the connection is already bound to {_BOUND[conn]}",
+            "leave the first binding's block first, or use another connection",
+        )
+    conn.execute(SET_SESSION, (actor.role, actor.claims))
+    _BOUND[conn] = actor
+    try:
+        yield conn
+    finally:
+        del _BOUND[conn]
+        if not conn.closed and not conn.broken:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.rollback()
+            conn.execute(RESET_SESSION)

@@ -30,7 +30,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": ("ops.cli.checks", "check_cmd", "Run the integrity, security and performance checks."),
     "policies": ("ops.cli.policies", "policies", "Apply row-level security from policies/, or diff it."),
     "lint": ("ops.cli.lint", "lint_cmd", "Lint SQL: sqlfluff style, squawk migration safety, dbops' rules."),
-
     "sample-data": ("ops.cli.sample", "sample_data_cmd", "Load realistic sample rows (COPY)."),
     "backup": ("ops.cli.backup", "backup_group", "Back up the database; list, verify by restoring, prune."),
     "restore": ("ops.cli.backup", "restore_cmd", "Restore a verified backup into an empty database."),

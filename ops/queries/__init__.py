@@ -1,13 +1,17 @@
 """The application's access patterns, each the one correct, index-backed, RLS-aware way.
 
-Every function takes an autocommit connection (e.g. `ops.db.connect(url)`) and runs one
-transaction through `ops.rls.acting_as`: application calls as `authenticated` with the
-acting user's id in the claims, system jobs (the plan cache writer) as `service_role`.
+Every function takes a connection and the acting user and runs one transaction as that
+user under RLS: application calls as `authenticated` with the user's id in the claims,
+system jobs (the plan cache writer) as `service_role`. On an autocommit connection
+(e.g. `ops.db.connect(url)`) the role, the claims and the statements go as one pipeline,
+one round trip; `with bind(conn, user_id):` sets the role and claims once for a whole
+request, and each call then costs what the bare statement costs. Inside a transaction
+the caller opened, the call joins it and puts the caller's role back afterwards.
 Results are frozen dataclasses; bad input raises InvalidInput (exit 2) before anything is
 sent, a missing or invisible row NotFound, a lost race StaleState (both exit 4).
 """
 
-from ops.queries._base import InvalidInput, InvalidTransition, NotFound, StaleState
+from ops.queries._base import InvalidInput, InvalidTransition, NotFound, StaleState, bind, bind_system
 from ops.queries.content import (
     CachedPlan,
     Chat,
@@ -58,6 +62,8 @@ __all__ = [
     "TopicProgress",
     "add_topics",
     "append_chat_messages",
+    "bind",
+    "bind_system",
     "get_cached_plan",
     "get_chat",
     "latest_quiz",

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from ops.errors import ConfigError, OperationFailed
-from ops.rls import acting_as
+from ops.rls import SET_LOCAL, Actor, acting_as, bound_actor, bound_as
+from ops.sqlfiles import query
 
 MAX_JSON_BYTES = 1_000_000
 MAX_NAME_CHARS = 200
@@ -36,20 +38,74 @@ class StaleState(OperationFailed):
 
 
 Conn = psycopg.Connection[Any]
+Rows = list[tuple[Any, ...]]
+Step = tuple[str, Mapping[str, Any]]  # (ops/sql file name, parameters)
+
+SYSTEM = Actor("service_role")
+ANON = Actor("anon")
 
 
-@contextmanager
-def as_user(conn: Conn, user_id: UUID) -> Iterator[Conn]:
-    """One transaction as the application user (`authenticated`, claims sub = user_id)."""
-    with acting_as(conn, check_uuid(user_id, "user_id"), "authenticated") as c:
-        yield c
+def user(user_id: object) -> Actor:
+    """The application user `user_id` (role `authenticated`, claims sub = user_id)."""
+    return Actor("authenticated", check_uuid(user_id, "user_id"))
 
 
-@contextmanager
-def as_system(conn: Conn) -> Iterator[Conn]:
-    """One transaction as a system job (`service_role`, no user)."""
-    with acting_as(conn, None, "service_role") as c:
-        yield c
+def bind(conn: Conn, user_id: UUID) -> AbstractContextManager[Conn]:
+    """Bind an autocommit connection to the application user for a block (one request).
+
+    Every call of the block for that user then costs what the bare statement costs (the
+    role and claims are set once for the session, not per call); calls for anyone else
+    still switch per call. On exit the connection's own role and no claims are back.
+    """
+    return bound_as(conn, check_uuid(user_id, "user_id"), "authenticated")
+
+
+def bind_system(conn: Conn) -> AbstractContextManager[Conn]:
+    """Bind an autocommit connection to the system role (`service_role`) for a block."""
+    return bound_as(conn, None, "service_role")
+
+
+def run(conn: Conn, actor: Actor, *steps: Step) -> list[Rows]:
+    """Run the steps as `actor` in one transaction; the rows of each step.
+
+    On a connection bound to the actor (`bind`), the statements go as they are: one step
+    is one round trip, like bare psycopg. On an idle autocommit connection, the role and
+    claims (local to the transaction) and the steps go as one pipeline: one round trip, one
+    implicit transaction that ends at the pipeline's sync, so nothing outlives the call.
+    Inside a transaction the caller opened, `acting_as` switches and puts the caller back.
+    """
+    idle = conn.info.transaction_status == TransactionStatus.IDLE
+    if idle and bound_actor(conn) == actor and len(steps) == 1:
+        name, params = steps[0]
+        return [conn.execute(query(name), params).fetchall()]
+    if idle and conn.autocommit:
+        head = [] if bound_actor(conn) == actor else [(SET_LOCAL, (actor.role, actor.claims))]
+        return _pipelined(conn, head, steps)
+    with acting_as(conn, actor.user_id, actor.role):
+        return [conn.execute(query(name), params).fetchall() for name, params in steps]
+
+
+def _pipelined(conn: Conn, head: list[tuple[str, tuple[str, str]]], steps: Sequence[Step]) -> list[Rows]:
+    """One pipeline, one sync: the statements share one implicit transaction."""
+    error: psycopg.Error | None = None
+    cursors = []
+    try:
+        with conn.pipeline():  # its exit sends the one Sync
+            try:
+                for statement, args in head:
+                    conn.execute(statement, args)
+                cursors = [conn.execute(query(name), params) for name, params in steps]
+            except psycopg.Error as exc:  # kept, so the exit raises "aborted" instead of logging it
+                error = exc
+    except psycopg.Error as exc:
+        error = error or exc
+    if error is not None:
+        raise error
+    return [cursor.fetchall() for cursor in cursors]
+
+
+def first(rows: Rows) -> tuple[Any, ...] | None:
+    return rows[0] if rows else None
 
 
 def check_uuid(value: object, what: str) -> UUID:

@@ -13,18 +13,19 @@ import psycopg
 from ops.queries._base import (
     MAX_ITEMS,
     MISCONCEPTION_CHARS,
+    SYSTEM,
     Conn,
     InvalidInput,
-    as_system,
-    as_user,
     check_list,
     check_text,
     check_topic_key,
     check_uuid,
+    first,
     not_found,
+    run,
     to_json,
+    user,
 )
-from ops.sqlfiles import query
 
 MAX_EXPLANATION_CHARS = 100_000
 
@@ -74,11 +75,10 @@ def record_misconceptions(
         "topic_id": None if topic_id is None else check_uuid(topic_id, "topic_id"),
         "descriptions": [d.strip() for d in descriptions],
     }
-    with as_user(conn, user_id):
-        try:
-            rows = conn.execute(query("q_record_misconceptions"), params).fetchall()
-        except psycopg.errors.ForeignKeyViolation as exc:
-            raise not_found("topic" if topic_id is not None else "user", topic_id or user_id) from exc
+    try:
+        [rows] = run(conn, user(user_id), ("q_record_misconceptions", params))
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise not_found("topic" if topic_id is not None else "user", topic_id or user_id) from exc
     return [row[0] for row in rows]
 
 
@@ -87,8 +87,7 @@ def recent_misconceptions(conn: Conn, user_id: UUID, limit: int = 20) -> list[Mi
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
         raise InvalidInput(f"limit must be an integer from 1 to 1000, not {limit!r}", "pass e.g. limit=20")
     params = {"user_id": check_uuid(user_id, "user_id"), "limit": limit}
-    with as_user(conn, user_id):
-        rows = conn.execute(query("q_recent_misconceptions"), params).fetchall()
+    [rows] = run(conn, user(user_id), ("q_recent_misconceptions", params))
     return [Misconception(*row) for row in rows]
 
 
@@ -99,8 +98,8 @@ def _chat_key(user_id: UUID, topic_id: UUID | str) -> dict[str, str]:
 def get_chat(conn: Conn, user_id: UUID, topic_id: UUID | str) -> Chat:
     """The chat of the user on a topic; empty messages and no explanation when none."""
     key = _chat_key(user_id, topic_id)
-    with as_user(conn, user_id):
-        row = conn.execute(query("q_get_chat"), key).fetchone()
+    [rows] = run(conn, user(user_id), ("q_get_chat", key))
+    row = first(rows)
     if row is None:
         return Chat(key["user_id"], key["topic_id"], [], None, None)
     return Chat(key["user_id"], key["topic_id"], row[0], row[1], row[2])
@@ -122,8 +121,8 @@ def save_chat(
         "messages": to_json(list(messages) if isinstance(messages, tuple) else messages, "messages", list),
         "explanation": explanation,
     }
-    with as_user(conn, user_id):
-        row = conn.execute(query("q_save_chat"), params).fetchone()
+    [rows] = run(conn, user(user_id), ("q_save_chat", params))
+    row = first(rows)
     assert row is not None
     return Chat(params["user_id"], params["topic_id"], row[0], row[1], row[2])
 
@@ -132,8 +131,8 @@ def append_chat_messages(conn: Conn, user_id: UUID, topic_id: UUID | str, messag
     """Append messages to the chat atomically (creating it if new); the chat's new length."""
     check_list(messages, "messages", MAX_ITEMS)
     params = {**_chat_key(user_id, topic_id), "messages": to_json(list(messages), "messages", list)}
-    with as_user(conn, user_id):
-        row = conn.execute(query("q_append_chat"), params).fetchone()
+    [rows] = run(conn, user(user_id), ("q_append_chat", params))
+    row = first(rows)
     assert row is not None
     return int(row[0])
 
@@ -142,8 +141,8 @@ def save_quiz(conn: Conn, user_id: UUID, topic_id: UUID | str, questions: Sequen
     """Store a generated quiz (every attempt is kept; `latest_quiz` reads the newest)."""
     check_list(questions, "questions", MAX_ITEMS)
     params = {**_chat_key(user_id, topic_id), "questions": to_json(list(questions), "questions", list)}
-    with as_user(conn, user_id):
-        row = conn.execute(query("q_save_quiz"), params).fetchone()
+    [rows] = run(conn, user(user_id), ("q_save_quiz", params))
+    row = first(rows)
     assert row is not None
     return Quiz(row[0], params["user_id"], params["topic_id"], list(questions), row[1])
 
@@ -151,8 +150,8 @@ def save_quiz(conn: Conn, user_id: UUID, topic_id: UUID | str, questions: Sequen
 def latest_quiz(conn: Conn, user_id: UUID, topic_id: UUID | str) -> Quiz | None:
     """The newest quiz of the user on a topic, or None."""
     key = _chat_key(user_id, topic_id)
-    with as_user(conn, user_id):
-        row = conn.execute(query("q_latest_quiz"), key).fetchone()
+    [rows] = run(conn, user(user_id), ("q_latest_quiz", key))
+    row = first(rows)
     if row is None:
         return None
     return Quiz(row[0], key["user_id"], key["topic_id"], row[1], row[2])
@@ -162,12 +161,8 @@ def get_cached_plan(conn: Conn, user_id: UUID | None, cache_key: str) -> CachedP
     """The plan cached under the key if it has not expired (as the user, or a system job)."""
     key = check_text(cache_key, "cache_key", max_chars=500)
     params = {"cache_key": key}
-    if user_id is None:
-        with as_system(conn):
-            row = conn.execute(query("q_get_cached_plan"), params).fetchone()
-    else:
-        with as_user(conn, user_id):
-            row = conn.execute(query("q_get_cached_plan"), params).fetchone()
+    [rows] = run(conn, SYSTEM if user_id is None else user(user_id), ("q_get_cached_plan", params))
+    row = first(rows)
     return None if row is None else CachedPlan(key, *row)
 
 
@@ -179,7 +174,7 @@ def put_cached_plan(
         raise InvalidInput(f"ttl must be a positive timedelta, not {ttl!r}", "pass e.g. timedelta(hours=24)")
     key = check_text(cache_key, "cache_key", max_chars=500)
     params = {"cache_key": key, "plan": to_json(plan, "plan", dict), "ttl": ttl}
-    with as_system(conn):
-        row = conn.execute(query("q_put_cached_plan"), params).fetchone()
+    [rows] = run(conn, SYSTEM, ("q_put_cached_plan", params))
+    row = first(rows)
     assert row is not None
     return CachedPlan(key, *row)

@@ -11,20 +11,21 @@ from uuid import UUID
 import psycopg
 
 from ops.queries._base import (
+    ANON,
     MAX_ITEMS,
     Conn,
     InvalidInput,
     InvalidTransition,
     StaleState,
-    as_user,
     check_list,
     check_text,
     check_uuid,
+    first,
     not_found,
+    run,
     to_json,
+    user,
 )
-from ops.rls import acting_as
-from ops.sqlfiles import query
 
 PHASES = ("INTAKE", "PLANNING", "LEARNING", "QUIZZING", "ANALYZING", "COMPLETED")
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -72,8 +73,8 @@ class TopicProgress:
 def login(conn: Conn, name: str) -> UUID:
     """The id of the user with this login name, created if new (race-free, as `anon`)."""
     clean = check_text(name, "name")
-    with acting_as(conn, None, "anon"):
-        row = conn.execute(query("q_login"), {"name": clean}).fetchone()
+    [rows] = run(conn, ANON, ("q_login", {"name": clean}))
+    row = first(rows)
     assert row is not None
     return UUID(str(row[0]))
 
@@ -87,11 +88,11 @@ def start_session(
         "exam_type": check_text(exam_type, "exam_type"),
         "metadata": None if metadata is None else to_json(metadata, "metadata", dict),
     }
-    with as_user(conn, user_id):
-        try:
-            row = conn.execute(query("q_start_session"), params).fetchone()
-        except psycopg.errors.ForeignKeyViolation as exc:
-            raise not_found("user", user_id) from exc
+    try:
+        [rows] = run(conn, user(user_id), ("q_start_session", params))
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise not_found("user", user_id) from exc
+    row = first(rows)
     assert row is not None
     return UUID(str(row[0]))
 
@@ -104,8 +105,8 @@ def _state(row: Sequence[Any]) -> SessionState:
 def load_session(conn: Conn, user_id: UUID, session_id: UUID, *, with_history: bool = False) -> SessionState:
     """A session's phase and context (and its agent history when asked)."""
     params = {"session_id": check_uuid(session_id, "session_id"), "with_history": with_history}
-    with as_user(conn, user_id):
-        row = conn.execute(query("q_load_session"), params).fetchone()
+    [rows] = run(conn, user(user_id), ("q_load_session", params))
+    row = first(rows)
     if row is None:
         raise not_found("study session", session_id)
     return _state(row)
@@ -148,13 +149,13 @@ def save_session(
         "next_phase": next_phase(expected_phase, action),
         "context": None if context is None else to_json(context, "context", dict),
     }
-    now = None
-    with as_user(conn, user_id):
-        row = conn.execute(query("q_save_session"), params).fetchone()
-        if row is None:
-            now = conn.execute(query("q_session_phase"), params).fetchone()
-    if row is not None:
-        return _state(row)
+    actor = user(user_id)
+    [rows] = run(conn, actor, ("q_save_session", params))
+    if rows:
+        return _state(rows[0])
+    # why nothing changed (read after the fact, only on this path): gone, or moved on
+    [rows] = run(conn, actor, ("q_session_phase", params))
+    now = first(rows)
     if now is None:
         raise not_found("study session", session_id)
     raise StaleState(
@@ -172,8 +173,8 @@ def log_action(
         "action": check_text(action, "action"),
         "payload": to_json(payload or {}, "payload", dict),
     }
-    with as_user(conn, user_id):
-        row = conn.execute(query("q_log_action"), params).fetchone()
+    [rows] = run(conn, user(user_id), ("q_log_action", params))
+    row = first(rows)
     if row is None:
         raise not_found("study session", session_id)
     return int(row[0])
@@ -186,10 +187,9 @@ def add_topics(conn: Conn, user_id: UUID, session_id: UUID, names: Sequence[str]
     """
     clean = [check_text(n, "topic name") for n in check_list(names, "names", MAX_ITEMS)]
     params = {"session_id": check_uuid(session_id, "session_id"), "names": clean}
-    with as_user(conn, user_id):
-        if conn.execute(query("q_lock_session"), params).fetchone() is None:
-            raise not_found("study session", session_id)
-        rows = conn.execute(query("q_add_topics"), params).fetchall()
+    locked, rows = run(conn, user(user_id), ("q_lock_session", params), ("q_add_topics", params))
+    if not locked:
+        raise not_found("study session", session_id)
     return [Topic(*row) for row in rows]
 
 
@@ -200,8 +200,8 @@ def set_mastery(conn: Conn, user_id: UUID, topic_id: UUID, score: int, status: s
     if status not in TOPIC_STATUSES:
         raise InvalidInput(f"unknown topic status {status!r}", f"use one of {', '.join(TOPIC_STATUSES)}")
     params = {"topic_id": check_uuid(topic_id, "topic_id"), "score": score, "status": status}
-    with as_user(conn, user_id):
-        row = conn.execute(query("q_set_mastery"), params).fetchone()
+    [rows] = run(conn, user(user_id), ("q_set_mastery", params))
+    row = first(rows)
     if row is None:
         raise not_found("topic", topic_id)
     return Topic(*row)
@@ -209,6 +209,5 @@ def set_mastery(conn: Conn, user_id: UUID, topic_id: UUID, score: int, status: s
 
 def progress(conn: Conn, user_id: UUID) -> list[TopicProgress]:
     """Mastery per (exam type, topic) across the user's sessions, sorted by exam and topic."""
-    with as_user(conn, user_id):
-        rows = conn.execute(query("q_progress"), {"user_id": check_uuid(user_id, "user_id")}).fetchall()
+    [rows] = run(conn, user(user_id), ("q_progress", {"user_id": check_uuid(user_id, "user_id")}))
     return sorted((TopicProgress(*row) for row in rows), key=lambda p: (p.exam_type, p.name))
