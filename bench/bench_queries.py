@@ -1,13 +1,16 @@
 """Each access pattern of ops.queries vs the same SQL through bare psycopg.
 
-For every pattern it times the library call (validation, the acting-as transaction with
-RLS, the query) against two baselines on the same data in the same run:
-  bare      - the same statements, prepared, autocommit, as the table owner (the floor);
-  rls_floor - the same, inside the one transaction that sets role and claims (the least
-              any RLS-aware caller pays).
-It prints `query_<pattern>_p50|p99: ratio` (library / bare), the ratio to the RLS floor,
-and throughput with 8 concurrent clients (bare ops/s / library ops/s). The generator's
-rows/s vs plain COPY is bench/bench_sample.py.
+For every pattern it times, on the same data in the same run, interleaved:
+  bare     - the same statements, prepared, autocommit, as the table owner (the floor);
+  library  - the library call on an unbound connection: validation, then the role, the
+             claims and the statements as one pipeline (one round trip), RLS enforced;
+  bound    - the library call on a connection bound to the caller (`queries.bind`): the
+             role and claims are set once per request, so a call is the statement alone;
+  bind     - entering and leaving `queries.bind` (what a request pays once for binding).
+It prints `query_<pattern>_p50|p99` (library / bare), `query_<pattern>_bound_p50|p99`
+(bound / bare), `query_<pattern>_request5_p50` (bind + 5 bound calls vs 5 bare
+statements), and throughput with 8 concurrent clients. The generator's rows/s vs plain
+COPY is bench/bench_sample.py.
 
 Run: `python -m bench.bench_queries`. Size: BENCH_QUERY_USERS (default 4000 users, about
 100k quizzes and 19k chats; the issue's 1M quizzes / 200k chats is about 42000 users and
@@ -31,10 +34,12 @@ import psycopg
 
 from bench.bench_sample import migrated_database
 from ops import queries as q
+from ops.rls import bound_as
 from ops.sqlfiles import query
 
 Conn = psycopg.Connection[Any]
 Statements = list[tuple[str, dict[str, Any]]]
+VARIANTS = ("library", "bare", "bound", "bind")
 WARMUP = 10  # calls per variant before timing: psycopg prepares a statement on its 5th use
 
 
@@ -42,19 +47,20 @@ WARMUP = 10  # calls per variant before timing: psycopg prepares a statement on 
 class Pattern:
     name: str
     role: str  # the role the library acts as: authenticated, anon or service_role
+    user: Callable[[int], UUID | None]  # who the call of iteration i acts for
     call: Callable[[Conn, int], object]  # the library call for iteration i
     statements: Callable[[int], tuple[UUID | None, Statements]]  # the same SQL: (user, [(file, params)])
 
 
-def ensure_policies(conn: Conn) -> str:
-    """Owner-only policies as the project ships them; the tests' copy when none are applied."""
-    count = conn.execute("select count(*) from pg_policies where tablename = 'study_sessions'").fetchone()
-    if count and count[0]:
-        return "the project's policies"
-    from tests.owner_only import apply_owner_only
+def ensure_policies(conn: Conn, url: str) -> str:
+    """The project's policies, as `dbops migrate` applies them."""
+    from bench.common import ROOT
+    from ops import policies
+    from ops.config import load_settings
 
-    apply_owner_only(conn)
-    return "owner-only test policies (no policies/ applied)"
+    policies.apply_changed(conn, load_settings({"database_url": url}, {}, ROOT))
+    count = conn.execute("select count(*) from pg_policies where schemaname = 'public'").fetchone()
+    return f"the project's policies/ ({count[0] if count else 0} policies)"
 
 
 def run_bare(conn: Conn, stmts: Statements) -> None:
@@ -66,32 +72,17 @@ def run_bare(conn: Conn, stmts: Statements) -> None:
             conn.execute(query(name), params, prepare=True).fetchall()
 
 
-def run_rls_floor(conn: Conn, role: str, user: UUID | None, stmts: Statements) -> None:
-    claims = json.dumps({"role": role} if user is None else {"sub": str(user), "role": role})
-    with conn.transaction():
-        conn.execute(
-            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-            (role, claims),
-            prepare=True,
-        )
-        for name, params in stmts:
-            conn.execute(query(name), params, prepare=True).fetchall()
+def run_bound(conn: Conn, pattern: Pattern, i: int, timed: list[float]) -> None:
+    """The library call on a connection bound to its caller; only the call is timed."""
+    with bound_as(conn, pattern.user(i), pattern.role):
+        start = time.perf_counter()
+        pattern.call(conn, i)
+        timed.append(time.perf_counter() - start)
 
 
-def run_one_round_trip(conn: Conn, role: str, user: UUID | None, stmts: Statements) -> None:
-    """The RLS floor sent as one pipeline: begin, role and claims, the statements, commit."""
-    claims = json.dumps({"role": role} if user is None else {"sub": str(user), "role": role})
-    with conn.pipeline():
-        conn.execute("begin")
-        conn.execute(
-            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-            (role, claims),
-            prepare=True,
-        )
-        cursors = [conn.execute(query(name), params, prepare=True) for name, params in stmts]
-        conn.execute("commit")
-    for cursor in cursors:
-        cursor.fetchall()
+def run_bind(conn: Conn, pattern: Pattern, i: int) -> None:
+    with bound_as(conn, pattern.user(i), pattern.role):
+        pass
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -109,17 +100,17 @@ def keys(conn: Conn, sql_text: str, n: int) -> list[tuple[Any, ...]]:
 
 def patterns(conn: Conn, n: int) -> list[Pattern]:
     """Four disjoint key sets per write pattern (one per variant) so none sees another's rows."""
-    quiz = keys(conn, "select user_id::uuid, topic_id from quizzes", 4 * n + WARMUP)
-    chat = keys(conn, "select user_id::uuid, topic_id from tutor_chats", 4 * n + WARMUP)
-    sess = keys(conn, "select user_id, id from study_sessions", 4 * n + WARMUP)
-    mis = keys(conn, "select distinct user_id from misconceptions", 4 * n + WARMUP)
-    plan = keys(conn, "select cache_key from plan_cache where expires_at > now()", 4 * n + WARMUP)
+    quiz = keys(conn, "select user_id::uuid, topic_id from quizzes", len(VARIANTS) * n + WARMUP)
+    chat = keys(conn, "select user_id::uuid, topic_id from tutor_chats", len(VARIANTS) * n + WARMUP)
+    sess = keys(conn, "select user_id, id from study_sessions", len(VARIANTS) * n + WARMUP)
+    mis = keys(conn, "select distinct user_id from misconceptions", len(VARIANTS) * n + WARMUP)
+    plan = keys(conn, "select cache_key from plan_cache where expires_at > now()", len(VARIANTS) * n + WARMUP)
     topic = keys(
         conn,
         "select s.user_id, t.id from topics t join study_sessions s on s.id = t.session_id",
-        4 * n + WARMUP,
+        len(VARIANTS) * n + WARMUP,
     )
-    names = keys(conn, "select name from users", 4 * n + WARMUP)
+    names = keys(conn, "select name from users", len(VARIANTS) * n + WARMUP)
     conn.execute("update study_sessions set current_state = 'PLANNING'")
     phases: dict[UUID, str] = {}
     cycle = {
@@ -167,58 +158,67 @@ def patterns(conn: Conn, n: int) -> list[Pattern]:
         Pattern(
             "latest_quiz",
             "authenticated",
+            lambda i: quiz[i][0],
             lambda c, i: q.latest_quiz(c, quiz[i][0], quiz[i][1]),
             lambda i: (quiz[i][0], [("q_latest_quiz", uq(quiz, i))]),
         ),
         Pattern(
             "get_chat",
             "authenticated",
+            lambda i: chat[i][0],
             lambda c, i: q.get_chat(c, chat[i][0], chat[i][1]),
             lambda i: (chat[i][0], [("q_get_chat", uq(chat, i))]),
         ),
         Pattern(
             "load_session",
             "authenticated",
+            lambda i: sess[i][0],
             lambda c, i: q.load_session(c, sess[i][0], sess[i][1]),
             lambda i: (sess[i][0], [("q_load_session", {"session_id": sess[i][1], "with_history": False})]),
         ),
         Pattern(
             "get_cached_plan",
             "authenticated",
+            lambda i: sess[i][0],
             lambda c, i: q.get_cached_plan(c, sess[i][0], plan[i][0]),
             lambda i: (sess[i][0], [("q_get_cached_plan", {"cache_key": plan[i][0]})]),
         ),
         Pattern(
             "recent_misconceptions",
             "authenticated",
+            lambda i: mis[i][0],
             lambda c, i: q.recent_misconceptions(c, mis[i][0]),
             lambda i: (mis[i][0], [("q_recent_misconceptions", {"user_id": mis[i][0], "limit": 20})]),
         ),
         Pattern(
             "progress",
             "authenticated",
+            lambda i: mis[i][0],
             lambda c, i: q.progress(c, mis[i][0]),
             lambda i: (mis[i][0], [("q_progress", {"user_id": mis[i][0]})]),
         ),
         Pattern(
             "login",
             "anon",
+            lambda i: None,
             lambda c, i: q.login(c, names[i][0]),
             lambda i: (None, [("q_login", {"name": names[i][0]})]),
         ),
         Pattern(
             "start_session",
             "authenticated",
+            lambda i: sess[i][0],
             lambda c, i: q.start_session(c, sess[i][0], "GATE CSE"),
             lambda i: (
                 sess[i][0],
                 [("q_start_session", {"user_id": sess[i][0], "exam_type": "GATE CSE", "metadata": None})],
             ),
         ),
-        Pattern("save_session", "authenticated", save_session_call, save_session_stmts),
+        Pattern("save_session", "authenticated", lambda i: sess[i][0], save_session_call, save_session_stmts),
         Pattern(
             "log_action",
             "authenticated",
+            lambda i: sess[i][0],
             lambda c, i: q.log_action(c, sess[i][0], sess[i][1], "hint", {"i": 1}),
             lambda i: (
                 sess[i][0],
@@ -228,6 +228,7 @@ def patterns(conn: Conn, n: int) -> list[Pattern]:
         Pattern(
             "add_topics",
             "authenticated",
+            lambda i: sess[i][0],
             lambda c, i: q.add_topics(c, sess[i][0], sess[i][1], [f"bench-{i}"]),
             lambda i: (
                 sess[i][0],
@@ -240,6 +241,7 @@ def patterns(conn: Conn, n: int) -> list[Pattern]:
         Pattern(
             "set_mastery",
             "authenticated",
+            lambda i: topic[i][0],
             lambda c, i: q.set_mastery(c, topic[i][0], topic[i][1], 50, "in_progress"),
             lambda i: (
                 topic[i][0],
@@ -249,6 +251,7 @@ def patterns(conn: Conn, n: int) -> list[Pattern]:
         Pattern(
             "record_misconceptions",
             "authenticated",
+            lambda i: topic[i][0],
             lambda c, i: q.record_misconceptions(c, topic[i][0], topic[i][1], ["confuses a with b"]),
             lambda i: (
                 topic[i][0],
@@ -267,6 +270,7 @@ def patterns(conn: Conn, n: int) -> list[Pattern]:
         Pattern(
             "save_chat",
             "authenticated",
+            lambda i: chat[i][0],
             lambda c, i: q.save_chat(c, chat[i][0], chat[i][1], message, "e"),
             lambda i: (
                 chat[i][0],
@@ -276,18 +280,21 @@ def patterns(conn: Conn, n: int) -> list[Pattern]:
         Pattern(
             "append_chat_messages",
             "authenticated",
+            lambda i: chat[i][0],
             lambda c, i: q.append_chat_messages(c, chat[i][0], chat[i][1], message),
             lambda i: (chat[i][0], [("q_append_chat", {**uq(chat, i), "messages": json.dumps(message)})]),
         ),
         Pattern(
             "save_quiz",
             "authenticated",
+            lambda i: quiz[i][0],
             lambda c, i: q.save_quiz(c, quiz[i][0], quiz[i][1], questions),
             lambda i: (quiz[i][0], [("q_save_quiz", {**uq(quiz, i), "questions": json.dumps(questions)})]),
         ),
         Pattern(
             "put_cached_plan",
             "service_role",
+            lambda i: None,
             lambda c, i: q.put_cached_plan(c, plan[i][0], plan_doc),
             lambda i: (
                 None,
@@ -303,64 +310,58 @@ def patterns(conn: Conn, n: int) -> list[Pattern]:
 
 
 def measure(conn: Conn, pattern: Pattern, n: int) -> dict[str, list[float]]:
-    """Latencies of the three variants, interleaved in rounds so drift hits them alike."""
-    times: dict[str, list[float]] = {"library": [], "bare": [], "rls_floor": [], "one_round_trip": []}
+    """Latencies of the variants, interleaved in rounds so drift hits them alike."""
+    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for w in range(WARMUP):
-        pattern.call(conn, 4 * n + w)
-        user, stmts = pattern.statements(4 * n + w)
-        run_bare(conn, stmts)
-        run_rls_floor(conn, pattern.role, user, stmts)
-        run_one_round_trip(conn, pattern.role, user, stmts)
+        i = len(VARIANTS) * n + w
+        pattern.call(conn, i)
+        run_bare(conn, pattern.statements(i)[1])
+        run_bound(conn, pattern, i, [])
     rounds = 4
     per = n // rounds
     for r in range(rounds):
-        for v, variant in enumerate(times):
+        for v, variant in enumerate(VARIANTS):
             for k in range(per):
                 i = v * n + r * per + k  # disjoint keys per variant
-                if variant == "library":
+                if variant == "bound":
+                    run_bound(conn, pattern, i, times["bound"])
+                    continue
+                if variant == "bare":
+                    stmts = pattern.statements(i)[1]
+                    start = time.perf_counter()
+                    run_bare(conn, stmts)
+                elif variant == "library":
                     start = time.perf_counter()
                     pattern.call(conn, i)
                 else:
-                    user, stmts = pattern.statements(i)
                     start = time.perf_counter()
-                    if variant == "bare":
-                        run_bare(conn, stmts)
-                    elif variant == "rls_floor":
-                        run_rls_floor(conn, pattern.role, user, stmts)
-                    else:
-                        run_one_round_trip(conn, pattern.role, user, stmts)
+                    run_bind(conn, pattern, i)
                 times[variant].append(time.perf_counter() - start)
     return times
 
 
-def throughput(url: str, conn: Conn, seconds: float) -> tuple[float, float]:
-    """ops/s of a mixed read/write workload in 8 threads: library vs bare."""
+def throughput(url: str, conn: Conn, seconds: float) -> dict[str, float]:
+    """Calls/s of 8 threads serving requests of one user each: latest_quiz, get_chat,
+    append_chat_messages on one (user, topic); bare, library per call, library bound."""
     rows = keys(conn, "select user_id::uuid, topic_id from quizzes", 2000)
-    chats = keys(conn, "select user_id::uuid, topic_id from tutor_chats", 2000)
+    message = [{"role": "user", "content": "hi"}]
 
-    def library(c: Conn, i: int) -> None:
-        u, t = rows[i % len(rows)]
+    def library(c: Conn, u: UUID, t: str) -> None:
         q.latest_quiz(c, u, t)
-        cu, ct = chats[i % len(chats)]
-        q.get_chat(c, cu, ct)
-        q.append_chat_messages(c, cu, ct, [{"role": "user", "content": "hi"}])
+        q.get_chat(c, u, t)
+        q.append_chat_messages(c, u, t, message)
 
-    def bare(c: Conn, i: int) -> None:
-        u, t = rows[i % len(rows)]
-        run_bare(c, [("q_latest_quiz", {"user_id": str(u), "topic_id": t})])
-        cu, ct = chats[i % len(chats)]
-        run_bare(c, [("q_get_chat", {"user_id": str(cu), "topic_id": ct})])
-        run_bare(
-            c,
-            [
-                (
-                    "q_append_chat",
-                    {"user_id": str(cu), "topic_id": ct, "messages": '[{"role": "user", "content": "hi"}]'},
-                )
-            ],
-        )
+    def bound(c: Conn, u: UUID, t: str) -> None:
+        with q.bind(c, u):
+            library(c, u, t)
 
-    def run(work: Callable[[Conn, int], None]) -> float:
+    def bare(c: Conn, u: UUID, t: str) -> None:
+        key = {"user_id": str(u), "topic_id": t}
+        run_bare(c, [("q_latest_quiz", key)])
+        run_bare(c, [("q_get_chat", key)])
+        run_bare(c, [("q_append_chat", {**key, "messages": json.dumps(message)})])
+
+    def run(work: Callable[[Conn, UUID, str], None]) -> float:
         done = [0] * 8
         stop = time.perf_counter() + seconds
 
@@ -368,7 +369,8 @@ def throughput(url: str, conn: Conn, seconds: float) -> tuple[float, float]:
             with psycopg.connect(url, autocommit=True) as c:
                 i = n * 10_000
                 while time.perf_counter() < stop:
-                    work(c, i)
+                    u, t = rows[i % len(rows)]
+                    work(c, u, t)
                     i += 1
                     done[n] += 3
 
@@ -379,7 +381,7 @@ def throughput(url: str, conn: Conn, seconds: float) -> tuple[float, float]:
             t.join()
         return sum(done) / seconds
 
-    return run(library), run(bare)
+    return {"bare": run(bare), "library": run(library), "bound": run(bound)}
 
 
 def main() -> None:
@@ -388,7 +390,7 @@ def main() -> None:
     from ops.sample import load_sample_data
 
     with migrated_database("dbops_bench_queries") as url, psycopg.connect(url, autocommit=True) as conn:
-        policies = ensure_policies(conn)
+        policies = ensure_policies(conn, url)
         report = load_sample_data(conn, users, seed=1)  # anchored now: plan_cache rows still valid
         print(
             f"# queries: {users} users, {report.rows['quizzes']} quizzes, {report.rows['tutor_chats']} chats "
@@ -402,24 +404,26 @@ def main() -> None:
         print("# ratio = library time / the same SQL through bare psycopg (prepared, autocommit)")
         for pattern in patterns(conn, n):
             t = measure(conn, pattern, n)
-            lib50, lib99 = percentile(t["library"], 0.5), percentile(t["library"], 0.99)
-            bare50, bare99 = percentile(t["bare"], 0.5), percentile(t["bare"], 0.99)
-            floor50 = percentile(t["rls_floor"], 0.5)
-            one50 = percentile(t["one_round_trip"], 0.5)
+            p50 = {v: percentile(t[v], 0.5) for v in VARIANTS}
+            p99 = {v: percentile(t[v], 0.99) for v in VARIANTS}
+            us = {v: f"{p50[v] * 1e6:.0f} us" for v in VARIANTS}
             print(
-                f"# {pattern.name}: library p50 {lib50 * 1e6:.0f} us, bare {bare50 * 1e6:.0f} us, "
-                f"rls floor {floor50 * 1e6:.0f} us, rls in one round trip {one50 * 1e6:.0f} us"
+                f"# {pattern.name}: p50 bare {us['bare']}, library {us['library']}, "
+                f"bound {us['bound']}, bind+unbind {us['bind']}"
             )
-            print(f"query_{pattern.name}_p50: {lib50 / bare50:.2f}")
-            print(f"query_{pattern.name}_p99: {lib99 / bare99:.2f}")
-            print(f"query_{pattern.name}_p50_vs_rls_floor: {lib50 / floor50:.2f}")
-            print(f"query_{pattern.name}_p50_one_round_trip_rls_vs_bare: {one50 / bare50:.2f}")
-        lib_ops, bare_ops = throughput(url, conn, float(os.environ.get("BENCH_QUERY_SECONDS", "5")))
+            print(f"query_{pattern.name}_p50: {p50['library'] / p50['bare']:.2f}")
+            print(f"query_{pattern.name}_p99: {p99['library'] / p99['bare']:.2f}")
+            print(f"query_{pattern.name}_bound_p50: {p50['bound'] / p50['bare']:.2f}")
+            print(f"query_{pattern.name}_bound_p99: {p99['bound'] / p99['bare']:.2f}")
+            request = p50["bind"] + 5 * p50["bound"]
+            print(f"query_{pattern.name}_request5_p50: {request / (5 * p50['bare']):.2f}")
+        ops = throughput(url, conn, float(os.environ.get("BENCH_QUERY_SECONDS", "5")))
         print(
-            f"# 8 clients, mixed latest_quiz/get_chat/append_chat_messages: library {lib_ops:.0f} ops/s, "
-            f"bare {bare_ops:.0f} ops/s"
+            "# 8 clients, requests of latest_quiz + get_chat + append_chat_messages for one user: "
+            + ", ".join(f"{k} {v:.0f} calls/s" for k, v in ops.items())
         )
-        print(f"queries_throughput_8_clients: {bare_ops / lib_ops:.2f}")
+        print(f"queries_throughput_8_clients: {ops['bare'] / ops['library']:.2f}")
+        print(f"queries_throughput_8_clients_bound: {ops['bare'] / ops['bound']:.2f}")
 
 
 if __name__ == "__main__":

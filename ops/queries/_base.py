@@ -74,13 +74,13 @@ def run(conn: Conn, actor: Actor, *steps: Step) -> list[Rows]:
     implicit transaction that ends at the pipeline's sync, so nothing outlives the call.
     Inside a transaction the caller opened, `acting_as` switches and puts the caller back.
     """
-    idle = conn.info.transaction_status == TransactionStatus.IDLE
-    if idle and bound_actor(conn) == actor and len(steps) == 1:
+    idle = conn.pgconn.transaction_status == TransactionStatus.IDLE
+    bound = bound_actor(conn) == actor
+    if idle and bound and len(steps) == 1:
         name, params = steps[0]
         return [conn.execute(query(name), params).fetchall()]
     if idle and conn.autocommit:
-        head = [] if bound_actor(conn) == actor else [(SET_LOCAL, (actor.role, actor.claims))]
-        return _pipelined(conn, head, steps)
+        return _pipelined(conn, [] if bound else [(SET_LOCAL, (actor.role, actor.claims))], steps)
     with acting_as(conn, actor.user_id, actor.role):
         return [conn.execute(query(name), params).fetchall() for name, params in steps]
 
