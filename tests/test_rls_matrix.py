@@ -161,8 +161,14 @@ def test_acting_as_inside_an_open_transaction_puts_the_caller_back(rls_env: RlsE
 
 
 def _per_row_calls(plan: list[str]) -> list[str]:
-    """Plan lines that filter rows by calling current_user_id() instead of using an InitPlan."""
-    return [line for line in plan if "current_user_id()" in line and ("Filter:" in line or "Cond:" in line)]
+    """Plan lines that filter rows by evaluating current_user_id() (called, or inlined into its
+    expression over the claims) instead of reading an InitPlan's result."""
+    return [
+        line
+        for line in plan
+        if ("current_user_id()" in line or "request.jwt.claims" in line)
+        and ("Filter:" in line or "Cond:" in line)
+    ]
 
 
 def _plan(conn: psycopg.Connection[Any], query: sql.Composable) -> list[str]:
