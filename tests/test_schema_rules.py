@@ -10,6 +10,7 @@ import pytest
 from psycopg import errors
 
 from tests.conftest import Database
+from tests.server import ROOT
 
 PHASES = ("INTAKE", "PLANNING", "LEARNING", "QUIZZING", "ANALYZING", "COMPLETED")
 
@@ -211,7 +212,20 @@ def test_roles_and_current_user_id(db: Database) -> None:
     with db.conn.transaction():
         db.conn.execute("select set_config('request.jwt.claims', '{\"sub\": \"x\"}', true)")
         assert db.scalar("select app.current_user_id()") is None
+    with db.conn.transaction():
+        db.conn.execute("select set_config('request.jwt.claims', '{\"role\": \"anon\"}', true)")
+        assert db.scalar("select app.current_user_id()") is None
     assert db.scalar("select app.current_user_id()") is None
+
+
+def test_current_user_id_is_inlined_into_the_statement(db: Database) -> None:
+    """0015: one expression the planner inlines, not a function call per statement."""
+    plan = [r[0] for r in db.conn.execute("explain (verbose, costs off) select app.current_user_id()")]
+    assert "current_user_id" not in " ".join(plan) and "request.jwt.claims" in " ".join(plan)
+    # the check can fail: the body 0015 replaced (a FROM clause) is called, not inlined
+    db.conn.execute((ROOT / "migrations" / "0015_current_user_id_inline.rollback.sql").read_text())
+    plan = [r[0] for r in db.conn.execute("explain (verbose, costs off) select app.current_user_id()")]
+    assert "current_user_id()" in " ".join(plan)
 
 
 def test_login_gets_or_creates_one_user(db: Database) -> None:
