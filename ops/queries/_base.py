@@ -80,20 +80,21 @@ def run(conn: Conn, actor: Actor, *steps: Step) -> list[Rows]:
         name, params = steps[0]
         return [conn.execute(query(name), params).fetchall()]
     if idle and conn.autocommit:
-        return _pipelined(conn, [] if bound else [(SET_LOCAL, (actor.role, actor.claims))], steps)
+        return _pipelined(conn, None if bound else actor, steps)
     with acting_as(conn, actor.user_id, actor.role):
         return [conn.execute(query(name), params).fetchall() for name, params in steps]
 
 
-def _pipelined(conn: Conn, head: list[tuple[str, tuple[str, str]]], steps: Sequence[Step]) -> list[Rows]:
-    """One pipeline, one sync: the statements share one implicit transaction."""
+def _pipelined(conn: Conn, switch_to: Actor | None, steps: Sequence[Step]) -> list[Rows]:
+    """One pipeline, one sync: the role and claims (if switching) and the steps share one
+    implicit transaction."""
     error: psycopg.Error | None = None
     cursors = []
     try:
         with conn.pipeline():  # its exit sends the one Sync
             try:
-                for statement, args in head:
-                    conn.execute(statement, args)
+                if switch_to is not None:
+                    conn.execute(SET_LOCAL, (switch_to.role, switch_to.claims))
                 cursors = [conn.execute(query(name), params) for name, params in steps]
             except psycopg.Error as exc:  # kept, so the exit raises "aborted" instead of logging it
                 error = exc
