@@ -1,6 +1,6 @@
 """Realistic sample data for every table, loaded with COPY, deterministic for a seed.
 
-`generate_rows` yields COPY text-format chunks (table, columns, rows, bytes) for batches of
+`generate_rows` yields binary-format COPY chunks (table, rows, bytes) for batches of
 users in foreign-key order; `load_sample_data` streams them into the database in one
 transaction. With the same seed and anchor time the rows (ids included) are identical.
 Timestamps lie before the anchor (default: now); a share `expired_fraction` of plan_cache
@@ -22,12 +22,27 @@ import psycopg
 from psycopg import sql
 
 from ops.errors import ConfigError, OperationFailed
+from ops.sample_binary import (
+    HEADER,
+    NULL,
+    TRAILER,
+    columns,
+    int4_field,
+    jsonb_array_field,
+    jsonb_field,
+    text_field,
+    timestamp_field,
+    uuid_field,
+)
 from ops.sample_text import EXAMS, Pools, build_pools
 
 PHASES = ("INTAKE", "PLANNING", "LEARNING", "QUIZZING", "ANALYZING", "COMPLETED")
 PHASE_WEIGHTS = (5, 10, 30, 15, 15, 25)
 TOPIC_STATUSES = ("pending", "in_progress", "completed")
 DAY = 86_400
+# a version-4 UUID from 128 random bits: version nibble 4, variant nibble 0xa
+_UUID_CLEAR = ~((0xF << 76) | (0xF << 60)) & ((1 << 128) - 1)
+_UUID_SET = (0x4 << 76) | (0xA << 60)
 
 TABLES: dict[str, tuple[str, ...]] = {
     "users": ("id", "email", "name", "created_at"),
@@ -89,16 +104,22 @@ class SampleReport:
         return self.total_rows / self.seconds if self.seconds > 0 else 0.0
 
 
+def _uuid_text(value: int) -> str:
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def user_name(seed: int, index: int) -> str:
     """The login name of the sample user number `index` (0-based) of `seed`."""
     return f"learner-{seed}-{index:07d}"
 
 
-def _ts(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(epoch))
+_COLUMNS = {table: columns(len(cols)) for table, cols in TABLES.items()}
 
 
 class _Generator:
+    """Rows as binary COPY tuples. Ids are random version-4 UUIDs drawn from the seeded rng."""
+
     def __init__(self, seed: int, anchor: datetime, expired_fraction: float, shape: SampleShape):
         self.rng = random.Random(seed)
         self.seed = seed
@@ -107,37 +128,47 @@ class _Generator:
         self.shape = shape
         self.pools: Pools = build_pools(self.rng)
         self.exams = tuple(EXAMS)
+        self.exam_fields = {exam: text_field(exam) for exam in EXAMS}
+        self.topic_fields = {name: text_field(name) for names in EXAMS.values() for name in names}
+        self.phase_fields = {phase: text_field(phase) for phase in PHASES}
+        self.status_fields = {status: text_field(status) for status in TOPIC_STATUSES}
 
-    def uuid(self) -> str:
-        h = f"{self.rng.getrandbits(128):032x}"
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
+    def uuid(self) -> int:
+        return (self.rng.getrandbits(128) & _UUID_CLEAR) | _UUID_SET
 
     def between(self, start: float, end: float) -> float:
         return start + self.rng.random() * max(end - start, 0.0)
 
-    def batch(self, first: int, count: int) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {t: [] for t in TABLES if t != "plan_cache"}
+    def batch(self, first: int, count: int) -> dict[str, list[bytes]]:
+        out: dict[str, list[bytes]] = {t: [] for t in TABLES if t != "plan_cache"}
         for index in range(first, first + count):
             self._user(index, out)
         return out
 
-    def _user(self, index: int, out: dict[str, list[str]]) -> None:
+    def _user(self, index: int, out: dict[str, list[bytes]]) -> None:
         rng, shape = self.rng, self.shape
         user_id = self.uuid()
         created = self.now - rng.randint(1, 180) * DAY - rng.random() * DAY
-        email = f"learner{index}.s{self.seed}@example.com" if rng.random() < 0.7 else "\\N"
-        out["users"].append(f"{user_id}\t{email}\t{user_name(self.seed, index)}\t{_ts(created)}")
+        email = text_field(f"learner{index}.s{self.seed}@example.com") if rng.random() < 0.7 else NULL
+        out["users"].append(
+            _COLUMNS["users"]
+            + uuid_field(user_id)
+            + email
+            + text_field(user_name(self.seed, index))
+            + timestamp_field(created)
+        )
+        user = (uuid_field(user_id), text_field(_uuid_text(user_id)))
         for _ in range(rng.randint(*shape.sessions_per_user)):
-            self._session(user_id, created, out)
+            self._session(user, created, out)
 
-    def _session(self, user_id: str, user_created: float, out: dict[str, list[str]]) -> None:
+    def _session(self, user: tuple[bytes, bytes], user_created: float, out: dict[str, list[bytes]]) -> None:
         rng, shape, pools = self.rng, self.shape, self.pools
-        session_id = self.uuid()
+        session_id = uuid_field(self.uuid())
         exam = rng.choice(self.exams)
         started = self.between(user_created, self.now)
         updated = self.between(started, min(self.now, started + 3 * DAY))
         phase = rng.choices(PHASES, PHASE_WEIGHTS)[0]
-        history = ",".join(rng.choice(pools.history_entries[a]) for a in self._actions(phase))
+        history = [rng.choice(pools.history_fields[a]) for a in self._actions(phase)]
         names = rng.sample(EXAMS[exam], min(rng.randint(*shape.topics_per_session), len(EXAMS[exam])))
         context = (
             f'{{"exam_type": "{exam}", "syllabus": "{exam} full syllabus", '
@@ -146,11 +177,19 @@ class _Generator:
         source = rng.choice(("web", "mobile", "api"))
         metadata = f'{{"source": "{source}", "plan_version": {rng.randint(1, 3)}}}'
         out["study_sessions"].append(
-            f"{session_id}\t{user_id}\t{exam}\t{phase}\t{_ts(started)}\t{_ts(updated)}\t"
-            f"{metadata}\t{context}\t{{{history}}}"
+            _COLUMNS["study_sessions"]
+            + session_id
+            + user[0]
+            + self.exam_fields[exam]
+            + self.phase_fields[phase]
+            + timestamp_field(started)
+            + timestamp_field(updated)
+            + jsonb_field(metadata.encode())
+            + jsonb_field(context.encode())
+            + jsonb_array_field(history)
         )
         for name in names:
-            self._topic(user_id, session_id, name, started, out)
+            self._topic(user, session_id, name, started, out)
 
     def _actions(self, phase: str) -> list[str]:
         """A path through the state machine that ends in `phase`."""
@@ -163,37 +202,64 @@ class _Generator:
         return done + ["start_topic", "take_quiz", "submit_answers"][: PHASES.index(phase) - 1]
 
     def _topic(
-        self, user_id: str, session_id: str, name: str, started: float, out: dict[str, list[str]]
+        self,
+        user: tuple[bytes, bytes],
+        session_id: bytes,
+        name: str,
+        started: float,
+        out: dict[str, list[bytes]],
     ) -> None:
         rng, shape, pools = self.rng, self.shape, self.pools
-        topic_id = self.uuid()
+        topic = self.uuid()
+        topic_id = uuid_field(topic)
         status = rng.choice(TOPIC_STATUSES)
         mastery = 0 if status == "pending" else rng.randint(0, 100)
-        out["topics"].append(f"{topic_id}\t{session_id}\t{name}\t{status}\t{mastery}")
+        out["topics"].append(
+            _COLUMNS["topics"]
+            + topic_id
+            + session_id
+            + self.topic_fields[name]
+            + self.status_fields[status]
+            + int4_field(mastery)
+        )
+        # quizzes and tutor_chats keep user and topic ids as text
+        owner = user[1] + text_field(_uuid_text(topic))
         quizzes = rng.randint(*shape.quizzes_per_topic)
         for _ in range(quizzes):
-            questions = ",".join(rng.sample(pools.questions, rng.randint(3, 6)))
+            questions = b"[" + b",".join(rng.sample(pools.questions, rng.randint(3, 6))) + b"]"
             out["quizzes"].append(
-                f"{self.uuid()}\t{user_id}\t{topic_id}\t[{questions}]\t{_ts(self.between(started, self.now))}"
+                _COLUMNS["quizzes"]
+                + uuid_field(self.uuid())
+                + owner
+                + jsonb_field(questions)
+                + timestamp_field(self.between(started, self.now))
             )
         if quizzes:
             for _ in range(rng.randint(*shape.misconceptions_per_topic)):
-                topic = topic_id if rng.random() < 0.9 else "\\N"
+                target = topic_id if rng.random() < 0.9 else NULL
                 out["misconceptions"].append(
-                    f"{self.uuid()}\t{user_id}\t{topic}\t{rng.choice(pools.misconceptions)}\t"
-                    f"{_ts(self.between(started, self.now))}"
+                    _COLUMNS["misconceptions"]
+                    + uuid_field(self.uuid())
+                    + user[0]
+                    + target
+                    + rng.choice(pools.misconception_fields)
+                    + timestamp_field(self.between(started, self.now))
                 )
         if rng.random() < shape.chat_probability:
-            messages = ",".join(
+            messages = b",".join(
                 rng.choice(pools.user_messages if i % 2 == 0 else pools.assistant_messages)
                 for i in range(rng.randint(*shape.messages_per_chat))
             )
             out["tutor_chats"].append(
-                f"{self.uuid()}\t{user_id}\t{topic_id}\t[{messages}]\t{rng.choice(pools.explanations)}\t"
-                f"{_ts(self.between(started, self.now))}"
+                _COLUMNS["tutor_chats"]
+                + uuid_field(self.uuid())
+                + owner
+                + jsonb_field(b"[" + messages + b"]")
+                + rng.choice(pools.explanation_fields)
+                + timestamp_field(self.between(started, self.now))
             )
 
-    def plan_cache(self, users: int) -> tuple[list[str], int]:
+    def plan_cache(self, users: int) -> tuple[list[bytes], int]:
         rng = self.rng
         count = max(1, round(users * self.shape.plan_cache_per_user))
         expired = set(rng.sample(range(count), round(count * self.expired_fraction)))
@@ -211,7 +277,14 @@ class _Generator:
             )
             plan = f'{{"exam_type": "{exam}", "days": [{days}], "total_days": {len(topics)}}}'
             key = f"{exam.lower().replace(' ', '-')}:{self.seed}:{rng.getrandbits(64):016x}"
-            lines.append(f"{self.uuid()}\t{key}\t{plan}\t{_ts(expires - DAY)}\t{_ts(expires)}")
+            lines.append(
+                _COLUMNS["plan_cache"]
+                + uuid_field(self.uuid())
+                + text_field(key)
+                + jsonb_field(plan.encode())
+                + timestamp_field(expires - DAY)
+                + timestamp_field(expires)
+            )
         return lines, len(expired)
 
 
@@ -233,18 +306,18 @@ def generate_rows(
     shape: SampleShape | None = None,
     stats: dict[str, int] | None = None,
 ) -> Iterator[Chunk]:
-    """COPY text chunks for `users` users, parents before children; `stats` gets expired_plans."""
+    """Binary COPY chunks for `users` users, parents before children; `stats` gets expired_plans."""
     _validate(users, expired_fraction)
     gen = _Generator(seed, anchor or datetime.now(UTC), expired_fraction, shape or SampleShape())
     step = gen.shape.batch_users
     for first in range(0, users, step):
         for table, lines in gen.batch(first, min(step, users - first)).items():
             if lines:
-                yield Chunk(table, len(lines), ("\n".join(lines) + "\n").encode())
+                yield Chunk(table, len(lines), HEADER + b"".join(lines) + TRAILER)
     lines, expired = gen.plan_cache(users)
     if stats is not None:
         stats["expired_plans"] = expired
-    yield Chunk("plan_cache", len(lines), ("\n".join(lines) + "\n").encode())
+    yield Chunk("plan_cache", len(lines), HEADER + b"".join(lines) + TRAILER)
 
 
 def prefetched(chunks: Iterator[Chunk], depth: int = 4) -> Iterator[Chunk]:
@@ -284,7 +357,7 @@ def prefetched(chunks: Iterator[Chunk], depth: int = 4) -> Iterator[Chunk]:
 
 
 def copy_chunk(conn: psycopg.Connection[Any], chunk: Chunk) -> None:
-    statement = sql.SQL("copy {} ({}) from stdin").format(
+    statement = sql.SQL("copy {} ({}) from stdin (format binary)").format(
         sql.Identifier(chunk.table), sql.SQL(", ").join(map(sql.Identifier, TABLES[chunk.table]))
     )
     with conn.cursor().copy(statement) as copy:
