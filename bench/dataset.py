@@ -53,7 +53,7 @@ class Template:
 
 def _inputs() -> list[Path]:
     files = sorted((ROOT / "migrations").glob("*.sql")) + sorted((ROOT / "policies").glob("*.sql"))
-    return files + [ROOT / "ops" / name for name in ("sample.py", "sample_text.py", "sample_binary.py")]
+    return files + sorted((ROOT / "ops").glob("sample*.py"))
 
 
 def _head() -> str:
