@@ -1,6 +1,6 @@
 """Realistic sample data for every table, loaded with COPY, deterministic for a seed.
 
-`generate_rows` yields COPY text-format chunks (table, columns, rows, bytes) for batches of
+`generate_rows` yields binary-format COPY chunks (table, rows, bytes) for batches of
 users in foreign-key order; `load_sample_data` streams them into the database in one
 transaction. With the same seed and anchor time the rows (ids included) are identical.
 Timestamps lie before the anchor (default: now); a share `expired_fraction` of plan_cache
@@ -10,7 +10,6 @@ rows has already expired at the anchor, the rest expire within 24 hours after it
 from __future__ import annotations
 
 import queue
-import random
 import threading
 import time
 from collections.abc import Iterator
@@ -22,46 +21,20 @@ import psycopg
 from psycopg import sql
 
 from ops.errors import ConfigError, OperationFailed
-from ops.sample_text import EXAMS, Pools, build_pools
+from ops.sample_binary import HEADER, TRAILER
+from ops.sample_rows import TABLES, Generator, SampleShape, user_name
 
-PHASES = ("INTAKE", "PLANNING", "LEARNING", "QUIZZING", "ANALYZING", "COMPLETED")
-PHASE_WEIGHTS = (5, 10, 30, 15, 15, 25)
-TOPIC_STATUSES = ("pending", "in_progress", "completed")
-DAY = 86_400
-
-TABLES: dict[str, tuple[str, ...]] = {
-    "users": ("id", "email", "name", "created_at"),
-    "study_sessions": (
-        "id",
-        "user_id",
-        "exam_type",
-        "current_state",
-        "created_at",
-        "updated_at",
-        "metadata",
-        "current_context",
-        "agent_history",
-    ),
-    "topics": ("id", "session_id", "name", "status", "mastery_score"),
-    "misconceptions": ("id", "user_id", "topic_id", "description", "detected_at"),
-    "tutor_chats": ("id", "user_id", "topic_id", "messages", "explanation", "last_updated"),
-    "quizzes": ("id", "user_id", "topic_id", "questions", "created_at"),
-    "plan_cache": ("id", "cache_key", "plan", "created_at", "expires_at"),
-}
-
-
-@dataclass(frozen=True)
-class SampleShape:
-    """How many child rows each parent gets (inclusive ranges, drawn uniformly)."""
-
-    sessions_per_user: tuple[int, int] = (1, 3)
-    topics_per_session: tuple[int, int] = (3, 9)
-    quizzes_per_topic: tuple[int, int] = (0, 4)
-    chat_probability: float = 0.4
-    messages_per_chat: tuple[int, int] = (2, 12)
-    misconceptions_per_topic: tuple[int, int] = (0, 2)
-    plan_cache_per_user: float = 0.5
-    batch_users: int = 2000
+__all__ = [
+    "TABLES",
+    "Chunk",
+    "SampleReport",
+    "SampleShape",
+    "copy_chunk",
+    "generate_rows",
+    "load_sample_data",
+    "prefetched",
+    "user_name",
+]
 
 
 @dataclass(frozen=True)
@@ -89,132 +62,6 @@ class SampleReport:
         return self.total_rows / self.seconds if self.seconds > 0 else 0.0
 
 
-def user_name(seed: int, index: int) -> str:
-    """The login name of the sample user number `index` (0-based) of `seed`."""
-    return f"learner-{seed}-{index:07d}"
-
-
-def _ts(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(epoch))
-
-
-class _Generator:
-    def __init__(self, seed: int, anchor: datetime, expired_fraction: float, shape: SampleShape):
-        self.rng = random.Random(seed)
-        self.seed = seed
-        self.now = anchor.timestamp()
-        self.expired_fraction = expired_fraction
-        self.shape = shape
-        self.pools: Pools = build_pools(self.rng)
-        self.exams = tuple(EXAMS)
-
-    def uuid(self) -> str:
-        h = f"{self.rng.getrandbits(128):032x}"
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
-
-    def between(self, start: float, end: float) -> float:
-        return start + self.rng.random() * max(end - start, 0.0)
-
-    def batch(self, first: int, count: int) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {t: [] for t in TABLES if t != "plan_cache"}
-        for index in range(first, first + count):
-            self._user(index, out)
-        return out
-
-    def _user(self, index: int, out: dict[str, list[str]]) -> None:
-        rng, shape = self.rng, self.shape
-        user_id = self.uuid()
-        created = self.now - rng.randint(1, 180) * DAY - rng.random() * DAY
-        email = f"learner{index}.s{self.seed}@example.com" if rng.random() < 0.7 else "\\N"
-        out["users"].append(f"{user_id}\t{email}\t{user_name(self.seed, index)}\t{_ts(created)}")
-        for _ in range(rng.randint(*shape.sessions_per_user)):
-            self._session(user_id, created, out)
-
-    def _session(self, user_id: str, user_created: float, out: dict[str, list[str]]) -> None:
-        rng, shape, pools = self.rng, self.shape, self.pools
-        session_id = self.uuid()
-        exam = rng.choice(self.exams)
-        started = self.between(user_created, self.now)
-        updated = self.between(started, min(self.now, started + 3 * DAY))
-        phase = rng.choices(PHASES, PHASE_WEIGHTS)[0]
-        history = ",".join(rng.choice(pools.history_entries[a]) for a in self._actions(phase))
-        names = rng.sample(EXAMS[exam], min(rng.randint(*shape.topics_per_session), len(EXAMS[exam])))
-        context = (
-            f'{{"exam_type": "{exam}", "syllabus": "{exam} full syllabus", '
-            f'"topics": {len(names)}, "current_topic_index": {rng.randrange(len(names))}}}'
-        )
-        source = rng.choice(("web", "mobile", "api"))
-        metadata = f'{{"source": "{source}", "plan_version": {rng.randint(1, 3)}}}'
-        out["study_sessions"].append(
-            f"{session_id}\t{user_id}\t{exam}\t{phase}\t{_ts(started)}\t{_ts(updated)}\t"
-            f"{metadata}\t{context}\t{{{history}}}"
-        )
-        for name in names:
-            self._topic(user_id, session_id, name, started, out)
-
-    def _actions(self, phase: str) -> list[str]:
-        """A path through the state machine that ends in `phase`."""
-        if phase == "INTAKE":
-            return []
-        cycles = self.rng.randint(0, 3)
-        done = ["generate_plan"] + ["start_topic", "take_quiz", "submit_answers", "next_topic"] * cycles
-        if phase == "COMPLETED":
-            return [*done, "start_topic", "take_quiz", "submit_answers", "complete"]
-        return done + ["start_topic", "take_quiz", "submit_answers"][: PHASES.index(phase) - 1]
-
-    def _topic(
-        self, user_id: str, session_id: str, name: str, started: float, out: dict[str, list[str]]
-    ) -> None:
-        rng, shape, pools = self.rng, self.shape, self.pools
-        topic_id = self.uuid()
-        status = rng.choice(TOPIC_STATUSES)
-        mastery = 0 if status == "pending" else rng.randint(0, 100)
-        out["topics"].append(f"{topic_id}\t{session_id}\t{name}\t{status}\t{mastery}")
-        quizzes = rng.randint(*shape.quizzes_per_topic)
-        for _ in range(quizzes):
-            questions = ",".join(rng.sample(pools.questions, rng.randint(3, 6)))
-            out["quizzes"].append(
-                f"{self.uuid()}\t{user_id}\t{topic_id}\t[{questions}]\t{_ts(self.between(started, self.now))}"
-            )
-        if quizzes:
-            for _ in range(rng.randint(*shape.misconceptions_per_topic)):
-                topic = topic_id if rng.random() < 0.9 else "\\N"
-                out["misconceptions"].append(
-                    f"{self.uuid()}\t{user_id}\t{topic}\t{rng.choice(pools.misconceptions)}\t"
-                    f"{_ts(self.between(started, self.now))}"
-                )
-        if rng.random() < shape.chat_probability:
-            messages = ",".join(
-                rng.choice(pools.user_messages if i % 2 == 0 else pools.assistant_messages)
-                for i in range(rng.randint(*shape.messages_per_chat))
-            )
-            out["tutor_chats"].append(
-                f"{self.uuid()}\t{user_id}\t{topic_id}\t[{messages}]\t{rng.choice(pools.explanations)}\t"
-                f"{_ts(self.between(started, self.now))}"
-            )
-
-    def plan_cache(self, users: int) -> tuple[list[str], int]:
-        rng = self.rng
-        count = max(1, round(users * self.shape.plan_cache_per_user))
-        expired = set(rng.sample(range(count), round(count * self.expired_fraction)))
-        lines = []
-        for i in range(count):
-            exam = rng.choice(self.exams)
-            if i in expired:
-                expires = self.now - self.between(60, 30 * DAY)
-            else:
-                expires = self.now + self.between(60, DAY - 60)
-            topics = rng.sample(self.pools.plan_topics, 6)
-            days = ", ".join(
-                f'{{"day": {d}, "topic": "{t}", "hours": {rng.randint(1, 4)}}}'
-                for d, t in enumerate(topics, 1)
-            )
-            plan = f'{{"exam_type": "{exam}", "days": [{days}], "total_days": {len(topics)}}}'
-            key = f"{exam.lower().replace(' ', '-')}:{self.seed}:{rng.getrandbits(64):016x}"
-            lines.append(f"{self.uuid()}\t{key}\t{plan}\t{_ts(expires - DAY)}\t{_ts(expires)}")
-        return lines, len(expired)
-
-
 def _validate(users: int, expired_fraction: float) -> None:
     if users < 1:
         raise ConfigError(f"--users must be at least 1, not {users}", "pass e.g. --users 1000")
@@ -233,18 +80,18 @@ def generate_rows(
     shape: SampleShape | None = None,
     stats: dict[str, int] | None = None,
 ) -> Iterator[Chunk]:
-    """COPY text chunks for `users` users, parents before children; `stats` gets expired_plans."""
+    """Binary COPY chunks for `users` users, parents before children; `stats` gets expired_plans."""
     _validate(users, expired_fraction)
-    gen = _Generator(seed, anchor or datetime.now(UTC), expired_fraction, shape or SampleShape())
+    gen = Generator(seed, anchor or datetime.now(UTC), expired_fraction, shape or SampleShape())
     step = gen.shape.batch_users
     for first in range(0, users, step):
         for table, lines in gen.batch(first, min(step, users - first)).items():
             if lines:
-                yield Chunk(table, len(lines), ("\n".join(lines) + "\n").encode())
+                yield Chunk(table, len(lines), HEADER + b"".join(lines) + TRAILER)
     lines, expired = gen.plan_cache(users)
     if stats is not None:
         stats["expired_plans"] = expired
-    yield Chunk("plan_cache", len(lines), ("\n".join(lines) + "\n").encode())
+    yield Chunk("plan_cache", len(lines), HEADER + b"".join(lines) + TRAILER)
 
 
 def prefetched(chunks: Iterator[Chunk], depth: int = 4) -> Iterator[Chunk]:
@@ -284,7 +131,7 @@ def prefetched(chunks: Iterator[Chunk], depth: int = 4) -> Iterator[Chunk]:
 
 
 def copy_chunk(conn: psycopg.Connection[Any], chunk: Chunk) -> None:
-    statement = sql.SQL("copy {} ({}) from stdin").format(
+    statement = sql.SQL("copy {} ({}) from stdin (format binary)").format(
         sql.Identifier(chunk.table), sql.SQL(", ").join(map(sql.Identifier, TABLES[chunk.table]))
     )
     with conn.cursor().copy(statement) as copy:

@@ -1,7 +1,8 @@
 """Vocabulary of the sample-data generator: exams, topics, and pools of realistic text.
 
 Pools are built once per seed from templates, so every row draws from a few hundred
-pre-rendered (and pre-escaped) JSON snippets instead of serialising JSON per row.
+pre-rendered snippets instead of serialising JSON per row: JSON as UTF-8 bytes, ready to be
+joined into arrays, and texts and jsonb values as complete binary COPY fields.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
+
+from ops.sample_binary import jsonb_field, text_field
 
 EXAMS: dict[str, tuple[str, ...]] = {
     "JEE Main": (
@@ -147,28 +150,17 @@ QUESTIONS_FROM_USER = (
 ACTIONS = ("generate_plan", "start_topic", "take_quiz", "submit_answers", "next_topic", "complete")
 
 
-def _escape_copy(text: str) -> str:
-    """COPY text format: only backslashes can occur in our JSON (tabs/newlines are escaped)."""
-    return text.replace("\\", "\\\\")
-
-
-def _escape_array_element(json_text: str) -> str:
-    """One double-quoted element of a jsonb[] array literal, then COPY-escaped."""
-    quoted = '"' + json_text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return _escape_copy(quoted)
-
-
 @dataclass(frozen=True)
 class Pools:
-    """Pre-rendered, COPY-escaped JSON snippets and texts."""
+    """Pre-rendered snippets: JSON objects (UTF-8), and whole binary COPY fields (`*_fields`)."""
 
-    questions: tuple[str, ...]
-    user_messages: tuple[str, ...]
-    assistant_messages: tuple[str, ...]
-    explanations: tuple[str, ...]
-    misconceptions: tuple[str, ...]
+    questions: tuple[bytes, ...]
+    user_messages: tuple[bytes, ...]
+    assistant_messages: tuple[bytes, ...]
+    explanation_fields: tuple[bytes, ...]
+    misconception_fields: tuple[bytes, ...]
     plan_topics: tuple[str, ...]
-    history_entries: dict[str, tuple[str, ...]]
+    history_fields: dict[str, tuple[bytes, ...]]  # jsonb elements of agent_history, per action
 
 
 def _paragraph(rng: random.Random, sentences: int) -> str:
@@ -206,18 +198,18 @@ def build_pools(rng: random.Random, size: int = 256) -> Pools:
         f"whenever {rng.choice(CONCEPTS)} {rng.choice(VERBS)}."
         for _ in range(size)
     ]
-    history: dict[str, tuple[str, ...]] = {}
+    history: dict[str, tuple[bytes, ...]] = {}
     for action in ACTIONS:
         history[action] = tuple(
-            _escape_array_element(json.dumps({"action": action, "details": {"note": rng.choice(SENTENCES)}}))
+            jsonb_field(json.dumps({"action": action, "details": {"note": rng.choice(SENTENCES)}}).encode())
             for _ in range(8)
         )
     return Pools(
-        questions=tuple(_escape_copy(q) for q in questions),
-        user_messages=tuple(_escape_copy(m) for m in user_messages),
-        assistant_messages=tuple(_escape_copy(m) for m in assistant_messages),
-        explanations=tuple(_paragraph(rng, rng.randint(4, 8)) for _ in range(size)),
-        misconceptions=tuple(misconceptions),
+        questions=tuple(q.encode() for q in questions),
+        user_messages=tuple(m.encode() for m in user_messages),
+        assistant_messages=tuple(m.encode() for m in assistant_messages),
+        explanation_fields=tuple(text_field(_paragraph(rng, rng.randint(4, 8))) for _ in range(size)),
+        misconception_fields=tuple(text_field(m) for m in misconceptions),
         plan_topics=tuple(all_topics),
-        history_entries=history,
+        history_fields=history,
     )

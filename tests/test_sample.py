@@ -37,6 +37,72 @@ def test_same_seed_and_anchor_give_identical_rows() -> None:
     assert all(first[t] != other[t] for t in TABLES)
 
 
+# md5 of each table's rows (ordered by id) for 500 users of seed 3 at PINNED_ANCHOR. The values
+# were produced when the generator wrote COPY text; the binary COPY loads the very same rows.
+# A deliberate change of the generated data updates them (and says so in its commit).
+PINNED_ANCHOR = datetime(2026, 6, 1, 12, 0, 7, 123456, tzinfo=UTC)
+PINNED = {
+    "users": "cca724766a1bb82533f155042a2971a0",
+    "study_sessions": "af55ca898c60222364e4fff25c65d4fa",
+    "topics": "78ebd56d0600a1fd11253ec3f3e71b9f",
+    "misconceptions": "d6cf144a9d2e93b15af4aa97d1235572",
+    "tutor_chats": "3040a4db5ee17ca4ddcc5d69477d0f5f",
+    "quizzes": "e5ebe51be9dcbbd8540f8ff01fd05a26",
+    "plan_cache": "406f6267a06753718e2adb6d51d26d8b",
+}
+
+
+def test_loaded_rows_are_pinned_for_a_seed(db: Database) -> None:
+    load_sample_data(db.conn, 500, seed=3, anchor=PINNED_ANCHOR)
+    digests = {
+        t: db.scalar(
+            sql.SQL("select md5(string_agg(x::text, '|' order by x.id)) from {} x").format(sql.Identifier(t))
+        )
+        for t in TABLES
+    }
+    assert digests == PINNED
+
+
+def test_binary_fields_load_as_the_values_they_encode(db: Database) -> None:
+    from ops.sample_binary import (
+        HEADER,
+        NULL,
+        TRAILER,
+        columns,
+        int4_field,
+        jsonb_array_field,
+        jsonb_field,
+        text_field,
+        timestamp_field,
+        uuid_field,
+    )
+
+    db.conn.execute("create table t (u uuid, s text, n int, ts timestamptz, j jsonb, a jsonb[], e jsonb[])")
+    row = (
+        columns(7)
+        + uuid_field(0x0123456789ABCDEF0123456789ABCDEF)
+        + text_field("tab\t and ü")
+        + int4_field(-7)
+        + timestamp_field(ANCHOR.timestamp() + 0.9)
+        + jsonb_field(b'{"b": 1, "a": "\\\\"}')
+        + jsonb_array_field([jsonb_field(b"[1]"), jsonb_field(b'{"x": null}')])
+        + jsonb_array_field([])
+    )
+    with db.conn.cursor().copy("copy t from stdin (format binary)") as copy:
+        copy.write(HEADER + row + columns(7) + NULL * 7 + TRAILER)
+    rows = db.conn.execute("select u::text, s, n, ts, j::text, a::text, e::text from t order by n").fetchall()
+    assert rows[0] == (
+        "01234567-89ab-cdef-0123-456789abcdef",
+        "tab\t and ü",
+        -7,
+        ANCHOR,
+        '{"a": "\\\\", "b": 1}',
+        '{[1],"{\\"x\\": null}"}',
+        "{}",
+    )
+    assert rows[1] == (None,) * 7
+
+
 def test_load_fills_every_table_with_counts_as_reported(db: Database) -> None:
     report = load_sample_data(db.conn, 60, seed=3, expired_fraction=0.25, anchor=ANCHOR)
     for table_name, rows in report.rows.items():
