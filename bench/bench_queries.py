@@ -12,9 +12,10 @@ It prints `query_<pattern>_p50|p99` (library / bare), `query_<pattern>_bound_p50
 statements), and throughput with 8 concurrent clients. The generator's rows/s vs plain
 COPY is bench/bench_sample.py.
 
-Run: `python -m bench.bench_queries`. Size: BENCH_QUERY_USERS (default 4000 users, about
-100k quizzes and 19k chats; the issue's 1M quizzes / 200k chats is about 42000 users and
-takes several minutes to load on a 2-core machine), BENCH_QUERY_N (default 400 calls).
+Run: `python -m bench.bench_queries`. Data: a clone of the cached bench dataset
+(bench/dataset.py) of BENCH_QUERY_USERS users (default 42500: about 1M quizzes and 200k
+chats; the first run of a day builds the template in about two minutes), BENCH_QUERY_N
+calls per variant (default 400).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from uuid import UUID
 
 import psycopg
 
-from bench.bench_sample import migrated_database
+from bench.dataset import bench_dataset
 from ops import queries as q
 from ops.rls import bound_as
 from ops.sqlfiles import query
@@ -385,23 +386,15 @@ def throughput(url: str, conn: Conn, seconds: float) -> dict[str, float]:
 
 
 def main() -> None:
-    users = int(os.environ.get("BENCH_QUERY_USERS", "4000"))
+    users = int(os.environ.get("BENCH_QUERY_USERS", "42500"))
     n = int(os.environ.get("BENCH_QUERY_N", "400"))
-    from ops.sample import load_sample_data
 
-    with migrated_database("dbops_bench_queries") as url, psycopg.connect(url, autocommit=True) as conn:
+    with bench_dataset(users) as url, psycopg.connect(url, autocommit=True) as conn:
         policies = ensure_policies(conn, url)
-        report = load_sample_data(conn, users, seed=1)  # anchored now: plan_cache rows still valid
-        print(
-            f"# queries: {users} users, {report.rows['quizzes']} quizzes, {report.rows['tutor_chats']} chats "
-            f"(loaded in {report.seconds:.0f} s); RLS: {policies}; {n} calls per variant"
-        )
-        if report.rows["quizzes"] < 1_000_000:
-            print(
-                "# scaled down from the issue's 1M quizzes / 200k chats to keep the run short on 2 cores; "
-                "BENCH_QUERY_USERS=42000 approaches it"
-            )
-        print("# ratio = library time / the same SQL through bare psycopg (prepared, autocommit)")
+        counts = conn.execute("select (select count(*) from quizzes), (select count(*) from tutor_chats)")
+        quizzes, chats = counts.fetchone() or (0, 0)
+        print(f"# queries: {users} users, {quizzes} quizzes, {chats} chats; RLS: {policies}")
+        print(f"# {n} calls per variant; ratio = library time / the same SQL through bare psycopg")
         for pattern in patterns(conn, n):
             t = measure(conn, pattern, n)
             p50 = {v: percentile(t[v], 0.5) for v in VARIANTS}
