@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 from weakref import WeakKeyDictionary
@@ -52,6 +53,12 @@ class Actor:
         return json.dumps(body)
 
 
+@lru_cache(maxsize=1024)
+def actor(role: str, user_id: UUID | str | None = None) -> Actor:
+    """The Actor for a role and user id, one object per pair (so comparing is cheap)."""
+    return Actor(role, None if user_id is None else UUID(str(user_id)))
+
+
 _BOUND: WeakKeyDictionary[psycopg.Connection[Any], Actor] = WeakKeyDictionary()
 
 
@@ -65,7 +72,7 @@ def acting_as(
     conn: psycopg.Connection[Any], user_id: UUID | str | None, role: str = "authenticated"
 ) -> Iterator[psycopg.Connection[Any]]:
     """Run the block in one transaction as `role`, with claims {"sub": user_id, "role": role}."""
-    actor = Actor(role, None if user_id is None else UUID(str(user_id)))
+    caller = actor(role, user_id)
     nested = conn.info.transaction_status != TransactionStatus.IDLE
     with conn.transaction():
         before = None
@@ -73,7 +80,7 @@ def acting_as(
             before = conn.execute(
                 "select current_user, current_setting('request.jwt.claims', true)"
             ).fetchone()
-        conn.execute(SET_LOCAL, (actor.role, actor.claims))
+        conn.execute(SET_LOCAL, (caller.role, caller.claims))
         yield conn
         if before is not None:
             conn.execute(SET_LOCAL, (before[0], before[1] or ""))
@@ -89,7 +96,7 @@ def bound_as(
     the caller, each in its own transaction; `acting_as` inside still switches per
     transaction, and the binding is back in force after it.
     """
-    actor = Actor(role, None if user_id is None else UUID(str(user_id)))
+    caller = actor(role, user_id)
     if not conn.autocommit or conn.info.transaction_status != TransactionStatus.IDLE:
         raise ConfigError(
             "binding a connection to a caller needs an idle connection in autocommit mode",
@@ -100,8 +107,8 @@ def bound_as(
             f"the connection is already bound to {_BOUND[conn]}",
             "leave the first binding's block first, or use another connection",
         )
-    conn.execute(SET_SESSION, (actor.role, actor.claims))
-    _BOUND[conn] = actor
+    conn.execute(SET_SESSION, (caller.role, caller.claims))
+    _BOUND[conn] = caller
     try:
         yield conn
     finally:

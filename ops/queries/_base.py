@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -12,8 +13,8 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from ops.errors import ConfigError, OperationFailed
-from ops.rls import SET_LOCAL, Actor, acting_as, bound_actor, bound_as
-from ops.sqlfiles import query
+from ops.rls import SET_LOCAL, Actor, acting_as, actor, bound_actor, bound_as
+from ops.sqlfiles import load
 
 MAX_JSON_BYTES = 1_000_000
 MAX_NAME_CHARS = 200
@@ -41,13 +42,19 @@ Conn = psycopg.Connection[Any]
 Rows = list[tuple[Any, ...]]
 Step = tuple[str, Mapping[str, Any]]  # (ops/sql file name, parameters)
 
-SYSTEM = Actor("service_role")
-ANON = Actor("anon")
+SYSTEM = actor("service_role")
+ANON = actor("anon")
 
 
 def user(user_id: object) -> Actor:
     """The application user `user_id` (role `authenticated`, claims sub = user_id)."""
-    return Actor("authenticated", check_uuid(user_id, "user_id"))
+    return actor("authenticated", check_uuid(user_id, "user_id"))
+
+
+@cache
+def statement(name: str) -> bytes:
+    """The text of ops/sql/<name>.sql, encoded once (psycopg then finds its parsed form cached)."""
+    return load(name).text.encode()
 
 
 def bind(conn: Conn, user_id: UUID) -> AbstractContextManager[Conn]:
@@ -65,24 +72,25 @@ def bind_system(conn: Conn) -> AbstractContextManager[Conn]:
     return bound_as(conn, None, "service_role")
 
 
-def run(conn: Conn, actor: Actor, *steps: Step) -> list[Rows]:
-    """Run the steps as `actor` in one transaction; the rows of each step.
+def run(conn: Conn, caller: Actor, *steps: Step) -> list[Rows]:
+    """Run the steps as `caller` in one transaction; the rows of each step.
 
-    On a connection bound to the actor (`bind`), the statements go as they are: one step
+    On a connection bound to the caller (`bind`), the statements go as they are: one step
     is one round trip, like bare psycopg. On an idle autocommit connection, the role and
     claims (local to the transaction) and the steps go as one pipeline: one round trip, one
     implicit transaction that ends at the pipeline's sync, so nothing outlives the call.
     Inside a transaction the caller opened, `acting_as` switches and puts the caller back.
     """
     idle = conn.pgconn.transaction_status == TransactionStatus.IDLE
-    bound = bound_actor(conn) == actor
+    current = bound_actor(conn)
+    bound = current is caller or current == caller
     if idle and bound and len(steps) == 1:
         name, params = steps[0]
-        return [conn.execute(query(name), params).fetchall()]
+        return [conn.execute(statement(name), params).fetchall()]
     if idle and conn.autocommit:
-        return _pipelined(conn, None if bound else actor, steps)
-    with acting_as(conn, actor.user_id, actor.role):
-        return [conn.execute(query(name), params).fetchall() for name, params in steps]
+        return _pipelined(conn, None if bound else caller, steps)
+    with acting_as(conn, caller.user_id, caller.role):
+        return [conn.execute(statement(name), params).fetchall() for name, params in steps]
 
 
 def _pipelined(conn: Conn, switch_to: Actor | None, steps: Sequence[Step]) -> list[Rows]:
@@ -95,7 +103,7 @@ def _pipelined(conn: Conn, switch_to: Actor | None, steps: Sequence[Step]) -> li
             try:
                 if switch_to is not None:
                     conn.execute(SET_LOCAL, (switch_to.role, switch_to.claims))
-                cursors = [conn.execute(query(name), params) for name, params in steps]
+                cursors = [conn.execute(statement(name), params) for name, params in steps]
             except psycopg.Error as exc:  # kept, so the exit raises "aborted" instead of logging it
                 error = exc
     except psycopg.Error as exc:
