@@ -6,11 +6,14 @@ For every pattern it times, on the same data in the same run, interleaved:
              claims and the statements as one pipeline (one round trip), RLS enforced;
   bound    - the library call on a connection bound to the caller (`queries.bind`): the
              role and claims are set once per request, so a call is the statement alone;
+  bare_rls - the bare statements on a connection bound to the caller: the policies' own
+             server work, with no library code;
   bind     - entering and leaving `queries.bind` (what a request pays once for binding).
 It prints `query_<pattern>_p50|p99` (library / bare), `query_<pattern>_bound_p50|p99`
-(bound / bare), `query_<pattern>_request5_p50` (bind + 5 bound calls vs 5 bare
-statements), and throughput with 8 concurrent clients. The generator's rows/s vs plain
-COPY is bench/bench_sample.py.
+(bound / bare), `_bound_vs_bare_rls_p50` (the library's own cost), `_rls_only_p50`
+(bare_rls / bare: what RLS costs the server), `query_<pattern>_request5_p50` (bind + 5
+bound calls vs 5 bare statements), and throughput with 8 concurrent clients. The
+generator's rows/s vs plain COPY is bench/bench_sample.py.
 
 Run: `python -m bench.bench_queries`. Data: a clone of the cached bench dataset
 (bench/dataset.py) of BENCH_QUERY_USERS users (default 42500: about 1M quizzes and 200k
@@ -40,7 +43,7 @@ from ops.rls import bound_as
 
 Conn = psycopg.Connection[Any]
 Statements = list[tuple[str, dict[str, Any]]]
-VARIANTS = ("library", "bare", "bound", "bind")
+VARIANTS = ("library", "bare", "bound", "bare_rls", "bind")
 WARMUP = 10  # calls per variant before timing: psycopg prepares a statement on its 5th use
 
 
@@ -74,17 +77,27 @@ def run_bare(conn: Conn, stmts: Statements) -> None:
         cursor.fetchall()
 
 
-def run_bound(conn: Conn, pattern: Pattern, i: int, timed: list[float]) -> None:
-    """The library call on a connection bound to its caller; only the call is timed."""
-    with bound_as(conn, pattern.user(i), pattern.role):
+def one(conn: Conn, pattern: Pattern, variant: str, i: int) -> float:
+    """Seconds of one call of `variant` for iteration i (binding untimed where it is a set-up)."""
+    if variant in ("library", "bare", "bind"):
+        stmts = pattern.statements(i)[1] if variant == "bare" else []
         start = time.perf_counter()
-        pattern.call(conn, i)
-        timed.append(time.perf_counter() - start)
-
-
-def run_bind(conn: Conn, pattern: Pattern, i: int) -> None:
+        if variant == "library":
+            pattern.call(conn, i)
+        elif variant == "bare":
+            run_bare(conn, stmts)
+        else:
+            with bound_as(conn, pattern.user(i), pattern.role):
+                pass
+        return time.perf_counter() - start
     with bound_as(conn, pattern.user(i), pattern.role):
-        pass
+        stmts = pattern.statements(i)[1] if variant == "bare_rls" else []
+        start = time.perf_counter()
+        if variant == "bound":
+            pattern.call(conn, i)
+        else:
+            run_bare(conn, stmts)
+        return time.perf_counter() - start
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -102,17 +115,18 @@ def keys(conn: Conn, sql_text: str, n: int) -> list[tuple[Any, ...]]:
 
 def patterns(conn: Conn, n: int) -> list[Pattern]:
     """Four disjoint key sets per write pattern (one per variant) so none sees another's rows."""
-    quiz = keys(conn, "select user_id::uuid, topic_id from quizzes", len(VARIANTS) * n + WARMUP)
-    chat = keys(conn, "select user_id::uuid, topic_id from tutor_chats", len(VARIANTS) * n + WARMUP)
-    sess = keys(conn, "select user_id, id from study_sessions", len(VARIANTS) * n + WARMUP)
-    mis = keys(conn, "select distinct user_id from misconceptions", len(VARIANTS) * n + WARMUP)
-    plan = keys(conn, "select cache_key from plan_cache where expires_at > now()", len(VARIANTS) * n + WARMUP)
+    size = len(VARIANTS) * (n + WARMUP)  # disjoint keys per variant, warm-up included
+    quiz = keys(conn, "select user_id::uuid, topic_id from quizzes", size)
+    chat = keys(conn, "select user_id::uuid, topic_id from tutor_chats", size)
+    sess = keys(conn, "select user_id, id from study_sessions", size)
+    mis = keys(conn, "select distinct user_id from misconceptions", size)
+    plan = keys(conn, "select cache_key from plan_cache where expires_at > now()", size)
     topic = keys(
         conn,
         "select s.user_id, t.id from topics t join study_sessions s on s.id = t.session_id",
-        len(VARIANTS) * n + WARMUP,
+        size,
     )
-    names = keys(conn, "select name from users", len(VARIANTS) * n + WARMUP)
+    names = keys(conn, "select name from users", size)
     conn.execute("update study_sessions set current_state = 'PLANNING'")
     phases: dict[UUID, str] = {}
     cycle = {
@@ -315,30 +329,14 @@ def measure(conn: Conn, pattern: Pattern, n: int) -> dict[str, list[float]]:
     """Latencies of the variants, interleaved in rounds so drift hits them alike."""
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for w in range(WARMUP):
-        i = len(VARIANTS) * n + w
-        pattern.call(conn, i)
-        run_bare(conn, pattern.statements(i)[1])
-        run_bound(conn, pattern, i, [])
+        for variant in VARIANTS:
+            one(conn, pattern, variant, len(VARIANTS) * n + w * len(VARIANTS) + VARIANTS.index(variant))
     rounds = 4
     per = n // rounds
     for r in range(rounds):
         for v, variant in enumerate(VARIANTS):
             for k in range(per):
-                i = v * n + r * per + k  # disjoint keys per variant
-                if variant == "bound":
-                    run_bound(conn, pattern, i, times["bound"])
-                    continue
-                if variant == "bare":
-                    stmts = pattern.statements(i)[1]
-                    start = time.perf_counter()
-                    run_bare(conn, stmts)
-                elif variant == "library":
-                    start = time.perf_counter()
-                    pattern.call(conn, i)
-                else:
-                    start = time.perf_counter()
-                    run_bind(conn, pattern, i)
-                times[variant].append(time.perf_counter() - start)
+                times[variant].append(one(conn, pattern, variant, v * n + r * per + k))  # disjoint keys
     return times
 
 
@@ -402,13 +400,15 @@ def main() -> None:
             p99 = {v: percentile(t[v], 0.99) for v in VARIANTS}
             us = {v: f"{p50[v] * 1e6:.0f} us" for v in VARIANTS}
             print(
-                f"# {pattern.name}: p50 bare {us['bare']}, library {us['library']}, "
-                f"bound {us['bound']}, bind+unbind {us['bind']}"
+                f"# {pattern.name}: p50 bare {us['bare']}, library {us['library']}, bound {us['bound']}, "
+                f"bare as the bound caller {us['bare_rls']}, bind+unbind {us['bind']}"
             )
             print(f"query_{pattern.name}_p50: {p50['library'] / p50['bare']:.2f}")
             print(f"query_{pattern.name}_p99: {p99['library'] / p99['bare']:.2f}")
             print(f"query_{pattern.name}_bound_p50: {p50['bound'] / p50['bare']:.2f}")
             print(f"query_{pattern.name}_bound_p99: {p99['bound'] / p99['bare']:.2f}")
+            print(f"query_{pattern.name}_bound_vs_bare_rls_p50: {p50['bound'] / p50['bare_rls']:.2f}")
+            print(f"query_{pattern.name}_rls_only_p50: {p50['bare_rls'] / p50['bare']:.2f}")
             request = p50["bind"] + 5 * p50["bound"]
             print(f"query_{pattern.name}_request5_p50: {request / (5 * p50['bare']):.2f}")
         ops = throughput(url, conn, float(os.environ.get("BENCH_QUERY_SECONDS", "5")))
