@@ -113,7 +113,14 @@ def _pipelined(conn: Conn, switch_to: Actor | None, steps: Sequence[Step]) -> li
     return [cursor.fetchall() for cursor in cursors]
 
 
-def first(rows: Rows) -> tuple[Any, ...] | None:
+def fetch_all(conn: Conn, caller: Actor, name: str, params: Mapping[str, Any]) -> Rows:
+    """The rows of one statement run as `caller` (see `run`)."""
+    return run(conn, caller, (name, params))[0]
+
+
+def fetch_one(conn: Conn, caller: Actor, name: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The first row of one statement run as `caller`, or None."""
+    rows = run(conn, caller, (name, params))[0]
     return rows[0] if rows else None
 
 

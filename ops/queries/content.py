@@ -20,9 +20,9 @@ from ops.queries._base import (
     check_text,
     check_topic_key,
     check_uuid,
-    first,
+    fetch_all,
+    fetch_one,
     not_found,
-    run,
     to_json,
     user,
 )
@@ -76,7 +76,7 @@ def record_misconceptions(
         "descriptions": [d.strip() for d in descriptions],
     }
     try:
-        [rows] = run(conn, user(user_id), ("q_record_misconceptions", params))
+        rows = fetch_all(conn, user(user_id), "q_record_misconceptions", params)
     except psycopg.errors.ForeignKeyViolation as exc:
         raise not_found("topic" if topic_id is not None else "user", topic_id or user_id) from exc
     return [row[0] for row in rows]
@@ -87,7 +87,7 @@ def recent_misconceptions(conn: Conn, user_id: UUID, limit: int = 20) -> list[Mi
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
         raise InvalidInput(f"limit must be an integer from 1 to 1000, not {limit!r}", "pass e.g. limit=20")
     params = {"user_id": check_uuid(user_id, "user_id"), "limit": limit}
-    [rows] = run(conn, user(user_id), ("q_recent_misconceptions", params))
+    rows = fetch_all(conn, user(user_id), "q_recent_misconceptions", params)
     return [Misconception(*row) for row in rows]
 
 
@@ -98,8 +98,7 @@ def _chat_key(user_id: UUID, topic_id: UUID | str) -> dict[str, str]:
 def get_chat(conn: Conn, user_id: UUID, topic_id: UUID | str) -> Chat:
     """The chat of the user on a topic; empty messages and no explanation when none."""
     key = _chat_key(user_id, topic_id)
-    [rows] = run(conn, user(user_id), ("q_get_chat", key))
-    row = first(rows)
+    row = fetch_one(conn, user(user_id), "q_get_chat", key)
     if row is None:
         return Chat(key["user_id"], key["topic_id"], [], None, None)
     return Chat(key["user_id"], key["topic_id"], row[0], row[1], row[2])
@@ -121,8 +120,7 @@ def save_chat(
         "messages": to_json(list(messages) if isinstance(messages, tuple) else messages, "messages", list),
         "explanation": explanation,
     }
-    [rows] = run(conn, user(user_id), ("q_save_chat", params))
-    row = first(rows)
+    row = fetch_one(conn, user(user_id), "q_save_chat", params)
     assert row is not None
     return Chat(params["user_id"], params["topic_id"], row[0], row[1], row[2])
 
@@ -131,8 +129,7 @@ def append_chat_messages(conn: Conn, user_id: UUID, topic_id: UUID | str, messag
     """Append messages to the chat atomically (creating it if new); the chat's new length."""
     check_list(messages, "messages", MAX_ITEMS)
     params = {**_chat_key(user_id, topic_id), "messages": to_json(list(messages), "messages", list)}
-    [rows] = run(conn, user(user_id), ("q_append_chat", params))
-    row = first(rows)
+    row = fetch_one(conn, user(user_id), "q_append_chat", params)
     assert row is not None
     return int(row[0])
 
@@ -141,8 +138,7 @@ def save_quiz(conn: Conn, user_id: UUID, topic_id: UUID | str, questions: Sequen
     """Store a generated quiz (every attempt is kept; `latest_quiz` reads the newest)."""
     check_list(questions, "questions", MAX_ITEMS)
     params = {**_chat_key(user_id, topic_id), "questions": to_json(list(questions), "questions", list)}
-    [rows] = run(conn, user(user_id), ("q_save_quiz", params))
-    row = first(rows)
+    row = fetch_one(conn, user(user_id), "q_save_quiz", params)
     assert row is not None
     return Quiz(row[0], params["user_id"], params["topic_id"], list(questions), row[1])
 
@@ -150,8 +146,7 @@ def save_quiz(conn: Conn, user_id: UUID, topic_id: UUID | str, questions: Sequen
 def latest_quiz(conn: Conn, user_id: UUID, topic_id: UUID | str) -> Quiz | None:
     """The newest quiz of the user on a topic, or None."""
     key = _chat_key(user_id, topic_id)
-    [rows] = run(conn, user(user_id), ("q_latest_quiz", key))
-    row = first(rows)
+    row = fetch_one(conn, user(user_id), "q_latest_quiz", key)
     if row is None:
         return None
     return Quiz(row[0], key["user_id"], key["topic_id"], row[1], row[2])
@@ -161,8 +156,7 @@ def get_cached_plan(conn: Conn, user_id: UUID | None, cache_key: str) -> CachedP
     """The plan cached under the key if it has not expired (as the user, or a system job)."""
     key = check_text(cache_key, "cache_key", max_chars=500)
     params = {"cache_key": key}
-    [rows] = run(conn, SYSTEM if user_id is None else user(user_id), ("q_get_cached_plan", params))
-    row = first(rows)
+    row = fetch_one(conn, SYSTEM if user_id is None else user(user_id), "q_get_cached_plan", params)
     return None if row is None else CachedPlan(key, *row)
 
 
@@ -174,7 +168,6 @@ def put_cached_plan(
         raise InvalidInput(f"ttl must be a positive timedelta, not {ttl!r}", "pass e.g. timedelta(hours=24)")
     key = check_text(cache_key, "cache_key", max_chars=500)
     params = {"cache_key": key, "plan": to_json(plan, "plan", dict), "ttl": ttl}
-    [rows] = run(conn, SYSTEM, ("q_put_cached_plan", params))
-    row = first(rows)
+    row = fetch_one(conn, SYSTEM, "q_put_cached_plan", params)
     assert row is not None
     return CachedPlan(key, *row)

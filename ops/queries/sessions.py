@@ -20,7 +20,8 @@ from ops.queries._base import (
     check_list,
     check_text,
     check_uuid,
-    first,
+    fetch_all,
+    fetch_one,
     not_found,
     run,
     to_json,
@@ -73,8 +74,7 @@ class TopicProgress:
 def login(conn: Conn, name: str) -> UUID:
     """The id of the user with this login name, created if new (race-free, as `anon`)."""
     clean = check_text(name, "name")
-    [rows] = run(conn, ANON, ("q_login", {"name": clean}))
-    row = first(rows)
+    row = fetch_one(conn, ANON, "q_login", {"name": clean})
     assert row is not None
     return UUID(str(row[0]))
 
@@ -89,10 +89,9 @@ def start_session(
         "metadata": None if metadata is None else to_json(metadata, "metadata", dict),
     }
     try:
-        [rows] = run(conn, user(user_id), ("q_start_session", params))
+        row = fetch_one(conn, user(user_id), "q_start_session", params)
     except psycopg.errors.ForeignKeyViolation as exc:
         raise not_found("user", user_id) from exc
-    row = first(rows)
     assert row is not None
     return UUID(str(row[0]))
 
@@ -105,8 +104,7 @@ def _state(row: Sequence[Any]) -> SessionState:
 def load_session(conn: Conn, user_id: UUID, session_id: UUID, *, with_history: bool = False) -> SessionState:
     """A session's phase and context (and its agent history when asked)."""
     params = {"session_id": check_uuid(session_id, "session_id"), "with_history": with_history}
-    [rows] = run(conn, user(user_id), ("q_load_session", params))
-    row = first(rows)
+    row = fetch_one(conn, user(user_id), "q_load_session", params)
     if row is None:
         raise not_found("study session", session_id)
     return _state(row)
@@ -149,13 +147,12 @@ def save_session(
         "next_phase": next_phase(expected_phase, action),
         "context": None if context is None else to_json(context, "context", dict),
     }
-    actor = user(user_id)
-    [rows] = run(conn, actor, ("q_save_session", params))
-    if rows:
-        return _state(rows[0])
+    caller = user(user_id)
+    row = fetch_one(conn, caller, "q_save_session", params)
+    if row is not None:
+        return _state(row)
     # why nothing changed (read after the fact, only on this path): gone, or moved on
-    [rows] = run(conn, actor, ("q_session_phase", params))
-    now = first(rows)
+    now = fetch_one(conn, caller, "q_session_phase", params)
     if now is None:
         raise not_found("study session", session_id)
     raise StaleState(
@@ -173,8 +170,7 @@ def log_action(
         "action": check_text(action, "action"),
         "payload": to_json(payload or {}, "payload", dict),
     }
-    [rows] = run(conn, user(user_id), ("q_log_action", params))
-    row = first(rows)
+    row = fetch_one(conn, user(user_id), "q_log_action", params)
     if row is None:
         raise not_found("study session", session_id)
     return int(row[0])
@@ -200,8 +196,7 @@ def set_mastery(conn: Conn, user_id: UUID, topic_id: UUID, score: int, status: s
     if status not in TOPIC_STATUSES:
         raise InvalidInput(f"unknown topic status {status!r}", f"use one of {', '.join(TOPIC_STATUSES)}")
     params = {"topic_id": check_uuid(topic_id, "topic_id"), "score": score, "status": status}
-    [rows] = run(conn, user(user_id), ("q_set_mastery", params))
-    row = first(rows)
+    row = fetch_one(conn, user(user_id), "q_set_mastery", params)
     if row is None:
         raise not_found("topic", topic_id)
     return Topic(*row)
@@ -209,5 +204,5 @@ def set_mastery(conn: Conn, user_id: UUID, topic_id: UUID, score: int, status: s
 
 def progress(conn: Conn, user_id: UUID) -> list[TopicProgress]:
     """Mastery per (exam type, topic) across the user's sessions, sorted by exam and topic."""
-    [rows] = run(conn, user(user_id), ("q_progress", {"user_id": check_uuid(user_id, "user_id")}))
+    rows = fetch_all(conn, user(user_id), "q_progress", {"user_id": check_uuid(user_id, "user_id")})
     return sorted((TopicProgress(*row) for row in rows), key=lambda p: (p.exam_type, p.name))
