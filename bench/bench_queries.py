@@ -29,6 +29,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -78,25 +79,22 @@ def run_bare(conn: Conn, stmts: Statements) -> None:
 
 
 def one(conn: Conn, pattern: Pattern, variant: str, i: int) -> float:
-    """Seconds of one call of `variant` for iteration i (binding untimed where it is a set-up)."""
-    if variant in ("library", "bare", "bind"):
-        stmts = pattern.statements(i)[1] if variant == "bare" else []
+    """Seconds of one call of `variant` for iteration i (the binding a variant runs under is
+    set up untimed; `bind` times the binding itself)."""
+    if variant == "bind":
         start = time.perf_counter()
-        if variant == "library":
-            pattern.call(conn, i)
-        elif variant == "bare":
-            run_bare(conn, stmts)
-        else:
-            with bound_as(conn, pattern.user(i), pattern.role):
-                pass
+        with bound_as(conn, pattern.user(i), pattern.role):
+            pass
         return time.perf_counter() - start
-    with bound_as(conn, pattern.user(i), pattern.role):
-        stmts = pattern.statements(i)[1] if variant == "bare_rls" else []
+    raw = variant in ("bare", "bare_rls")
+    bound = variant in ("bound", "bare_rls")
+    with bound_as(conn, pattern.user(i), pattern.role) if bound else nullcontext():
+        stmts = pattern.statements(i)[1] if raw else []  # (statements(i) moves save_session along)
         start = time.perf_counter()
-        if variant == "bound":
-            pattern.call(conn, i)
-        else:
+        if raw:
             run_bare(conn, stmts)
+        else:
+            pattern.call(conn, i)
         return time.perf_counter() - start
 
 
