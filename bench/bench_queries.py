@@ -54,7 +54,7 @@ class Pattern:
     role: str  # the role the library acts as: authenticated, anon or service_role
     user: Callable[[int], UUID | None]  # who the call of iteration i acts for
     call: Callable[[Conn, int], object]  # the library call for iteration i
-    statements: Callable[[int], tuple[UUID | None, Statements]]  # the same SQL: (user, [(file, params)])
+    statements: Callable[[int], Statements]  # the same SQL: [(file, params)]
 
 
 def ensure_policies(conn: Conn, url: str) -> str:
@@ -89,7 +89,7 @@ def one(conn: Conn, pattern: Pattern, variant: str, i: int) -> float:
     raw = variant in ("bare", "bare_rls")
     bound = variant in ("bound", "bare_rls")
     with bound_as(conn, pattern.user(i), pattern.role) if bound else nullcontext():
-        stmts = pattern.statements(i)[1] if raw else []  # (statements(i) moves save_session along)
+        stmts = pattern.statements(i) if raw else []  # (statements(i) moves save_session along)
         start = time.perf_counter()
         if raw:
             run_bare(conn, stmts)
@@ -147,10 +147,10 @@ def patterns(conn: Conn, n: int) -> list[Pattern]:
     questions = [{"question": "Which is correct?", "options": ["a", "b", "c", "d"], "correct_answer": 1}] * 5
     plan_doc = {"days": [{"day": d, "topic": "Algorithms", "hours": 2} for d in range(1, 8)]}
 
-    def save_session_stmts(i: int) -> tuple[UUID | None, Statements]:
-        user, sid = sess[i]
+    def save_session_stmts(i: int) -> Statements:
+        _, sid = sess[i]
         phase, action = transition(sid)
-        return user, [
+        return [
             (
                 "q_save_session",
                 {
@@ -174,59 +174,58 @@ def patterns(conn: Conn, n: int) -> list[Pattern]:
             "authenticated",
             lambda i: quiz[i][0],
             lambda c, i: q.latest_quiz(c, quiz[i][0], quiz[i][1]),
-            lambda i: (quiz[i][0], [("q_latest_quiz", uq(quiz, i))]),
+            lambda i: [("q_latest_quiz", uq(quiz, i))],
         ),
         Pattern(
             "get_chat",
             "authenticated",
             lambda i: chat[i][0],
             lambda c, i: q.get_chat(c, chat[i][0], chat[i][1]),
-            lambda i: (chat[i][0], [("q_get_chat", uq(chat, i))]),
+            lambda i: [("q_get_chat", uq(chat, i))],
         ),
         Pattern(
             "load_session",
             "authenticated",
             lambda i: sess[i][0],
             lambda c, i: q.load_session(c, sess[i][0], sess[i][1]),
-            lambda i: (sess[i][0], [("q_load_session", {"session_id": sess[i][1], "with_history": False})]),
+            lambda i: [("q_load_session", {"session_id": sess[i][1], "with_history": False})],
         ),
         Pattern(
             "get_cached_plan",
             "authenticated",
             lambda i: sess[i][0],
             lambda c, i: q.get_cached_plan(c, sess[i][0], plan[i][0]),
-            lambda i: (sess[i][0], [("q_get_cached_plan", {"cache_key": plan[i][0]})]),
+            lambda i: [("q_get_cached_plan", {"cache_key": plan[i][0]})],
         ),
         Pattern(
             "recent_misconceptions",
             "authenticated",
             lambda i: mis[i][0],
             lambda c, i: q.recent_misconceptions(c, mis[i][0]),
-            lambda i: (mis[i][0], [("q_recent_misconceptions", {"user_id": mis[i][0], "limit": 20})]),
+            lambda i: [("q_recent_misconceptions", {"user_id": mis[i][0], "limit": 20})],
         ),
         Pattern(
             "progress",
             "authenticated",
             lambda i: mis[i][0],
             lambda c, i: q.progress(c, mis[i][0]),
-            lambda i: (mis[i][0], [("q_progress", {"user_id": mis[i][0]})]),
+            lambda i: [("q_progress", {"user_id": mis[i][0]})],
         ),
         Pattern(
             "login",
             "anon",
             lambda i: None,
             lambda c, i: q.login(c, names[i][0]),
-            lambda i: (None, [("q_login", {"name": names[i][0]})]),
+            lambda i: [("q_login", {"name": names[i][0]})],
         ),
         Pattern(
             "start_session",
             "authenticated",
             lambda i: sess[i][0],
             lambda c, i: q.start_session(c, sess[i][0], "GATE CSE"),
-            lambda i: (
-                sess[i][0],
-                [("q_start_session", {"user_id": sess[i][0], "exam_type": "GATE CSE", "metadata": None})],
-            ),
+            lambda i: [
+                ("q_start_session", {"user_id": sess[i][0], "exam_type": "GATE CSE", "metadata": None})
+            ],
         ),
         Pattern("save_session", "authenticated", lambda i: sess[i][0], save_session_call, save_session_stmts),
         Pattern(
@@ -234,91 +233,73 @@ def patterns(conn: Conn, n: int) -> list[Pattern]:
             "authenticated",
             lambda i: sess[i][0],
             lambda c, i: q.log_action(c, sess[i][0], sess[i][1], "hint", {"i": 1}),
-            lambda i: (
-                sess[i][0],
-                [("q_log_action", {"session_id": sess[i][1], "action": "hint", "payload": '{"i": 1}'})],
-            ),
+            lambda i: [("q_log_action", {"session_id": sess[i][1], "action": "hint", "payload": '{"i": 1}'})],
         ),
         Pattern(
             "add_topics",
             "authenticated",
             lambda i: sess[i][0],
             lambda c, i: q.add_topics(c, sess[i][0], sess[i][1], [f"bench-{i}"]),
-            lambda i: (
-                sess[i][0],
-                [
-                    ("q_lock_session", {"session_id": sess[i][1], "names": [f"bench-{i}"]}),
-                    ("q_add_topics", {"session_id": sess[i][1], "names": [f"bench-{i}"]}),
-                ],
-            ),
+            lambda i: [
+                ("q_lock_session", {"session_id": sess[i][1], "names": [f"bench-{i}"]}),
+                ("q_add_topics", {"session_id": sess[i][1], "names": [f"bench-{i}"]}),
+            ],
         ),
         Pattern(
             "set_mastery",
             "authenticated",
             lambda i: topic[i][0],
             lambda c, i: q.set_mastery(c, topic[i][0], topic[i][1], 50, "in_progress"),
-            lambda i: (
-                topic[i][0],
-                [("q_set_mastery", {"topic_id": topic[i][1], "score": 50, "status": "in_progress"})],
-            ),
+            lambda i: [("q_set_mastery", {"topic_id": topic[i][1], "score": 50, "status": "in_progress"})],
         ),
         Pattern(
             "record_misconceptions",
             "authenticated",
             lambda i: topic[i][0],
             lambda c, i: q.record_misconceptions(c, topic[i][0], topic[i][1], ["confuses a with b"]),
-            lambda i: (
-                topic[i][0],
-                [
-                    (
-                        "q_record_misconceptions",
-                        {
-                            "user_id": topic[i][0],
-                            "topic_id": topic[i][1],
-                            "descriptions": ["confuses a with b"],
-                        },
-                    )
-                ],
-            ),
+            lambda i: [
+                (
+                    "q_record_misconceptions",
+                    {
+                        "user_id": topic[i][0],
+                        "topic_id": topic[i][1],
+                        "descriptions": ["confuses a with b"],
+                    },
+                )
+            ],
         ),
         Pattern(
             "save_chat",
             "authenticated",
             lambda i: chat[i][0],
             lambda c, i: q.save_chat(c, chat[i][0], chat[i][1], message, "e"),
-            lambda i: (
-                chat[i][0],
-                [("q_save_chat", {**uq(chat, i), "messages": json.dumps(message), "explanation": "e"})],
-            ),
+            lambda i: [("q_save_chat", {**uq(chat, i), "messages": json.dumps(message), "explanation": "e"})],
         ),
         Pattern(
             "append_chat_messages",
             "authenticated",
             lambda i: chat[i][0],
             lambda c, i: q.append_chat_messages(c, chat[i][0], chat[i][1], message),
-            lambda i: (chat[i][0], [("q_append_chat", {**uq(chat, i), "messages": json.dumps(message)})]),
+            lambda i: [("q_append_chat", {**uq(chat, i), "messages": json.dumps(message)})],
         ),
         Pattern(
             "save_quiz",
             "authenticated",
             lambda i: quiz[i][0],
             lambda c, i: q.save_quiz(c, quiz[i][0], quiz[i][1], questions),
-            lambda i: (quiz[i][0], [("q_save_quiz", {**uq(quiz, i), "questions": json.dumps(questions)})]),
+            lambda i: [("q_save_quiz", {**uq(quiz, i), "questions": json.dumps(questions)})],
         ),
         Pattern(
             "put_cached_plan",
             "service_role",
             lambda i: None,
             lambda c, i: q.put_cached_plan(c, plan[i][0], plan_doc),
-            lambda i: (
-                None,
-                [
-                    (
-                        "q_put_cached_plan",
-                        {"cache_key": plan[i][0], "plan": json.dumps(plan_doc), "ttl": timedelta(hours=24)},
-                    )
-                ],
-            ),
+            lambda i: [
+                (
+                    "q_put_cached_plan",
+                    {"cache_key": plan[i][0], "plan": json.dumps(plan_doc), "ttl": timedelta(hours=24)},
+                )
+            ],
         ),
     ]
 
