@@ -72,7 +72,8 @@ def big() -> Iterator[Big]:
 def plan_nodes(big: Big, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Every node of the plan of ops/queries/sql/<name>.sql, planned as the application user."""
     with acting_as(big.conn, big.user, "authenticated"):
-        row = big.conn.execute(sql.SQL("explain (format json) ") + query(name), params).fetchone()
+        explain = sql.SQL("explain (format json) ") + query("ops.queries", name)
+        row = big.conn.execute(explain, params).fetchone()
     assert row is not None
     nodes, todo = [], [row[0][0]["Plan"]]
     while todo:
