@@ -20,6 +20,7 @@ import psycopg
 
 from ops.db import Conn
 from ops.errors import ConfigError, DbopsError, ExitCode
+from ops.failpoints import failpoint
 from ops.retention.batches import Listener, RunResult, apply_rules
 from ops.retention.rules import configured_rules, run_settings, select_rules
 
@@ -143,4 +144,5 @@ def retention_run(
     finally:
         if metrics_file is not None:
             text = render_metrics(result, code, time.monotonic() - started, time.time())
+            failpoint("retention.metrics.write")
             write_atomically(metrics_file, text)
