@@ -25,7 +25,11 @@ def _version() -> str:
 
 
 def _artifact(source: str) -> str:
-    return source if not source.startswith("python:") else "ops/" + source.split(".")[1] + ".py"
+    """The file a check comes from: checks/<id>.sql, or the module of a Python-backed check."""
+    if not source.startswith("python:"):
+        return source
+    module = source.removeprefix("python:").rsplit(".", 1)[0]
+    return module.replace(".", "/") + ".py"
 
 
 def to_sarif(report: CheckReport) -> dict[str, Any]:
