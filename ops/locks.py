@@ -90,24 +90,3 @@ def job_lock(
             # a broken connection releases the lock by ending
             with contextlib.suppress(psycopg.Error):
                 conn.execute("select pg_advisory_unlock(%s, %s)", (NAMESPACE, int(family)))
-
-
-@dataclass(frozen=True)
-class UnlockReport:
-    holders: tuple[LockHolder, ...]
-    yoyo_rows_cleared: tuple[int, ...]
-    dry_run: bool
-
-
-def unlock(conn: Conn, *, dry_run: bool = False) -> UnlockReport:
-    """Who holds dbops locks now, and clear yoyo lock rows left by ended processes.
-
-    Advisory locks need no clearing: the server drops them with their session.
-    """
-    from ops.migrations import history
-
-    return UnlockReport(
-        tuple(holders(conn)),
-        tuple(history.clear_stale_yoyo_locks(conn, dry_run=dry_run)),
-        dry_run,
-    )

@@ -198,7 +198,7 @@ def unlock_cmd(app: AppContext, dry_run: bool) -> None:
 
     dbops' own locks are advisory: the server releases them when their session ends.
     """
-    from ops.locks import unlock
+    from ops.migrations import unlock
 
     with app.connect() as conn:
         report = unlock(conn, dry_run=dry_run)
