@@ -211,7 +211,9 @@ def test_extra_and_missing_files_are_corruption(taken: Path, run_cli: Any) -> No
     (taken / "dump.pgdump").rename(taken / "renamed.pgdump")
     result = run_cli("--json", "backup", "verify", taken.name, "--dir", str(taken.parent))
     assert result.exit_code == 7
-    data = json.loads(result.output)
+    error = f"Error: backup {taken.name} does not match its manifest: dump.pgdump: missing"
+    assert result.stderr.startswith(error)
+    data = json.loads(result.stdout)  # the result object only: no second JSON document for the error
     assert data["problems"] == ["dump.pgdump: missing", "renamed.pgdump: not in the manifest"]
 
 

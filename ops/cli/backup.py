@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ops.cli._context import AppContext, confirm, dry_run_option, pass_app, table, yes_option
-from ops.errors import ExitCode
+from ops.errors import Corruption
 
 _DIR_HELP = "Backup directory (default: DBOPS_BACKUP_DIR, backup_dir in [tool.dbops], else backups/)."
 _BIN_HELP = "Directory of pg_dump/pg_restore (default: DBOPS_PG_BIN_DIR, the embedded server's, PATH)."
@@ -211,12 +211,10 @@ def verify_cmd(
 
     app.emit(result, text)
     if not result.ok:
-        if not app.json:
-            click.echo(
-                f"Error: backup {result.id} does not match its manifest: {result.problems[0]}", err=True
-            )
-            click.echo("Hint: do not rely on it: take a new backup with `dbops backup`", err=True)
-        ctx.exit(int(ExitCode.CORRUPTION))
+        raise Corruption(
+            f"backup {result.id} does not match its manifest: {result.problems[0]}",
+            "do not rely on it: take a new backup with `dbops backup`",
+        )
 
 
 @backup_group.command("prune")

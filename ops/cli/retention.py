@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ops.cli._context import AppContext, dry_run_option, jsonable, pass_app, table
-from ops.errors import ConfigError, ExitCode
+from ops.errors import ConfigError, Partial
 from ops.retention import BatchReport, Listener, RunResult
 
 _batch_size = click.option(
@@ -73,7 +73,7 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f}s"
 
 
-def _show(ctx: click.Context, app: AppContext, result: RunResult) -> None:
+def _show(app: AppContext, result: RunResult) -> None:
     def text() -> None:
         table(
             ["rule", "action", "rows", "by table", "batches", "backlog", "oldest eligible", "p99 batch",
@@ -95,12 +95,10 @@ def _show(ctx: click.Context, app: AppContext, result: RunResult) -> None:
 
     app.emit({"event": "summary", **jsonable(result)}, text)
     if result.partial:
-        click.echo(
-            f"Note: stopped with {result.backlog} eligible rows left (time budget or lock timeouts)",
-            err=True,
+        raise Partial(
+            f"stopped with {result.backlog} eligible rows left (time budget or lock timeouts)",
+            "the next run picks them up; raise --max-runtime or run more often",
         )
-        click.echo("Hint: the next run picks them up; raise --max-runtime or run more often", err=True)
-        ctx.exit(int(ExitCode.PARTIAL))
 
 
 def _run_rules(
@@ -121,7 +119,7 @@ def _run_rules(
             conn, rules, run, lock_wait=app.settings.lock_wait, dry_run=dry_run, batch_size=batch_size,
             listener=out,
         )  # fmt: skip
-    _show(ctx, app, result)
+    _show(app, result)
 
 
 @click.command("evict")
@@ -191,7 +189,7 @@ def _restore(
             conn, rule, when, run, lock_wait=app.settings.lock_wait, dry_run=dry_run, batch_size=batch_size,
             listener=out,
         )  # fmt: skip
-    _show(ctx, app, result)
+    _show(app, result)
 
 
 @click.group("retention")
@@ -225,4 +223,4 @@ def retention_run_cmd(
             app.connect, app.settings.tool, max_runtime=max_runtime, lock_wait=app.settings.lock_wait,
             dry_run=dry_run, batch_size=batch_size, listener=out, metrics_file=metrics_file,
         )  # fmt: skip
-    _show(ctx, app, result)
+    _show(app, result)
