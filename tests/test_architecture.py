@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "checks": {"migrations", "policies", "sqltext"},
     "lint": {"sqltext", "migrations", "policies", "checks"},
     "retention": set(),
+    "deploy": {"migrations", "policies"},
     "backup": {"migrations", "checks"},
     "sample": set(),
     "queries": set(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import click
@@ -47,11 +46,10 @@ def migrate_cmd(app: AppContext, to: str | None, dry_run: bool) -> None:
     --dry-run runs the transactional migrations in a transaction that is rolled back and
     prints their SQL.
     """
-    from ops import migrations, policies
+    from ops.deploy import deploy
 
-    after = functools.partial(policies.apply_changed, settings=app.settings)
     with app.connect() as conn:
-        report = migrations.migrate(conn, app.settings, to=to, dry_run=dry_run, after=after)
+        report = deploy(conn, app.settings, to=to, dry_run=dry_run)
     _show_run(app, report)
 
 
@@ -66,7 +64,8 @@ def rollback_cmd(
     app: AppContext, steps: int | None, to: str | None, everything: bool, dry_run: bool, yes: bool
 ) -> None:
     """Roll back applied migrations, newest first, each with its .rollback.sql."""
-    from ops import migrations, policies
+    from ops import migrations
+    from ops.deploy import undeploy
     from ops.migrations import history, read_migration_dir
 
     with app.connect() as conn:
@@ -80,16 +79,7 @@ def rollback_cmd(
             )
             if plan:
                 confirm(f"Roll back {', '.join(m.id for m in plan)}?", yes)
-        report = migrations.rollback(
-            conn,
-            app.settings,
-            steps=steps,
-            to=to,
-            everything=everything,
-            dry_run=dry_run,
-            before=functools.partial(policies.withdraw, settings=app.settings),
-            after=functools.partial(policies.reapply_after_rollback, settings=app.settings),
-        )
+        report = undeploy(conn, app.settings, steps=steps, to=to, everything=everything, dry_run=dry_run)
     _show_run(app, report)
 
 
