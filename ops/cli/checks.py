@@ -117,7 +117,7 @@ def check_cmd(
             conn, app.settings, config, conninfo=conninfo, only=only, categories=category, deep=deep
         )
     if fmt == "sarif":
-        from ops.sarif import to_sarif
+        from ops.checks.sarif import to_sarif
 
         click.echo(json.dumps(to_sarif(report), indent=2))
     elif fmt == "json" or (fmt is None and app.json):

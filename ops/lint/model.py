@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-LEVELS = ("note", "warning", "error")  # ascending; `--fail-on never` fails on nothing
+from ops.sarif import Level
+
+# SARIF's levels, ascending; `--fail-on never` fails on nothing
+LEVELS: tuple[Level, ...] = ("note", "warning", "error")
 FAIL_ON = (*LEVELS, "never")
-SOURCES = ("sqlfluff", "squawk", "dbops")
+Source = Literal["sqlfluff", "squawk", "dbops"]
+SOURCES: tuple[Source, ...] = ("sqlfluff", "squawk", "dbops")
 
 
 def level_rank(level: str) -> int:
@@ -28,9 +33,9 @@ class Finding:
     line: int  # 1-based
     column: int  # 1-based
     rule: str
-    level: str  # note | warning | error
+    level: Level
     message: str
-    source: str  # sqlfluff | squawk | dbops
+    source: Source
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.rule)
