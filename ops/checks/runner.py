@@ -26,6 +26,7 @@ from ops.checks.library import CATEGORIES, CheckDef, severity_rank
 from ops.config import Settings
 from ops.db import Conn, pg_error_message
 from ops.errors import ConfigError, ExitCode
+from ops.retry import elapsed_ms
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,7 @@ def _run_one(check: CheckDef, ctx: CheckContext, seen: _Visibility, config: Chec
                 for obj, detail in findings
             ),
             reason,
-            int((time.monotonic() - started) * 1000),
+            elapsed_ms(started),
             **kw,
         )
 

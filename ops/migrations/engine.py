@@ -28,6 +28,7 @@ from ops.locks import JobFamily, job_lock
 from ops.migrations import history
 from ops.migrations.files import MigrationFile, Statement, find, read_migration_dir
 from ops.migrations.runner import SQLFileError, run_statements, set_lock_timeout, with_lock_retries
+from ops.retry import elapsed_ms
 
 _CONCURRENT_INDEX = re.compile(
     r"create\s+(?:unique\s+)?index\s+concurrently\s+(?:if\s+not\s+exists\s+)?"
@@ -182,7 +183,7 @@ def _run_file(
     started = time.monotonic()
 
     def record() -> None:
-        elapsed = int((time.monotonic() - started) * 1000)
+        elapsed = elapsed_ms(started)
         try:
             if forward:
                 history.record_apply(conn, m, elapsed)
@@ -222,7 +223,7 @@ def _run_file(
         m.id,
         direction,
         True,
-        int((time.monotonic() - started) * 1000),
+        elapsed_ms(started),
         tuple(s.sql for s in statements),
         note,
     )
@@ -260,7 +261,7 @@ def _dry_run(
                     m.id,
                     direction,
                     False,
-                    int((time.monotonic() - started) * 1000),
+                    elapsed_ms(started),
                     tuple(s.sql for s in statements),
                     note,
                 )

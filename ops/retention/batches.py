@@ -25,6 +25,7 @@ from ops.locks import JobFamily, job_lock
 from ops.retention import statements as q
 from ops.retention import units
 from ops.retention.rules import Rule, RunSettings, validate
+from ops.retry import backoff_delay, elapsed_s
 
 START_BATCH = 500
 MAX_BATCH = 100_000
@@ -168,7 +169,7 @@ class _Runner:
                 timeouts, retries = timeouts + 1, retries + 1
                 if retries > MAX_LOCK_RETRIES:
                     return rows, by_table, sizer, timeouts, "lock timeouts"
-                time.sleep(min(1.0, 0.05 * 2**retries))
+                time.sleep(backoff_delay(retries, first=0.05, cap=1.0))
                 continue
             except pg_errors.QueryCanceled as exc:
                 if limit == 1:
@@ -294,7 +295,7 @@ def apply_rules(
         runner = _Runner(conn, run, listener or Listener(), deadline, batch_size)
         results = [_apply_rule(runner, rule, dry_run) for rule in checked]
     return RunResult(
-        tuple(results), round(time.monotonic() - started, 3), dry_run, run.max_runtime_s, started_at
+        tuple(results), elapsed_s(started), dry_run, run.max_runtime_s, started_at
     )
 
 
@@ -344,4 +345,4 @@ def restore_rule(
             result = _result(
                 rule.name, "restored", rows, by_table, sizer, eligible, left, None, t0, timeouts, stopped
             )
-    return RunResult((result,), round(time.monotonic() - started, 3), dry_run, run.max_runtime_s, started_at)
+    return RunResult((result,), elapsed_s(started), dry_run, run.max_runtime_s, started_at)
