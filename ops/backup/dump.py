@@ -28,6 +28,7 @@ from ops.backup.manifest import (
     MANIFEST,
     OWNER,
     PARTIAL_SUFFIX,
+    DumpFormat,
     FileSum,
     Manifest,
     checksum_files,
@@ -53,7 +54,7 @@ Progress = Callable[[int, int, str], None]  # tables done, tables in all, what p
 @dataclass(frozen=True)
 class BackupRequest:
     backup_dir: Path
-    dump_format: str = "custom"
+    dump_format: DumpFormat = "custom"
     jobs: int = 1
     compress: str = "auto"
     bin_dir: Path | None = None

@@ -7,12 +7,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ops.cli._context import AppContext, confirm, dry_run_option, pass_app, table, yes_option
 from ops.errors import Corruption
+
+if TYPE_CHECKING:
+    from ops.backup.manifest import DumpFormat
 
 _DIR_HELP = "Backup directory (default: DBOPS_BACKUP_DIR, backup_dir in [tool.dbops], else backups/)."
 _BIN_HELP = "Directory of pg_dump/pg_restore (default: DBOPS_PG_BIN_DIR, the embedded server's, PATH)."
@@ -87,7 +90,7 @@ def backup_group(
     ctx: click.Context,
     app: AppContext,
     directory: str | None,
-    dump_format: str,
+    dump_format: DumpFormat,
     jobs: int,
     compress: str,
     pg_bin_dir: str | None,

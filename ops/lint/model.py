@@ -19,11 +19,14 @@ def level_rank(level: str) -> int:
     return LEVELS.index(level) if level in LEVELS else len(LEVELS)
 
 
+FileKind = Literal["migration", "rollback", "policy", "check", "sql"]
+
+
 @dataclass(frozen=True)
 class LintFile:
     path: Path
     display: str  # relative to the project root where possible, with '/'
-    kind: str  # migration | rollback | policy | check | sql
+    kind: FileKind
     transactional: bool = True
 
 

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -37,6 +38,10 @@ _CONCURRENT_INDEX = re.compile(
 )
 
 
+State = Literal["applied", "pending", "edited", "missing-file"]
+Direction = Literal["apply", "rollback", "mark", "unmark", "rehash"]
+
+
 class MigrationSQLError(SQLFileError):
     """A statement of a migration file failed; names the file and line."""
 
@@ -46,7 +51,7 @@ class MigrationSQLError(SQLFileError):
 @dataclass(frozen=True)
 class MigrationStatus:
     id: str
-    state: str  # applied | pending | edited | missing-file
+    state: State
     applied_at: str | None
     transactional: bool | None
     note: str
@@ -68,7 +73,7 @@ class StatusReport:
 @dataclass(frozen=True)
 class StepReport:
     id: str
-    direction: str  # apply | rollback | mark | unmark | rehash
+    direction: Direction
     executed: bool
     duration_ms: int
     sql: tuple[str, ...] = ()
@@ -77,7 +82,7 @@ class StepReport:
 
 @dataclass(frozen=True)
 class RunReport:
-    direction: str
+    direction: Direction
     dry_run: bool
     steps: tuple[StepReport, ...]
     notes: tuple[str, ...] = ()
@@ -175,7 +180,7 @@ def rollback_file(conn: Conn, m: MigrationFile, settings: Settings) -> StepRepor
 
 
 def _run_file(
-    conn: Conn, m: MigrationFile, settings: Settings, direction: str
+    conn: Conn, m: MigrationFile, settings: Settings, direction: Direction
 ) -> StepReport:
     forward = direction == "apply"
     file, statements = m.script(direction)
@@ -237,7 +242,7 @@ def _dry_run(
     conn: Conn,
     plan: Sequence[MigrationFile],
     settings: Settings,
-    direction: str,
+    direction: Direction,
     prepare: PlanHook | None = None,
 ) -> list[StepReport]:
     """Execute the transactional prefix of the plan in one transaction that is rolled back."""
@@ -397,7 +402,7 @@ def mark(
                 raise ConfigError(
                     f"migration {m.id} is not applied", f"use `dbops mark {m.id}` to baseline it"
                 )
-        direction = "rehash" if rehash else "mark"
+        direction: Direction = "rehash" if rehash else "mark"
         if not dry_run:
             history.ensure_history(conn)
             with conn.transaction():
