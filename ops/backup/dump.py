@@ -25,7 +25,6 @@ from psycopg import sql
 
 from ops import __version__, sqlfiles
 from ops.backup.manifest import (
-    MANIFEST,
     OWNER,
     PARTIAL_SUFFIX,
     DumpFormat,
@@ -314,6 +313,3 @@ def _dump(
         raise OperationFailed("the dump's table of contents is empty", "nothing was kept; rerun with -v")
     return _Dumped(counts, files, entries)
 
-
-def is_backup_folder(path: Path) -> bool:
-    return (path / MANIFEST).is_file()

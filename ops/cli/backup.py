@@ -95,7 +95,7 @@ def backup_group(
     compress: str,
     pg_bin_dir: str | None,
 ) -> None:
-    """Dump the database into <backup dir>/<UTC timestamp>_<database>/ with a manifest.
+    """The dump goes into <backup dir>/<UTC timestamp>_<database>/ with a manifest.
 
     The folder appears only once the dump is complete, non-empty and checksummed. See the
     subcommands to list, verify (by restoring) and prune backups.
@@ -288,7 +288,7 @@ def prune_cmd(
 def restore_cmd(
     app: AppContext, /, backup_id: str, target_url: str, clean: bool, dry_run: bool, yes: bool, **opts: Any
 ) -> None:
-    """Restore a backup into an empty database on a server at least as new as its source.
+    """The target server must be at least as new as the backup's source.
 
     Checksums are verified first; the restore runs in one transaction (unless --jobs) and
     stops at the first error. Afterwards `dbops status` on the target shows the backup's head.

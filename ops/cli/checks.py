@@ -96,7 +96,7 @@ def check_cmd(
     fmt: str | None,
     list_only: bool,
 ) -> None:
-    """Run the checks (checks/*.sql and the built-in ones) in one read-only transaction.
+    """checks/*.sql and the built-in checks, in one read-only transaction.
 
     Exit 0 when nothing reaches --fail-on and every check ran, 1 on findings or a check
     that could not run (unknown), 7 when --deep finds corruption.

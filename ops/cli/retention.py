@@ -133,7 +133,7 @@ def evict_cmd(
     ctx: click.Context, app: AppContext, rule: str | None, batch_size: int | None, max_runtime: float | None,
     dry_run: bool,
 ) -> None:  # fmt: skip
-    """Delete expired rows of the ttl rules (default: plan_cache, expires_at in the past).
+    """The ttl rules (default: plan_cache, expires_at in the past).
 
     With RULE, only that rule. --dry-run counts what would be deleted.
     """
@@ -153,9 +153,7 @@ def archive_cmd(
     ctx: click.Context, app: AppContext, words: tuple[str, ...], older_than: str | None, since: str | None,
     batch_size: int | None, max_runtime: float | None, dry_run: bool,
 ) -> None:  # fmt: skip
-    """Move old rows of the archive rules to archive.<table>; or move them back.
-
-    `dbops archive [RULE]` moves rows of every archive rule (or one); `dbops archive restore
+    """`dbops archive [RULE]` moves rows of every archive rule (or one); `dbops archive restore
     RULE --since T` moves rows archived at or after T back to their sources, a session
     with its topics and misconceptions as one unit. --dry-run counts what would move.
     """
@@ -194,7 +192,7 @@ def _restore(
 
 @click.group("retention")
 def retention_group() -> None:
-    """Retention jobs (see `dbops retention run`)."""
+    """See `dbops retention run --help`."""
 
 
 @retention_group.command("run")
