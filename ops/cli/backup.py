@@ -177,7 +177,8 @@ def verify_cmd(
 ) -> None:
     """Check every file's SHA-256 and the archive's table of contents; --restore proves it.
 
-    Exit 7 when anything differs from the manifest. The outcome is recorded in the manifest.
+    Exit 7 when anything differs from the manifest; with --restore, exit 1 when the restored
+    copy fails a check (7 on corruption). The outcome is recorded in the manifest.
     """
     from ops.backup_manifest import find_backup
     from ops.backup_restore import verify_backup
@@ -218,6 +219,11 @@ def verify_cmd(
             )
             click.echo("Hint: do not rely on it: take a new backup with `dbops backup`", err=True)
         ctx.exit(int(ExitCode.CORRUPTION))
+    if result.checks_exit_code:
+        if not app.json:
+            click.echo(f"Error: the restored copy of {result.id} fails its checks: {result.checks}", err=True)
+            click.echo("Hint: run `dbops check` on the source database to see each finding", err=True)
+        ctx.exit(result.checks_exit_code)
 
 
 @backup_group.command("prune")
