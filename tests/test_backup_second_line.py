@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.backup import BackupRequest, run_backup
-from ops.backup_manifest import checksum_files, read_manifest, write_manifest
+from ops.backup.manifest import checksum_files, read_manifest, write_manifest
 from tests.conftest import Database
 from tests.test_backup import add_rows
 

@@ -19,7 +19,7 @@ from typing import Literal
 
 import pytest
 
-from ops.migration_files import read_migration
+from ops.migrations import read_migration
 
 Verdict = Literal["cosmetic", "edited", "either"]
 COSMETIC: Verdict = "cosmetic"

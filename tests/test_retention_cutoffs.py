@@ -17,8 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ops import retention
-from ops.retention_rules import configured_rules, run_settings
+from ops.retention import apply_rules, configured_rules, run_settings
 from tests.conftest import Database
 
 # seconds from the cut-off; a row on the cut-off is not older than it, so it stays
@@ -85,7 +84,7 @@ def test_the_cut_off_falls_between_a_second_older_and_a_second_younger(db: Datab
         ids = _insert(conn, rule)
         now = conn.execute("select now()").fetchone()
         assert now is not None
-        result = retention.apply_rules(conn, [configured_rules({})[rule]], run_settings({}))
+        result = apply_rules(conn, [configured_rules({})[rule]], run_settings({}))
         gone = _left(conn, rule, ids)
         assert gone == MOVED, f"{rule}: moved {sorted(gone)}, expected only the row a second older"
         assert result.rules[0].rows == 1
