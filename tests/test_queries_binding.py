@@ -21,7 +21,7 @@ from ops.db import Conn
 from ops.errors import ConfigError
 from ops.queries.rls import acting_as
 from tests.conftest import Database
-from tests.owner_only import apply_owner_only
+from tests.owner_only import POLICY_MODELS, apply_policy_model
 
 WHO = "select current_user, current_setting('request.jwt.claims', true)"
 
@@ -38,9 +38,9 @@ class Setup:
         return self.db.conn
 
 
-@pytest.fixture
-def setup(db: Database) -> Setup:
-    apply_owner_only(db.conn)
+@pytest.fixture(params=POLICY_MODELS)
+def setup(db: Database, request: pytest.FixtureRequest) -> Setup:
+    apply_policy_model(db.conn, request.param, db.settings())
     alice, bob = q.login(db.conn, "alice"), q.login(db.conn, "bob")
     q.save_quiz(db.conn, alice, "t", [{"question": "alice's"}])
     return Setup(db, alice, bob, str(db.scalar("select session_user")))
