@@ -117,6 +117,13 @@ class Subject:
     other_may: frozenset[str] = frozenset()
     ops: tuple[str, ...] = OPS
     update_value: Any = STAMP
+    # INSERT names the id only where the API roles may write at all (the archives): on the
+    # live tables the id is server-owned (0016), and the new row is found by its values
+    chooses_id: bool = False
+    # a unique column: UPDATE sets update_value plus a random suffix (one value for every row
+    # would collide; reading the column would bring the SELECT policies in) and the target
+    # counts as reached when its value starts with update_value
+    unique: bool = False
 
 
 def subjects(fx: Fixture) -> list[Subject]:
@@ -127,8 +134,9 @@ def subjects(fx: Fixture) -> list[Subject]:
 
     def archive(table: str, target: UUID, row: dict[str, Any], column: str, move_to: Any) -> Subject:
         return Subject(
-            f"archive.{table}", f"archive.{table}", target, a, b, "archived_at", row, column, move_to, read
-        )
+            f"archive.{table}", f"archive.{table}", target, a, b, "archived_at", row, column, move_to, read,
+            chooses_id=True,
+        )  # fmt: skip
 
     return [
         Subject(
@@ -137,12 +145,14 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.user_c,
             fx.user_c,
             b,
-            "created_at",
+            "name",
             {"name": "new-user"},
             None,
             None,
             frozenset({"select", "update"}),
             ops=no_move,
+            update_value="carol 2",
+            unique=True,
         ),
         Subject(
             "public.study_sessions",
@@ -150,11 +160,12 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.session_a,
             a,
             b,
-            "updated_at",
+            "exam_type",
             {"user_id": a, "exam_type": "SAT"},
             "user_id",
             b,
             own,
+            update_value="GMAT",
         ),
         Subject(
             "public.topics",
@@ -175,11 +186,12 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.misconception_a,
             a,
             b,
-            "detected_at",
+            "description",
             {"user_id": a, "topic_id": fx.topic_a, "description": "units"},
             "user_id",
             b,
             own,
+            update_value="signs 2",
         ),
         Subject(
             "public.plan_cache",
@@ -187,13 +199,15 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.plan_fresh,
             a,
             b,
-            "created_at",
+            "cache_key",
             {"cache_key": "new", "plan": "{}"},
             None,
             None,
             read,
             read,
             ops=no_move,
+            update_value="fresh 2",
+            unique=True,
         ),
         Subject(
             "public.plan_cache (expired entry)",
@@ -214,11 +228,12 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.chat_a,
             a,
             b,
-            "last_updated",
+            "explanation",
             {"user_id": str(a), "topic_id": "topic-new", "explanation": ""},
             "user_id",
             str(b),
             own,
+            update_value="why 2",
         ),
         Subject(
             "public.quizzes",
@@ -226,11 +241,12 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.quiz_a,
             a,
             b,
-            "created_at",
+            "topic_id",
             {"user_id": str(a), "topic_id": "topic-new", "questions": "[]"},
             "user_id",
             str(b),
             own,
+            update_value="topic-z",
         ),
         archive(
             "study_sessions",
@@ -306,7 +322,7 @@ def statement(cell: Cell, new_id: UUID) -> tuple[sql.Composed, dict[str, Any]]:
     if cell.op == "select":
         return sql.SQL("select id from {} where id = %(target)s").format(table), {"target": s.target}
     if cell.op == "insert":
-        row = {"id": new_id, **s.new_row}
+        row = {"id": new_id, **s.new_row} if s.chooses_id else dict(s.new_row)
         return (
             sql.SQL("insert into {} ({}) values ({})").format(
                 table,
@@ -315,6 +331,11 @@ def statement(cell: Cell, new_id: UUID) -> tuple[sql.Composed, dict[str, Any]]:
             ),
             row,
         )
+    if cell.op == "update" and s.unique:
+        query = sql.SQL("update {} set {} = %(value)s || gen_random_uuid()::text").format(
+            table, sql.Identifier(s.update_column)
+        )
+        return query, {"value": s.update_value}
     if cell.op == "update":
         return sql.SQL("update {} set {} = %(value)s").format(table, sql.Identifier(s.update_column)), {
             "value": s.update_value
@@ -331,13 +352,22 @@ def _reached(conn: psycopg.Connection[Any], cell: Cell, new_id: UUID, params: di
     """Seen as service_role: did the statement reach the target row?"""
     s, table = cell.subject, _table(cell.subject.table)
     conn.execute("set local role service_role")
-    if cell.op == "insert":
+    if cell.op == "insert" and s.chooses_id:
         q = sql.SQL("select count(*) from {} where id = %s").format(table)
         row = conn.execute(q, (new_id,)).fetchone()
+    elif cell.op == "insert":  # the new row by its values (no seeded row has them all)
+        match = sql.SQL(" and ").join(
+            sql.SQL("{}::text = {}::text").format(sql.Identifier(c), sql.Placeholder(c)) for c in s.new_row
+        )
+        q = sql.SQL("select count(*) from {} where {}").format(table, match)
+        row = conn.execute(q, s.new_row).fetchone()
     elif cell.op in ("update", "move"):
         column = s.update_column if cell.op == "update" else s.owner_column
         assert column is not None
-        q = sql.SQL("select count(*) from {} where id = %s and {} = %s").format(table, sql.Identifier(column))
+        compare = "starts_with({}, %s)" if cell.op == "update" and s.unique else "{} = %s"
+        q = sql.SQL("select count(*) from {} where id = %s and {}").format(
+            table, sql.SQL(compare).format(sql.Identifier(column))
+        )
         row = conn.execute(q, (s.target, params["value"])).fetchone()
     else:  # delete
         q = sql.SQL("select count(*) = 0 from {} where id = %s").format(table)
