@@ -28,6 +28,7 @@ from psycopg.pq import TransactionStatus
 from ops import retention_sql as q
 from ops import retention_units as units
 from ops.errors import ConfigError, OperationFailed
+from ops.failpoints import failpoint
 from ops.locks import JobFamily, job_lock
 from ops.retention_rules import Rule, RunSettings, validate
 from ops.retention_units import Skipped
@@ -193,6 +194,7 @@ class _Runner:
                 return rows, by_table, sizer, timeouts, "time budget"
             limit = sizer.size
             started = time.perf_counter()
+            failpoint("retention.batch.start")
             try:
                 selected, done, moved, last, skipped = step(limit, after)
             except (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected):
@@ -209,6 +211,7 @@ class _Runner:
                     ) from exc
                 sizer.shrink()
                 continue
+            failpoint("retention.batch.committed")
             retries = 0
             elapsed = (time.perf_counter() - started) * 1000
             sizer.record(elapsed, full=selected >= limit)
@@ -270,6 +273,7 @@ def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
         assert plan is not None
         with conn.transaction():
             batch = units.move_units(conn, plan, limit, after, [s.key for s in skipped])
+            failpoint("retention.batch.uncommitted")
         skipped.extend(batch.skipped)
         moved = batch.moved.get(rule.table, 0)
         return batch.selected, moved, batch.moved, batch.last_order_value, len(batch.skipped)
@@ -379,7 +383,6 @@ def restore_rule(
             result = RuleResult(rule.name, "restored", True, eligible, waiting, 0, eligible, eligible, None,
                                 round(time.perf_counter() - t0, 3), None, None, 0, "dry run")  # fmt: skip
         else:
-
             skipped: list[Skipped] = []
 
             def step(limit: int, after: Any) -> Batch:
@@ -387,6 +390,7 @@ def restore_rule(
                     batch = units.move_units(
                         conn, plan, limit, after, [s.key for s in skipped], skip_failed=skip_conflicts
                     )
+                    failpoint("retention.batch.uncommitted")
                 skipped.extend(batch.skipped)
                 moved = batch.moved.get(rule.table, 0)
                 return batch.selected, moved, batch.moved, batch.last_order_value, len(batch.skipped)
