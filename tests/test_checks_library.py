@@ -47,6 +47,32 @@ class Case(NamedTuple):
 
 
 FIRES = [
+    Case(
+        "api_role_writes_server_owned_column",
+        "grant insert (id) on quizzes to authenticated",
+        "public.quizzes.id",
+    ),
+    Case(
+        "api_role_writes_server_owned_column",
+        "grant update on users to authenticated",
+        "public.users.created_at",
+    ),
+    Case(
+        "anon_can_execute_or_read",
+        "grant usage on schema app to anon; grant execute on function app.login(text) to anon",
+        "app.login(user_name text)",
+    ),
+    Case(
+        "anon_can_execute_or_read",
+        "grant usage on schema public to anon; grant select on topics to anon",
+        "public.topics",
+    ),
+    Case(
+        "archive_policy_reads_live_table",
+        "create policy via_live on archive.topics for select to authenticated using (exists ("
+        "select 1 from public.study_sessions as s where s.id = topics.session_id))",
+        "archive.topics.via_live",
+    ),
     Case("rls_disabled", "create table notes (id int primary key)", "public.notes"),
     Case("rls_disabled_api_readable", "", "public.topics", seed=True),
     Case(
@@ -210,6 +236,12 @@ FIRES = [
 ]
 
 QUIET = [
+    Case("api_role_writes_server_owned_column", "", EMPTY),
+    Case("api_role_writes_server_owned_column", "grant update (name) on users to authenticated", EMPTY),
+    Case("anon_can_execute_or_read", "", EMPTY),
+    # a grant anon cannot use: it has no usage of the schema
+    Case("anon_can_execute_or_read", "grant select on topics to anon", EMPTY),
+    Case("archive_policy_reads_live_table", "", EMPTY),
     Case(
         "rls_disabled",
         "create table notes (id int primary key); alter table notes enable row level security",
@@ -350,6 +382,7 @@ COVERED_ELSEWHERE = {
     "policy_drift": "test_checks_migration.py",
     "amcheck_btree": "test_checks_physical.py",
     "amcheck_heap": "test_checks_physical.py",
+    "backup_files_not_private": "test_security.py::test_check_reports_backup_files_others_can_read",
 }
 
 

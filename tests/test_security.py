@@ -278,3 +278,23 @@ def test_backup_files_are_private_whatever_the_umask(
     assert stat.S_IMODE(where.parent.stat().st_mode) == 0o700
     restored = run_cli("restore", folder.name, "--dir", str(where), "--target-url", empty_db.url)
     assert restored.exit_code == 0, restored.output
+
+
+def test_check_reports_backup_files_others_can_read(db: Database, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from tests.checkhelp import objects
+
+    where = tmp_path / "backups"
+    settings = replace(db.settings(), tool={**db.settings().tool, "backup_dir": str(where)})
+    assert objects(db, "backup_files_not_private", settings=settings) == []  # no directory yet
+    (where / "b1").mkdir(parents=True, mode=0o700)
+    (where / "b1" / "dump.pgdump").write_bytes(b"x")
+    (where / "b1" / "dump.pgdump").chmod(0o600)
+    assert objects(db, "backup_files_not_private", settings=settings) == []
+    (where / "b1" / "manifest.json").write_text("{}")
+    (where / "b1" / "manifest.json").chmod(0o644)
+    (where / "b2").mkdir(mode=0o755)
+    (where / "b2").chmod(0o755)
+    found = objects(db, "backup_files_not_private", settings=settings)
+    assert found == [str(where / "b1" / "manifest.json"), str(where / "b2")]
