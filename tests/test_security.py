@@ -22,7 +22,7 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from ops.rls import acting_as
+from ops.queries.rls import acting_as
 from tests import rls_matrix as m
 from tests.conftest import SERVER, Database
 from tests.retention_data import fill_archivable

@@ -121,13 +121,13 @@ def _run_rules(
 ) -> None:  # fmt: skip
     from dataclasses import replace
 
-    from ops import retention, retention_rules
+    from ops import retention
 
-    rules = retention_rules.select_rules(retention_rules.configured_rules(app.settings.tool), name, kind)
+    rules = retention.select_rules(retention.configured_rules(app.settings.tool), name, kind)
     if older_than is not None:
-        age = retention_rules.parse_age(older_than, "--older-than")
+        age = retention.parse_age(older_than, "--older-than")
         rules = [replace(r, older_than=age) for r in rules]
-    run = retention_rules.run_settings(app.settings.tool, max_runtime)
+    run = retention.run_settings(app.settings.tool, max_runtime)
     with app.connect() as conn, _Output(app) as out:
         result = retention.apply_rules(
             conn, rules, run, lock_wait=app.settings.lock_wait, dry_run=dry_run, batch_size=batch_size,
@@ -198,13 +198,13 @@ def _restore(
     ctx: click.Context, app: AppContext, name: str, since: str, skip_conflicts: bool, batch_size: int | None,
     max_runtime: float | None, dry_run: bool,
 ) -> None:  # fmt: skip
-    from ops import retention, retention_rules
+    from ops import retention
 
-    rule = retention_rules.select_rules(retention_rules.configured_rules(app.settings.tool), name, "archive")[
+    rule = retention.select_rules(retention.configured_rules(app.settings.tool), name, "archive")[
         0
     ]
-    when = retention_rules.parse_since(since)
-    run = retention_rules.run_settings(app.settings.tool, max_runtime)
+    when = retention.parse_since(since)
+    run = retention.run_settings(app.settings.tool, max_runtime)
     with app.connect() as conn, _Output(app) as out:
         result = retention.restore_rule(
             conn, rule, when, run, lock_wait=app.settings.lock_wait, dry_run=dry_run, batch_size=batch_size,
@@ -238,7 +238,7 @@ def retention_run_cmd(
     backlog left (the next run continues), or a unit could not move (named; every other
     unit and rule still ran).
     """
-    from ops.retention_cron import retention_run
+    from ops.retention import retention_run
 
     with _Output(app) as out:
         result = retention_run(

@@ -10,10 +10,10 @@ from uuid import UUID
 
 import psycopg
 
+from ops.db import Conn
 from ops.queries._base import (
     MAX_ITEMS,
     SYSTEM,
-    Conn,
     InvalidInput,
     InvalidTransition,
     StaleState,
