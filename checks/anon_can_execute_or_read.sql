@@ -4,7 +4,8 @@
 -- description: The anon role (the unauthenticated API caller) can execute a function or read or write a table, view or sequence; anon should be able to do nothing by default.
 -- remediation: REVOKE the privilege (and USAGE on the schema) from anon and PUBLIC (as migration 0017 does); name-based login belongs to the backend, as service_role.
 with anon as (
-    select r.oid from pg_roles as r where r.rolname = 'anon'
+    select r.oid from pg_roles as r
+    where r.rolname = 'anon'
 ),
 
 reachable as (
@@ -58,6 +59,9 @@ inner join reachable as s on c.relnamespace = s.oid
 cross join anon
 where
     c.relkind = 'S'
-    and (has_sequence_privilege(anon.oid, c.oid, 'USAGE') or has_sequence_privilege(anon.oid, c.oid, 'SELECT'))
+    and (
+        has_sequence_privilege(anon.oid, c.oid, 'USAGE')
+        or has_sequence_privilege(anon.oid, c.oid, 'SELECT')
+    )
 
 order by 1
