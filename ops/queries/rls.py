@@ -69,9 +69,7 @@ def bound_actor(conn: Conn) -> Actor | None:
 
 
 @contextmanager
-def acting_as(
-    conn: Conn, user_id: UUID | str | None, role: str = "authenticated"
-) -> Iterator[Conn]:
+def acting_as(conn: Conn, user_id: UUID | str | None, role: str = "authenticated") -> Iterator[Conn]:
     """Run the block in one transaction as `role`, with claims {"sub": user_id, "role": role}."""
     caller = actor(role, user_id)
     nested = conn.info.transaction_status != TransactionStatus.IDLE
