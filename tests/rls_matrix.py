@@ -126,6 +126,13 @@ class Subject:
     other_may: frozenset[str] = frozenset()
     ops: tuple[str, ...] = OPS
     update_value: Any = STAMP
+    # INSERT names the id only where the API roles may write at all (the archives): on the
+    # live tables the id is server-owned (0016), and the new row is found by its values
+    chooses_id: bool = False
+    # a unique column: UPDATE sets update_value plus a random suffix (one value for every row
+    # would collide; reading the column would bring the SELECT policies in) and the target
+    # counts as reached when its value starts with update_value
+    unique: bool = False
     # references the owner may write, each with a value that points at the other user's row:
     # tried in INSERT (a new row of the owner's) and UPDATE (the owner's rows); only
     # service_role may write them
@@ -145,8 +152,9 @@ def subjects(fx: Fixture) -> list[Subject]:
 
     def archive(table: str, target: UUID, row: dict[str, Any], column: str, move_to: Any) -> Subject:
         return Subject(
-            f"archive.{table}", f"archive.{table}", target, a, b, "archived_at", row, column, move_to, read
-        )
+            f"archive.{table}", f"archive.{table}", target, a, b, "archived_at", row, column, move_to, read,
+            chooses_id=True,
+        )  # fmt: skip
 
     return [
         Subject(
@@ -155,12 +163,14 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.user_c,
             fx.user_c,
             b,
-            "created_at",
+            "name",
             {"name": "new-user"},
             None,
             None,
             frozenset({"select", "update"}),
             ops=no_move,
+            update_value="carol 2",
+            unique=True,
         ),
         Subject(
             "public.study_sessions",
@@ -168,11 +178,12 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.session_a,
             a,
             b,
-            "updated_at",
+            "exam_type",
             {"user_id": a, "exam_type": "SAT"},
             "user_id",
             b,
             own,
+            update_value="GMAT",
             foreign=(("user_id", b),),
         ),
         Subject(
@@ -195,11 +206,12 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.misconception_a,
             a,
             b,
-            "detected_at",
+            "description",
             {"user_id": a, "topic_id": fx.topic_a, "description": "units"},
             "user_id",
             b,
             own,
+            update_value="signs 2",
             foreign=(("user_id", b), ("topic_id", fx.topic_b)),
         ),
         Subject(
@@ -221,13 +233,15 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.plan_fresh,
             a,
             b,
-            "created_at",
+            "cache_key",
             {"cache_key": "new", "plan": "{}"},
             None,
             None,
             read,
             read,
             ops=no_move,
+            update_value="fresh 2",
+            unique=True,
         ),
         Subject(
             "public.plan_cache (no expiry)",
@@ -262,11 +276,12 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.chat_a,
             a,
             b,
-            "last_updated",
+            "explanation",
             {"user_id": str(a), "topic_id": "topic-new", "explanation": ""},
             "user_id",
             str(b),
             own,
+            update_value="why 2",
             foreign=(("user_id", str(b)),),
         ),
         Subject(
@@ -275,11 +290,12 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.quiz_a,
             a,
             b,
-            "created_at",
+            "topic_id",
             {"user_id": str(a), "topic_id": "topic-new", "questions": "[]"},
             "user_id",
             str(b),
             own,
+            update_value="topic-z",
             foreign=(("user_id", str(b)),),
         ),
         archive(
@@ -383,7 +399,8 @@ def statement(cell: Cell, new_id: UUID) -> tuple[sql.Composed, dict[str, Any]]:
         return sql.SQL("select id from {} where id = %(target)s").format(table), {"target": s.target}
     ref = reference(cell)
     if cell.op.startswith("insert"):
-        row = {"id": new_id, **s.new_row, **dict([ref] if ref else [])}
+        row = {"id": new_id} if s.chooses_id else {}
+        row.update({**s.new_row, **dict([ref] if ref else [])})
         return (
             sql.SQL("insert into {} ({}) values ({})").format(
                 table,
@@ -392,6 +409,11 @@ def statement(cell: Cell, new_id: UUID) -> tuple[sql.Composed, dict[str, Any]]:
             ),
             row,
         )
+    if cell.op == "update" and s.unique:
+        query = sql.SQL("update {} set {} = %(value)s || gen_random_uuid()::text").format(
+            table, sql.Identifier(s.update_column)
+        )
+        return query, {"value": s.update_value}
     if cell.op == "update":
         return sql.SQL("update {} set {} = %(value)s").format(table, sql.Identifier(s.update_column)), {
             "value": s.update_value
@@ -407,14 +429,23 @@ def _reached(conn: Conn, cell: Cell, new_id: UUID, params: dict[str, Any]) -> bo
     """Seen as service_role: did the statement reach the target row?"""
     s, table = cell.subject, _table(cell.subject.table)
     conn.execute("set local role service_role")
-    if cell.op.startswith("insert"):
+    if cell.op.startswith("insert") and s.chooses_id:
         q = sql.SQL("select count(*) from {} where id = %s").format(table)
         row = conn.execute(q, (new_id,)).fetchone()
+    elif cell.op.startswith("insert"):  # the new row by its values (no seeded row has them all)
+        match = sql.SQL(" and ").join(
+            sql.SQL("{}::text = {}::text").format(sql.Identifier(c), sql.Placeholder(c)) for c in params
+        )
+        q = sql.SQL("select count(*) from {} where {}").format(table, match)
+        row = conn.execute(q, params).fetchone()
     elif cell.op.startswith(("update", "move")):
         ref = reference(cell)
         column = s.update_column if cell.op == "update" else ref[0] if ref else s.owner_column
         assert column is not None
-        q = sql.SQL("select count(*) from {} where id = %s and {} = %s").format(table, sql.Identifier(column))
+        compare = "starts_with({}, %s)" if cell.op == "update" and s.unique else "{} = %s"
+        q = sql.SQL("select count(*) from {} where id = %s and {}").format(
+            table, sql.SQL(compare).format(sql.Identifier(column))
+        )
         row = conn.execute(q, (s.target, params["value"])).fetchone()
     else:  # delete
         q = sql.SQL("select count(*) = 0 from {} where id = %s").format(table)

@@ -285,6 +285,4 @@ def restore_backup(
             f"run `dbops backup verify {backup.id} --restore`",
         )
     head = applied[-1] if applied else None
-    return RestoreResult(
-        backup.id, target, False, shown, head, len(expected), elapsed_s(clock)
-    )
+    return RestoreResult(backup.id, target, False, shown, head, len(expected), elapsed_s(clock))
