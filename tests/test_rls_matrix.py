@@ -279,10 +279,6 @@ EQUIVALENT: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         " caller's archived sessions (archive_study_sessions_select_own)",
         (("archive.study_sessions", "archive_study_sessions_select_own"),),
     ),
-    f"archive.topics archive_topics_select_own using: drop conjunct: {_OWNER_IN_SUBQUERY} (#2)": (
-        _REPEATS_SESSIONS,
-        (_SESSIONS,),
-    ),
 }
 
 
