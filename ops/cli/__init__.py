@@ -33,6 +33,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sample-data": ("ops.cli.sample", "sample_data_cmd", "Load realistic sample rows (COPY)."),
     "backup": ("ops.cli.backup", "backup_group", "Back up the database; list, verify by restoring, prune."),
     "restore": ("ops.cli.backup", "restore_cmd", "Restore a verified backup into an empty database."),
+    "wal": (
+        "ops.cli.wal",
+        "wal_group",
+        "Continuous WAL for point-in-time recovery: enable, status, receive.",
+    ),
 }
 
 
