@@ -102,7 +102,8 @@ def wait_for(what: str, condition: Callable[[], bool], timeout: float = 60.0) ->
 def receiver_flushed(server: PitrServer) -> bool:
     """The receiver has on disk everything the server has written."""
     row = server.scalar(
-        "select flush_lsn >= pg_current_wal_lsn() from pg_stat_replication where application_name = 'dbops_wal'"
+        "select flush_lsn >= pg_current_wal_lsn() from pg_stat_replication"
+        " where application_name = 'dbops_wal'"
     )
     return bool(row)
 
