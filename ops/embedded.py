@@ -47,6 +47,11 @@ def server_version() -> str:
     return out.strip().rsplit(" ", 1)[-1]
 
 
+def socket_url(socket_dir: Path, port: int | None, database: str = "postgres") -> str:
+    """The URL of a server listening on a Unix socket in `socket_dir` (local trust: no password)."""
+    return _url(socket_dir, port, database)
+
+
 def _url(socket_dir: Path, port: int | None, database: str = "postgres") -> str:
     query = f"host={quote(str(socket_dir), safe='/')}"
     if port:

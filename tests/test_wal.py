@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PitrServer]:
-    yield from pitr_server(tmp_path_factory.mktemp("wal"))
+def server() -> Iterator[PitrServer]:
+    yield from pitr_server("wal")
 
 
 def test_status_before_enable_names_what_is_missing(server: PitrServer) -> None:

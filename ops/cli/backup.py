@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ops.cli._context import AppContext, confirm, dry_run_option, pass_app, table, yes_option
-from ops.errors import ExitCode
+from ops.errors import ConfigError, ExitCode
 
 _DIR_HELP = "Backup directory (default: DBOPS_BACKUP_DIR, backup_dir in [tool.dbops], else backups/)."
 _BIN_HELP = "Directory of pg_dump/pg_restore (default: DBOPS_PG_BIN_DIR, the embedded server's, PATH)."
@@ -30,6 +30,10 @@ def _bin_dir(app: AppContext, flag: str | None) -> Path | None:
     from ops.backup_tools import path_setting
 
     return path_setting(app.settings, "pg_bin_dir", flag, os.environ, None)
+
+
+def _short(stamp: str | None) -> str:
+    return stamp[:19].replace("T", " ") if stamp else ""
 
 
 def _size(n: int) -> str:
@@ -81,6 +85,10 @@ def _progress(app: AppContext) -> Iterator[Callable[[int, int, str], None] | Non
     help="auto (zstd if this pg_dump has it, else a measured gzip level), or pg_dump's gzip:N, zstd, none.",
 )
 @click.option("--pg-bin-dir", type=click.Path(file_okay=False), help=_BIN_HELP)
+@click.option("--physical", is_flag=True, help="A base backup (pg_basebackup) for point-in-time recovery.")
+@click.option(
+    "--incremental", is_flag=True, help="With --physical: only what changed since the newest verified one."
+)
 @pass_app
 @click.pass_context
 def backup_group(
@@ -91,6 +99,8 @@ def backup_group(
     jobs: int,
     compress: str,
     pg_bin_dir: str | None,
+    physical: bool,
+    incremental: bool,
 ) -> None:
     """Dump the database into <backup dir>/<UTC timestamp>_<database>/ with a manifest.
 
@@ -100,6 +110,11 @@ def backup_group(
     ctx.meta["backup_dir"] = directory
     ctx.meta["pg_bin_dir"] = pg_bin_dir
     if ctx.invoked_subcommand is not None:
+        return
+    if incremental and not physical:
+        raise ConfigError("--incremental needs --physical", "run `dbops backup --physical --incremental`")
+    if physical:
+        _physical_backup(app, _dir(app, directory), incremental)
         return
     from ops.backup import BackupRequest, run_backup
 
@@ -127,6 +142,30 @@ def backup_group(
     app.emit(result, text)
 
 
+def _physical_backup(app: AppContext, backup_dir: Path, incremental: bool) -> None:
+    from ops.backup_physical import PhysicalRequest, run_physical_backup
+
+    result = run_physical_backup(
+        app.conninfo(), PhysicalRequest(backup_dir, incremental, app.settings.lock_wait)
+    )
+
+    def text() -> None:
+        m = result.manifest
+        info = m.physical
+        assert info is not None
+        kind = f"incremental to {info.parent}" if info.incremental else "full"
+        click.echo(
+            f"backup {result.id}: physical, {kind}, LSN {info.start_lsn}-{info.end_lsn} "
+            f"(timeline {info.timeline}), {m.duration_s:.1f} s, verified by pg_verifybackup"
+        )
+        click.echo(f"  in {result.path}")
+        click.echo(
+            f"  restorable from {info.earliest_restorable} (with `dbops wal receive` running: onwards)"
+        )
+
+    app.emit(result, text)
+
+
 @backup_group.command("list")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help=_DIR_HELP)
 @pass_app
@@ -134,9 +173,10 @@ def backup_group(
 def list_cmd(ctx: click.Context, app: AppContext, directory: str | None) -> None:
     """List finished backups, oldest first, with their last verification."""
     from ops.backup_manifest import list_backups
+    from ops.backup_physical import with_restorable
 
     where = _dir(app, directory or ctx.parent.meta.get("backup_dir") if ctx.parent else directory)
-    listing = list_backups(where)
+    listing = with_restorable(list_backups(where), where)
 
     def text() -> None:
         rows = []
@@ -145,10 +185,31 @@ def list_cmd(ctx: click.Context, app: AppContext, directory: str | None) -> None
             last = m.verifications[-1] if m.verifications else None
             state = "never" if last is None else ("restored" if last.restore else "checksums")
             state = state if last is None or last.ok else f"FAILED ({state})"
+            info, window = m.physical, listing.restorable.get(b.id)
+            kind = "logical" if info is None else ("incremental" if info.incremental else "full")
+            lsns = f"{info.start_lsn}-{info.end_lsn}" if info else ""
             rows.append(
-                (b.id, m.database, m.dump_format, _size(m.size), m.compression, m.migration_head or "", state)
+                (
+                    b.id,
+                    kind,
+                    info.parent if info and info.parent else "",
+                    lsns,
+                    _short(window.earliest) if window else "",
+                    _short(window.latest) if window else "",
+                    m.database,
+                    m.dump_format,
+                    _size(m.size),
+                    m.migration_head or "",
+                    state,
+                )
             )
-        table(["backup", "database", "format", "size", "compression", "head", "verified"], rows)
+        table(
+            [
+                "backup", "kind", "parent", "LSN range", "restorable from", "until",
+                "database", "format", "size", "head", "verified",
+            ],
+            rows,
+        )  # fmt: skip
         click.echo(f"{len(listing.backups)} backup(s) in {where}")
         for name in listing.in_progress:
             click.echo(f"in progress (or left by a killed run): {name}")
@@ -271,7 +332,14 @@ def prune_cmd(
 
 @click.command("restore")
 @click.argument("backup_id")
-@click.option("--target-url", required=True, help="The database to restore into (must be empty, or --clean).")
+@click.option("--target-url", help="Logical backups: the database to restore into (empty, or --clean).")
+@click.option("--to-time", metavar="T", help="Physical: recover up to this time (ISO; UTC without a zone).")
+@click.option("--to-lsn", metavar="L", help="Physical: recover up to this WAL position.")
+@click.option("--latest", is_flag=True, help="Physical: recover every WAL received.")
+@click.option(
+    "--target-dir", type=click.Path(file_okay=False), help="Physical: a new or empty directory for the copy."
+)
+@click.option("--start", is_flag=True, help="Physical: start the copy on a socket in DIR and print its URL.")
 @click.option(
     "--clean", is_flag=True, help="Drop the objects the backup holds before restoring them (needs --yes)."
 )
@@ -286,17 +354,36 @@ def prune_cmd(
 @yes_option
 @pass_app
 def restore_cmd(
-    app: AppContext, /, backup_id: str, target_url: str, clean: bool, dry_run: bool, yes: bool, **opts: Any
+    app: AppContext,
+    /,
+    backup_id: str,
+    target_url: str | None,
+    clean: bool,
+    dry_run: bool,
+    yes: bool,
+    **opts: Any,
 ) -> None:
-    """Restore a backup into an empty database on a server at least as new as its source.
+    """Restore a backup: a logical one into an empty database (--target-url), a physical one
+    to a point in time into an empty directory (--target-dir with --to-time, --to-lsn or --latest).
 
-    Checksums are verified first; the restore runs in one transaction (unless --jobs) and
-    stops at the first error. Afterwards `dbops status` on the target shows the backup's head.
+    Logical: checksums are verified first; the restore runs in one transaction (unless --jobs)
+    and stops at the first error. Physical: the chain is combined, WAL from the backup
+    folder's wal/ is replayed to the target and the copy is promoted; --start starts it.
     """
     from ops.backup_manifest import find_backup
+
+    backup_dir = _dir(app, opts["directory"])
+    backup = find_backup(backup_dir, backup_id)
+    if backup.manifest.kind == "physical":
+        _restore_physical(app, backup, backup_dir, opts)
+        return
+    if target_url is None:
+        raise ConfigError(
+            f"backup {backup.id} is a logical backup: it restores into a database",
+            "pass --target-url URL (--target-dir and --to-time are for physical backups)",
+        )
     from ops.backup_restore import restore_backup
 
-    backup = find_backup(_dir(app, opts["directory"]), backup_id)
     if clean and not dry_run:
         confirm(f"Replace the objects of backup {backup_id} in the target database?", yes)
     result = restore_backup(
@@ -321,5 +408,32 @@ def restore_cmd(
             f"{result.tables_compared} tables' row counts match; "
             f"migration head {result.migration_head or 'none'}"
         )
+
+    app.emit(result, text)
+
+
+def _restore_physical(app: AppContext, backup: Any, backup_dir: Path, opts: dict[str, Any]) -> None:
+    from ops.backup_pitr_restore import parse_target, restore_to_point
+
+    target = parse_target(opts["to_time"], opts["to_lsn"], opts["latest"])
+    if not opts["target_dir"]:
+        raise ConfigError(
+            f"backup {backup.id} is a physical backup: it restores into a directory",
+            "pass --target-dir DIR (a new or empty directory)",
+        )
+    result = restore_to_point(backup, backup_dir, target, Path(opts["target_dir"]), start=opts["start"])
+
+    def text() -> None:
+        chain = " + ".join(result.chain)
+        click.echo(f"restored {chain} into {result.data_dir} ({result.wal_segments} WAL segment(s) staged)")
+        if result.started:
+            click.echo(
+                f"recovered to {result.recovered_to or 'the backup'} (LSN {result.recovered_lsn}) "
+                f"in {result.duration_s:.1f} s; the copy runs as pid {result.pid}"
+            )
+            click.echo(f"url: {result.url}")
+            click.echo(f"stop it: pg_ctl -D {result.data_dir} stop")
+        else:
+            click.echo(f"recovers to {result.target} when started: pg_ctl -D {result.data_dir} start")
 
     app.emit(result, text)

@@ -22,7 +22,9 @@ _LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
 
 
 def wal_dir(backup_dir: Path) -> Path:
-    return backup_dir / "wal"
+    from ops.backup_manifest import WAL_FOLDER
+
+    return backup_dir / WAL_FOLDER
 
 
 def parse_lsn(text: str) -> int:

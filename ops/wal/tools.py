@@ -41,6 +41,16 @@ def hand_over(path: Path) -> None:
     os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
+def let_server_reach(path: Path) -> None:
+    """As root, the server's user must traverse every parent folder of `path` (o+x, not o+r)."""
+    if server_user() is None:
+        return
+    for parent in path.resolve().parents:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
 def make_private(path: Path) -> None:
     """Folders 0700, files 0600: a backup holds every row of the database."""
     path.chmod(0o700)
