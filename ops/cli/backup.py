@@ -241,22 +241,31 @@ def verify_cmd(
     Exit 7 when anything differs from the manifest. The outcome is recorded in the manifest.
     """
     from ops.backup_manifest import find_backup
+    from ops.backup_physical_verify import verify_physical
     from ops.backup_restore import verify_backup
 
     parent = ctx.parent.meta if ctx.parent else {}
-    backup = find_backup(_dir(app, directory or parent.get("backup_dir")), backup_id)
-    result = verify_backup(
-        backup,
-        conninfo=app.conninfo() if restore else None,
-        settings=app.settings,
-        restore=restore,
-        bin_dir=_bin_dir(app, pg_bin_dir or parent.get("pg_bin_dir")),
-        jobs=jobs,
-    )
+    backup_dir = _dir(app, directory or parent.get("backup_dir"))
+    backup = find_backup(backup_dir, backup_id)
+    physical = backup.manifest.kind == "physical"
+    if physical:
+        result = verify_physical(backup, backup_dir, settings=app.settings, restore=restore)
+    else:
+        result = verify_backup(
+            backup,
+            conninfo=app.conninfo() if restore else None,
+            settings=app.settings,
+            restore=restore,
+            bin_dir=_bin_dir(app, pg_bin_dir or parent.get("pg_bin_dir")),
+            jobs=jobs,
+        )
 
     def text() -> None:
         files = len(backup.manifest.files)
-        if result.ok:
+        if result.ok and physical:
+            what = f"{result.tables_compared} chain link(s) pass pg_verifybackup and join; {result.checks}"
+            click.echo(f"backup {result.id}: OK ({what}, {result.duration_s:.1f} s)")
+        elif result.ok:
             what = f"{files} file(s) match their SHA-256, {backup.manifest.toc_entries} TOC entries"
             if result.restore:
                 what += (
