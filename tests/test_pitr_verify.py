@@ -22,7 +22,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def chain() -> Iterator[tuple[PitrServer, str, str]]:
     """A full backup and an incremental to it, with WAL after both."""
-    for server in pitr_server("chain"):
+    servers = pitr_server("chain")
+    server = next(servers)
+    try:
         assert server.dbops("wal", "enable").exit_code == 0
         server.start_receiver()
         wait_for("the receiver to stream", lambda: receiver_flushed(server))
@@ -36,10 +38,12 @@ def chain() -> Iterator[tuple[PitrServer, str, str]]:
                 conn.execute("select pg_switch_wal()")
         wait_for("the receiver to catch up", lambda: receiver_flushed(server))
         yield server, full, inc
+    finally:
+        servers.close()
 
 
 def test_a_sound_chain_verifies(chain: tuple[PitrServer, str, str]) -> None:
-    server, full, inc = chain
+    server, _, inc = chain
     result = server.dbops("backup", "verify", inc)
     assert result.exit_code == 0, result.output
     assert "2 chain link(s) pass pg_verifybackup and join" in result.output
@@ -61,7 +65,7 @@ def test_a_changed_file_of_the_parent_is_named(chain: tuple[PitrServer, str, str
 
 
 def test_a_missing_wal_segment_is_named(chain: tuple[PitrServer, str, str]) -> None:
-    server, full, inc = chain
+    server, _, inc = chain
     manifest = json.loads((server.backups / inc / "manifest.json").read_text())["physical"]
     listing = list_wal(server.backups / "wal")
     end = segment_number(segment_name(manifest["timeline"], parse_lsn(manifest["end_lsn"])))
@@ -79,7 +83,7 @@ def test_a_missing_wal_segment_is_named(chain: tuple[PitrServer, str, str]) -> N
 
 
 def test_verify_by_restore_leaves_nothing_running(chain: tuple[PitrServer, str, str]) -> None:
-    server, full, inc = chain
+    server, _, inc = chain
     result = server.dbops("--json", "backup", "verify", inc, "--restore")
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
