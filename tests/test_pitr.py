@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from ops.backup_pitr_restore import stop_restored
+from ops.backup.pitr_restore import stop_restored
 from tests.pitr import PitrServer, pitr_server, receiver_flushed, wait_for
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ _BIN_HELP = "Directory of pg_dump/pg_restore (default: DBOPS_PG_BIN_DIR, the emb
 
 
 def _dir(app: AppContext, flag: str | None) -> Path:
-    from ops.backup_tools import path_setting
+    from ops.backup import path_setting
 
     found = path_setting(app.settings, "backup_dir", flag, os.environ, "backups")
     assert found is not None
@@ -27,7 +27,7 @@ def _dir(app: AppContext, flag: str | None) -> Path:
 
 
 def _bin_dir(app: AppContext, flag: str | None) -> Path | None:
-    from ops.backup_tools import path_setting
+    from ops.backup import path_setting
 
     return path_setting(app.settings, "pg_bin_dir", flag, os.environ, None)
 
@@ -143,7 +143,7 @@ def backup_group(
 
 
 def _physical_backup(app: AppContext, backup_dir: Path, incremental: bool) -> None:
-    from ops.backup_physical import PhysicalRequest, run_physical_backup
+    from ops.backup.physical import PhysicalRequest, run_physical_backup
 
     result = run_physical_backup(
         app.conninfo(), PhysicalRequest(backup_dir, incremental, app.settings.lock_wait)
@@ -172,8 +172,8 @@ def _physical_backup(app: AppContext, backup_dir: Path, incremental: bool) -> No
 @click.pass_context
 def list_cmd(ctx: click.Context, app: AppContext, directory: str | None) -> None:
     """List finished backups, oldest first, with their last verification."""
-    from ops.backup_manifest import list_backups
-    from ops.backup_physical import with_restorable
+    from ops.backup.manifest import list_backups
+    from ops.backup.physical import with_restorable
 
     where = _dir(app, directory or ctx.parent.meta.get("backup_dir") if ctx.parent else directory)
     listing = with_restorable(list_backups(where), where)
@@ -240,9 +240,9 @@ def verify_cmd(
 
     Exit 7 when anything differs from the manifest. The outcome is recorded in the manifest.
     """
-    from ops.backup_manifest import find_backup
-    from ops.backup_physical_verify import verify_physical
-    from ops.backup_restore import verify_backup
+    from ops.backup.manifest import find_backup
+    from ops.backup.physical_verify import verify_physical
+    from ops.backup.restore import verify_backup
 
     parent = ctx.parent.meta if ctx.parent else {}
     backup_dir = _dir(app, directory or parent.get("backup_dir"))
@@ -312,7 +312,7 @@ def prune_cmd(
     dry_run: bool,
 ) -> None:
     """Delete the backups the policy does not keep; never the newest verified one."""
-    from ops.backup_prune import PrunePolicy, prune
+    from ops.backup import PrunePolicy, prune
 
     parent = ctx.parent.meta if ctx.parent else {}
     result = prune(
@@ -379,7 +379,7 @@ def restore_cmd(
     and stops at the first error. Physical: the chain is combined, WAL from the backup
     folder's wal/ is replayed to the target and the copy is promoted; --start starts it.
     """
-    from ops.backup_manifest import find_backup
+    from ops.backup.manifest import find_backup
 
     backup_dir = _dir(app, opts["directory"])
     backup = find_backup(backup_dir, backup_id)
@@ -391,7 +391,7 @@ def restore_cmd(
             f"backup {backup.id} is a logical backup: it restores into a database",
             "pass --target-url URL (--target-dir and --to-time are for physical backups)",
         )
-    from ops.backup_restore import restore_backup
+    from ops.backup.restore import restore_backup
 
     if clean and not dry_run:
         confirm(f"Replace the objects of backup {backup_id} in the target database?", yes)
@@ -422,7 +422,7 @@ def restore_cmd(
 
 
 def _restore_physical(app: AppContext, backup: Any, backup_dir: Path, opts: dict[str, Any]) -> None:
-    from ops.backup_pitr_restore import parse_target, restore_to_point
+    from ops.backup.pitr_restore import parse_target, restore_to_point
 
     target = parse_target(opts["to_time"], opts["to_lsn"], opts["latest"])
     if not opts["target_dir"]:

@@ -22,7 +22,7 @@ _LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
 
 
 def wal_dir(backup_dir: Path) -> Path:
-    from ops.backup_manifest import WAL_FOLDER
+    from ops.backup.manifest import WAL_FOLDER
 
     return backup_dir / WAL_FOLDER
 

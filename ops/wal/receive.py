@@ -25,7 +25,7 @@ from pathlib import Path
 
 from psycopg.conninfo import make_conninfo
 
-from ops.backup_tools import client_env
+from ops.backup.tools import client_env
 from ops.db import connect, redact
 from ops.errors import Busy, ConfigError
 from ops.wal.archive import RECEIVER_NAME, SLOT_NAME, wal_dir
