@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,28 @@ def test_kill_during_backup_leaves_no_backup(chain: tuple[PitrServer, str, str])
     assert [b["id"] for b in listing["backups"]] == [full, inc]
     assert len(listing["in_progress"]) == 1
     assert "in progress (or left by a killed run)" in server.dbops("backup", "list").output
+
+
+def test_prune_keeps_the_window_and_its_wal(chain: tuple[PitrServer, str, str]) -> None:
+    """Last in the module: it deletes the first chain."""
+    server, full, inc = chain
+    second = json.loads(server.dbops("--json", "backup", "--physical").output)
+    start_wal = second["manifest"]["physical"]["start_wal"]
+    consistent = datetime.fromisoformat(second["manifest"]["physical"]["earliest_restorable"])
+    wait_for("a second to pass", lambda: datetime.now(UTC) - consistent > timedelta(seconds=1.5))
+    before = sorted(p.name for p in (server.backups / "wal").iterdir())
+
+    dry = server.dbops("backup", "prune", "--keep-window", "1s", "--keep-min", "1", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert f"would delete {full} + {inc}" in dry.output
+    assert f"keep    {second['id']} (newest 1, restores the window's start, newest verified)" in dry.output
+    assert sorted(p.name for p in (server.backups / "wal").iterdir()) == before
+    assert (server.backups / full).is_dir()
+
+    done = server.dbops("--json", "backup", "prune", "--keep-window", "1s", "--keep-min", "1")
+    assert done.exit_code == 0, done.output
+    assert not (server.backups / full).exists() and not (server.backups / inc).exists()
+    left = list_wal(server.backups / "wal")
+    assert left.segments[0] == start_wal
+    assert json.loads(done.output)["wal_removed"] == [n for n in before if n < start_wal and len(n) == 24]
+    assert server.dbops("backup", "verify", second["id"]).exit_code == 0

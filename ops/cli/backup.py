@@ -291,13 +291,20 @@ def verify_cmd(
 
 
 @backup_group.command("prune")
-@click.option("--keep-last", type=int, default=0, help="Keep the newest N backups.")
+@click.option("--keep-last", type=int, default=0, help="Logical: keep the newest N backups.")
 @click.option(
-    "--keep-daily", type=int, default=0, help="Keep the newest backup of each of the newest D days."
+    "--keep-daily", type=int, default=0, help="Logical: keep the newest backup of each of the newest D days."
 )
 @click.option(
-    "--keep-weekly", type=int, default=0, help="Keep the newest backup of each of the newest W weeks."
+    "--keep-weekly",
+    type=int,
+    default=0,
+    help="Logical: keep the newest backup of each of the newest W weeks.",
 )
+@click.option(
+    "--keep-window", metavar="AGE", help="Physical: every moment of the last AGE (7d, 36h) stays restorable."
+)
+@click.option("--keep-min", type=int, default=1, show_default=True, help="Physical: keep at least N chains.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help=_DIR_HELP)
 @dry_run_option
 @pass_app
@@ -308,18 +315,25 @@ def prune_cmd(
     keep_last: int,
     keep_daily: int,
     keep_weekly: int,
+    keep_window: str | None,
+    keep_min: int,
     directory: str | None,
     dry_run: bool,
 ) -> None:
-    """Delete the backups the policy does not keep; never the newest verified one."""
+    """Delete the backups the policy does not keep; never the newest verified one.
+
+    --keep-last/--keep-daily/--keep-weekly prune logical backups; --keep-window/--keep-min
+    prune physical chains and the WAL only they needed.
+    """
     from ops.backup import PrunePolicy, prune
 
     parent = ctx.parent.meta if ctx.parent else {}
-    result = prune(
-        _dir(app, directory or parent.get("backup_dir")),
-        PrunePolicy(keep_last, keep_daily, keep_weekly),
-        dry_run=dry_run,
-    )
+    backup_dir = _dir(app, directory or parent.get("backup_dir"))
+    if keep_window is not None:
+        _prune_physical(app, backup_dir, keep_window, keep_min, dry_run)
+        if not (keep_last or keep_daily or keep_weekly):
+            return
+    result = prune(backup_dir, PrunePolicy(keep_last, keep_daily, keep_weekly), dry_run=dry_run)
 
     def text() -> None:
         for d in result.decisions:
@@ -335,6 +349,33 @@ def prune_cmd(
             if dry_run
             else f"{gone} backup(s) deleted, {len(result.kept)} kept"
         )
+
+    app.emit(result, text)
+
+
+def _prune_physical(
+    app: AppContext, backup_dir: Path, keep_window: str, keep_min: int, dry_run: bool
+) -> None:
+    from ops.backup.physical_pruning import WindowPolicy, prune_window
+    from ops.retention.rules import parse_age
+
+    result = prune_window(
+        backup_dir, WindowPolicy(parse_age(keep_window, "--keep-window"), keep_min), dry_run=dry_run
+    )
+
+    def text() -> None:
+        verb = "would delete" if dry_run else "deleted"
+        for c in result.chains:
+            chain = " + ".join(c.ids)
+            click.echo(f"keep    {chain} ({', '.join(c.reasons)})" if c.keep else f"{verb} {chain}")
+        if result.wal_removed:
+            first, last = result.wal_removed[0], result.wal_removed[-1]
+            click.echo(f"{verb} {len(result.wal_removed)} WAL segment(s) {first}..{last}")
+        click.echo(
+            f"WAL kept from {result.wal_kept_from or 'nothing'}; window starts {result.window_start[:19]}"
+        )
+        if dry_run:
+            click.echo("dry run: nothing was changed")
 
     app.emit(result, text)
 

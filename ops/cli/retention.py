@@ -181,9 +181,7 @@ def _restore(
 ) -> None:  # fmt: skip
     from ops import retention
 
-    rule = retention.select_rules(retention.configured_rules(app.settings.tool), name, "archive")[
-        0
-    ]
+    rule = retention.select_rules(retention.configured_rules(app.settings.tool), name, "archive")[0]
     when = retention.parse_since(since)
     run = retention.run_settings(app.settings.tool, max_runtime)
     with app.connect() as conn, _Output(app) as out:
