@@ -115,6 +115,32 @@ def test_kill_during_backup_leaves_no_backup(chain: tuple[PitrServer, str, str])
     assert "in progress (or left by a killed run)" in server.dbops("backup", "list").output
 
 
+def test_restore_refusals_change_nothing(chain: tuple[PitrServer, str, str]) -> None:
+    server, _, inc = chain
+    busy = server.home.parent / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    cases = {
+        ("restore", inc, "--latest", "--target-dir", str(busy)): "is not empty; a restore never writes over",
+        (
+            "restore",
+            inc,
+            "--to-time",
+            "2000-01-01T00:00:00Z",
+            "--target-dir",
+            str(busy / "x"),
+        ): "is before backup",
+        ("restore", inc, "--target-dir", str(busy / "y")): "a physical restore needs exactly one target",
+        ("restore", inc, "--latest"): "pass --target-dir DIR",
+        ("backup", "--incremental"): "--incremental needs --physical",
+    }
+    for args, message in cases.items():
+        result = server.dbops(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output and "Error: " in result.output, result.output
+    assert sorted(p.name for p in busy.iterdir()) == ["keep.txt"]
+
+
 def test_prune_keeps_the_window_and_its_wal(chain: tuple[PitrServer, str, str]) -> None:
     """Last in the module: it deletes the first chain."""
     server, full, inc = chain
