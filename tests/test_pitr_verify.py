@@ -116,7 +116,7 @@ def test_kill_during_backup_leaves_no_backup(chain: tuple[PitrServer, str, str])
 
 
 def test_restore_refusals_change_nothing(chain: tuple[PitrServer, str, str]) -> None:
-    server, _, inc = chain
+    server, full, inc = chain
     busy = server.home.parent / "busy"
     busy.mkdir()
     (busy / "keep.txt").write_text("mine")
@@ -139,6 +139,10 @@ def test_restore_refusals_change_nothing(chain: tuple[PitrServer, str, str]) -> 
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output and "Error: " in result.output, result.output
     assert sorted(p.name for p in busy.iterdir()) == ["keep.txt"]
+    dry = server.dbops("restore", inc, "--latest", "--target-dir", str(busy / "new"), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert f"dry run: would combine {full} + {inc} into {busy / 'new' / 'data'}" in dry.output
+    assert not (busy / "new").exists()
 
 
 def test_prune_keeps_the_window_and_its_wal(chain: tuple[PitrServer, str, str]) -> None:

@@ -119,3 +119,18 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_a_wal_folder_belongs_to_one_cluster(tmp_path: Path) -> None:
+    from ops.errors import ConfigError
+    from ops.wal.receive import claim_folder
+
+    claim_folder(tmp_path, "7714621090069171173")
+    claim_folder(tmp_path, "7714621090069171173")
+    with pytest.raises(ConfigError, match="holds the WAL of another cluster"):
+        claim_folder(tmp_path, "1234")
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "000000010000000000000003.partial").write_bytes(b"")
+    with pytest.raises(ConfigError, match="holds WAL of an unknown cluster"):
+        claim_folder(stray, "1234")

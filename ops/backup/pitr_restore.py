@@ -124,7 +124,7 @@ def check_target(backup: Backup, target: RecoveryTarget) -> None:
         )
 
 
-def prepare_target_dir(target_dir: Path) -> Path:
+def prepare_target_dir(target_dir: Path, *, create: bool = True) -> Path:
     target_dir = target_dir.resolve()
     if target_dir.exists() and (not target_dir.is_dir() or any(target_dir.iterdir())):
         raise ConfigError(
@@ -133,37 +133,39 @@ def prepare_target_dir(target_dir: Path) -> Path:
         )
     if len(str(target_dir / "run")) > _MAX_SOCKET_PATH:
         raise ConfigError(f"{target_dir} is too long a path for a Unix socket", "pick a shorter --target-dir")
-    target_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if create:
+        target_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return target_dir
 
 
 def restore_to_point(
-    backup: Backup, backup_dir: Path, target: RecoveryTarget, target_dir: Path, *, start: bool
+    backup: Backup,
+    backup_dir: Path,
+    target: RecoveryTarget,
+    target_dir: Path,
+    *,
+    start: bool,
+    dry_run: bool = False,
 ) -> PitrResult:
     clock = time.monotonic()
     chain = chain_of(backup, backup_dir)
     check_target(backup, target)
-    target_dir = prepare_target_dir(target_dir)
+    existed = target_dir.exists()
+    target_dir = prepare_target_dir(target_dir, create=not dry_run)
     data = target_dir / "data"
-    combine = subprocess.run(
-        [program("pg_combinebackup"), "--output", str(data), *(str(b.path / "base") for b in chain)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if combine.returncode != 0:
-        raise OperationFailed(
-            f"pg_combinebackup failed: {last_lines(combine.stderr)}",
-            f"run `dbops backup verify {backup.id}`; remove {target_dir} before trying again",
-        )
-    for leftover in (*data.glob(".s.PGSQL.*"), data / "postmaster.pid", data / ".handle_pids.json"):
-        leftover.unlink(missing_ok=True)
-    staged = stage_wal(backup, backup_dir, target_dir / "wal")
-    write_recovery_settings(data, target_dir, target)
-    (target_dir / "run").mkdir(mode=0o700)
-    make_private(target_dir)
-    let_server_reach(target_dir)
-    hand_over(target_dir)
+    if dry_run:
+        return PitrResult(
+            backup.id, tuple(b.id for b in chain), target.describe(), str(target_dir), str(data),
+            False, None, None, None, None, 0, round(time.monotonic() - clock, 3),
+        )  # fmt: skip
+    try:
+        staged = lay_down(backup, chain, backup_dir, target, target_dir)
+    except BaseException:
+        # nothing half-made stays behind: DIR is as it was (gone, or empty)
+        shutil.rmtree(target_dir, ignore_errors=True)
+        if existed:
+            target_dir.mkdir(mode=0o700, exist_ok=True)
+        raise
     if not start:
         return PitrResult(
             backup.id, tuple(b.id for b in chain), target.describe(), str(target_dir), str(data),
@@ -175,6 +177,33 @@ def restore_to_point(
         backup.id, tuple(b.id for b in chain), target.describe(), str(target_dir), str(data),
         True, url, pid, recovered_to, recovered_lsn, staged, round(time.monotonic() - clock, 3),
     )  # fmt: skip
+
+
+def lay_down(
+    backup: Backup, chain: list[Backup], backup_dir: Path, target: RecoveryTarget, target_dir: Path
+) -> int:
+    """DIR/data (the combined chain, recovery settings), DIR/wal, DIR/run; all for the server's user."""
+    data = target_dir / "data"
+    combine = subprocess.run(
+        [program("pg_combinebackup"), "--output", str(data), *(str(b.path / "base") for b in chain)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if combine.returncode != 0:
+        raise OperationFailed(
+            f"pg_combinebackup failed: {last_lines(combine.stderr)}",
+            f"run `dbops backup verify {backup.id}`; nothing was left in {target_dir}",
+        )
+    for leftover in (*data.glob(".s.PGSQL.*"), data / "postmaster.pid", data / ".handle_pids.json"):
+        leftover.unlink(missing_ok=True)
+    staged = stage_wal(backup, backup_dir, target_dir / "wal")
+    write_recovery_settings(data, target_dir, target)
+    (target_dir / "run").mkdir(mode=0o700)
+    make_private(target_dir)
+    let_server_reach(target_dir)
+    hand_over(target_dir)
+    return staged
 
 
 def stage_wal(backup: Backup, backup_dir: Path, into: Path) -> int:

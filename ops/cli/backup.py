@@ -425,7 +425,7 @@ def restore_cmd(
     backup_dir = _dir(app, opts["directory"])
     backup = find_backup(backup_dir, backup_id)
     if backup.manifest.kind == "physical":
-        _restore_physical(app, backup, backup_dir, opts)
+        _restore_physical(app, backup, backup_dir, dry_run, opts)
         return
     if target_url is None:
         raise ConfigError(
@@ -462,7 +462,9 @@ def restore_cmd(
     app.emit(result, text)
 
 
-def _restore_physical(app: AppContext, backup: Any, backup_dir: Path, opts: dict[str, Any]) -> None:
+def _restore_physical(
+    app: AppContext, backup: Any, backup_dir: Path, dry_run: bool, opts: dict[str, Any]
+) -> None:
     from ops.backup.pitr_restore import parse_target, restore_to_point
 
     target = parse_target(opts["to_time"], opts["to_lsn"], opts["latest"])
@@ -471,10 +473,18 @@ def _restore_physical(app: AppContext, backup: Any, backup_dir: Path, opts: dict
             f"backup {backup.id} is a physical backup: it restores into a directory",
             "pass --target-dir DIR (a new or empty directory)",
         )
-    result = restore_to_point(backup, backup_dir, target, Path(opts["target_dir"]), start=opts["start"])
+    result = restore_to_point(
+        backup, backup_dir, target, Path(opts["target_dir"]), start=opts["start"], dry_run=dry_run
+    )
 
     def text() -> None:
         chain = " + ".join(result.chain)
+        if dry_run:
+            click.echo(
+                f"dry run: would combine {chain} into {result.data_dir} and recover to {result.target}"
+            )
+            click.echo("nothing was changed")
+            return
         click.echo(f"restored {chain} into {result.data_dir} ({result.wal_segments} WAL segment(s) staged)")
         if result.started:
             click.echo(

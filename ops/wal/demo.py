@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC
 from pathlib import Path
@@ -23,9 +24,13 @@ from ops.backup.pitr_restore import stop_restored
 from ops.config import load_settings
 from ops.db import resolve_url
 
+ENV = dict(os.environ)
+
 
 def dbops(*args: str) -> Any:
-    out = subprocess.run([sys.executable, "-m", "ops", "--json", *args], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "ops", "--json", *args], capture_output=True, text=True, env=ENV
+    )
     if out.returncode != 0:
         raise SystemExit(f"dbops {' '.join(args)} failed: {out.stderr.strip()}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -47,7 +52,7 @@ def learners(url: str, seed: int) -> int:
 
 def streaming() -> bool:
     status = subprocess.run(
-        [sys.executable, "-m", "ops", "--json", "wal", "status"], capture_output=True, text=True
+        [sys.executable, "-m", "ops", "--json", "wal", "status"], capture_output=True, text=True, env=ENV
     )
     data = json.loads(status.stdout) if status.stdout.strip() else {}
     return data.get("receiver_state") == "streaming" and data.get("lag_bytes") == 0
@@ -55,15 +60,23 @@ def streaming() -> bool:
 
 def main() -> int:
     settings = load_settings({}, os.environ, Path.cwd())
+    # the demo's WAL stays with the demo's server (DBOPS_HOME) unless a backup dir is configured
+    ENV.setdefault("DBOPS_BACKUP_DIR", str(settings.dbops_home / "backups"))
     url = resolve_url(settings)
     enabled = dbops("wal", "enable")
     print(f"pitr: wal enable: slot {enabled['slot']!r}, {len(enabled['changes'])} setting(s) changed")
     log = settings.dbops_home / "wal-receive.log"
     with log.open("a") as out:
         receiver = subprocess.Popen(
-            [sys.executable, "-m", "ops", "wal", "receive"], stdout=out, stderr=out, start_new_session=True
+            [sys.executable, "-m", "ops", "wal", "receive"],
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            env=ENV,
         )
-    target_dir = settings.dbops_home / f"pitr-demo-{os.getpid()}"
+    scratch = Path(tempfile.mkdtemp(prefix="dbops-pitr-demo-"))
+    scratch.chmod(0o711)
+    target_dir = scratch / "restore"
     try:
         wait("the WAL receiver", streaming)
         backup = dbops("backup", "--physical")
@@ -86,7 +99,7 @@ def main() -> int:
         )
     finally:
         stop_restored(target_dir)
-        shutil.rmtree(target_dir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
         receiver.send_signal(signal.SIGTERM)
         receiver.wait(timeout=30)
     return 0

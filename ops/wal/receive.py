@@ -22,17 +22,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from psycopg.conninfo import make_conninfo
 
 from ops.backup.tools import client_env
 from ops.db import connect, redact
 from ops.errors import Busy, ConfigError
-from ops.wal.archive import RECEIVER_NAME, SLOT_NAME, wal_dir
+from ops.wal.archive import PARTIAL, RECEIVER_NAME, SLOT_NAME, is_segment, wal_dir
 from ops.wal.enable import slot_exists
 from ops.wal.tools import program
 
 LOCK_FILE = ".receive.lock"
+SYSTEM_FILE = ".system_identifier"
 _PR_SET_PDEATHSIG = 1
 
 Log = Callable[[str], None]
@@ -63,6 +66,31 @@ def receiver_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def system_identifier(conn: psycopg.Connection[Any]) -> str:
+    row = conn.execute("select system_identifier::text from pg_control_system()").fetchone()
+    return str(row[0]) if row else ""
+
+
+def claim_folder(folder: Path, system: str) -> None:
+    """A WAL folder holds one cluster's WAL: mixing two would make every restore from it wrong."""
+    marker = folder / SYSTEM_FILE
+    if marker.exists():
+        owner = marker.read_text(encoding="utf-8").strip()
+        if owner != system:
+            raise ConfigError(
+                f"{folder} holds the WAL of another cluster (system {owner}; this server: {system})",
+                "move that folder away, or pass --dir (DBOPS_BACKUP_DIR) for this server's backups",
+            )
+        return
+    if any(is_segment(p.name.removesuffix(PARTIAL)) for p in folder.iterdir()):
+        raise ConfigError(
+            f"{folder} holds WAL of an unknown cluster",
+            "move it away, or pass --dir for this server's backups",
+        )
+    marker.write_text(system + "\n", encoding="utf-8")
+    marker.chmod(0o600)
 
 
 def _die_with_parent() -> None:
@@ -121,6 +149,7 @@ def receive_wal(
                 raise ConfigError(
                     f"the replication slot {SLOT_NAME!r} does not exist", "run `dbops wal enable`"
                 )
+            claim_folder(folder, system_identifier(conn))
         command, env = receiver_command(conninfo, folder)
         runs, backoff, code = 0, 1.0, None
         next_lag = time.monotonic() + lag_interval
