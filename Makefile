@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(BIN)/dbops retention run --metrics-file "$${DBOPS_HOME:-.dbops}/retention.prom"
 	$(BIN)/dbops backup
 	$(BIN)/dbops backup verify latest --restore
+	$(BIN)/python -m ops.wal.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

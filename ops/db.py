@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 import socket
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -51,6 +52,13 @@ def resolve_url(settings: Settings) -> str:
     from ops import embedded
 
     return embedded.ensure_running(settings.dbops_home)
+
+
+def embedded_home(settings: Settings) -> Path | None:
+    """DBOPS_HOME when the server is the embedded one dbops starts itself, else None."""
+    if settings.database_url or settings.database_url_source == "libpq":
+        return None
+    return settings.dbops_home
 
 
 def with_database(conninfo: str, dbname: str) -> str:

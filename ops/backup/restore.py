@@ -59,8 +59,8 @@ class RestoreResult:
     duration_s: float
 
 
-def file_problems(backup: Backup) -> list[str]:
-    """Each file that is missing, of another size, of another SHA-256, or not in the manifest."""
+def file_problems(backup: Backup, *, extra_files: bool = True) -> list[str]:
+    """Each file missing, of another size or SHA-256, or (with `extra_files`) not in the manifest."""
     problems: list[str] = []
     listed = {f.path for f in backup.manifest.files}
     for f in backup.manifest.files:
@@ -73,7 +73,7 @@ def file_problems(backup: Backup) -> list[str]:
             problems.append(f"{f.path}: {size} bytes, {f.size} in the manifest (truncated or grown)")
         elif sha256_file(path) != f.sha256:
             problems.append(f"{f.path}: SHA-256 differs from the manifest (content changed)")
-    for path in dump_files(backup.path):
+    for path in dump_files(backup.path) if extra_files else ():
         rel = path.relative_to(backup.path).as_posix()
         if rel not in listed:
             problems.append(f"{rel}: not in the manifest")

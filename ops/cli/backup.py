@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ops.cli._context import AppContext, confirm, dry_run_option, pass_app, table, yes_option
-from ops.errors import Corruption, ExitCode, Findings
+from ops.errors import ConfigError, Corruption, ExitCode, Findings
 
 if TYPE_CHECKING:
     from ops.backup.manifest import DumpFormat
@@ -33,6 +33,10 @@ def _bin_dir(app: AppContext, flag: str | None) -> Path | None:
     from ops.backup import path_setting
 
     return path_setting(app.settings, "pg_bin_dir", flag, os.environ, None)
+
+
+def _short(stamp: str | None) -> str:
+    return stamp[:19].replace("T", " ") if stamp else ""
 
 
 def _size(n: int) -> str:
@@ -84,6 +88,10 @@ def _progress(app: AppContext) -> Iterator[Callable[[int, int, str], None] | Non
     help="auto (zstd if this pg_dump has it, else a measured gzip level), or pg_dump's gzip:N, zstd, none.",
 )
 @click.option("--pg-bin-dir", type=click.Path(file_okay=False), help=_BIN_HELP)
+@click.option("--physical", is_flag=True, help="A base backup (pg_basebackup) for point-in-time recovery.")
+@click.option(
+    "--incremental", is_flag=True, help="With --physical: only what changed since the newest verified one."
+)
 @pass_app
 @click.pass_context
 def backup_group(
@@ -94,6 +102,8 @@ def backup_group(
     jobs: int,
     compress: str,
     pg_bin_dir: str | None,
+    physical: bool,
+    incremental: bool,
 ) -> None:
     """The dump goes into <backup dir>/<UTC timestamp>_<database>/ with a manifest.
 
@@ -103,6 +113,11 @@ def backup_group(
     ctx.meta["backup_dir"] = directory
     ctx.meta["pg_bin_dir"] = pg_bin_dir
     if ctx.invoked_subcommand is not None:
+        return
+    if incremental and not physical:
+        raise ConfigError("--incremental needs --physical", "run `dbops backup --physical --incremental`")
+    if physical:
+        _physical_backup(app, _dir(app, directory), incremental)
         return
     from ops.backup import BackupRequest, run_backup
 
@@ -130,16 +145,41 @@ def backup_group(
     app.emit(result, text)
 
 
+def _physical_backup(app: AppContext, backup_dir: Path, incremental: bool) -> None:
+    from ops.backup.physical import PhysicalRequest, run_physical_backup
+
+    result = run_physical_backup(
+        app.conninfo(), PhysicalRequest(backup_dir, incremental, app.settings.lock_wait)
+    )
+
+    def text() -> None:
+        m = result.manifest
+        info = m.physical
+        assert info is not None
+        kind = f"incremental to {info.parent}" if info.incremental else "full"
+        click.echo(
+            f"backup {result.id}: physical, {kind}, LSN {info.start_lsn}-{info.end_lsn} "
+            f"(timeline {info.timeline}), {m.duration_s:.1f} s, verified by pg_verifybackup"
+        )
+        click.echo(f"  in {result.path}")
+        click.echo(
+            f"  restorable from {info.earliest_restorable} (with `dbops wal receive` running: onwards)"
+        )
+
+    app.emit(result, text)
+
+
 @backup_group.command("list")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help=_DIR_HELP)
 @pass_app
 @click.pass_context
 def list_cmd(ctx: click.Context, app: AppContext, directory: str | None) -> None:
     """List finished backups, oldest first, with their last verification."""
-    from ops.backup import list_backups
+    from ops.backup.manifest import list_backups
+    from ops.backup.physical import with_restorable
 
     where = _dir(app, directory or ctx.parent.meta.get("backup_dir") if ctx.parent else directory)
-    listing = list_backups(where)
+    listing = with_restorable(list_backups(where), where)
 
     def text() -> None:
         rows = []
@@ -148,10 +188,31 @@ def list_cmd(ctx: click.Context, app: AppContext, directory: str | None) -> None
             last = m.verifications[-1] if m.verifications else None
             state = "never" if last is None else ("restored" if last.restore else "checksums")
             state = state if last is None or last.ok else f"FAILED ({state})"
+            info, window = m.physical, listing.restorable.get(b.id)
+            kind = "logical" if info is None else ("incremental" if info.incremental else "full")
+            lsns = f"{info.start_lsn}-{info.end_lsn}" if info else ""
             rows.append(
-                (b.id, m.database, m.dump_format, _size(m.size), m.compression, m.migration_head or "", state)
+                (
+                    b.id,
+                    kind,
+                    info.parent if info and info.parent else "",
+                    lsns,
+                    _short(window.earliest) if window else "",
+                    _short(window.latest) if window else "",
+                    m.database,
+                    m.dump_format,
+                    _size(m.size),
+                    m.migration_head or "",
+                    state,
+                )
             )
-        table(["backup", "database", "format", "size", "compression", "head", "verified"], rows)
+        table(
+            [
+                "backup", "kind", "parent", "LSN range", "restorable from", "until",
+                "database", "format", "size", "head", "verified",
+            ],
+            rows,
+        )  # fmt: skip
         click.echo(f"{len(listing.backups)} backup(s) in {where}")
         for name in listing.in_progress:
             click.echo(f"in progress (or left by a killed run): {name}")
@@ -183,22 +244,32 @@ def verify_cmd(
     Exit 7 when anything differs from the manifest; with --restore, exit 1 when the restored
     copy fails a check (7 on corruption). The outcome is recorded in the manifest.
     """
-    from ops.backup import find_backup, verify_backup
+    from ops.backup.manifest import find_backup
+    from ops.backup.physical_verify import verify_physical
+    from ops.backup.restore import verify_backup
 
     parent = ctx.parent.meta if ctx.parent else {}
-    backup = find_backup(_dir(app, directory or parent.get("backup_dir")), backup_id)
-    result = verify_backup(
-        backup,
-        conninfo=app.conninfo() if restore else None,
-        settings=app.settings,
-        restore=restore,
-        bin_dir=_bin_dir(app, pg_bin_dir or parent.get("pg_bin_dir")),
-        jobs=jobs,
-    )
+    backup_dir = _dir(app, directory or parent.get("backup_dir"))
+    backup = find_backup(backup_dir, backup_id)
+    physical = backup.manifest.kind == "physical"
+    if physical:
+        result = verify_physical(backup, backup_dir, settings=app.settings, restore=restore)
+    else:
+        result = verify_backup(
+            backup,
+            conninfo=app.conninfo() if restore else None,
+            settings=app.settings,
+            restore=restore,
+            bin_dir=_bin_dir(app, pg_bin_dir or parent.get("pg_bin_dir")),
+            jobs=jobs,
+        )
 
     def text() -> None:
         files = len(backup.manifest.files)
-        if result.ok:
+        if result.ok and physical:
+            what = f"{result.tables_compared} chain link(s) pass pg_verifybackup and join; {result.checks}"
+            click.echo(f"backup {result.id}: OK ({what}, {result.duration_s:.1f} s)")
+        elif result.ok:
             what = f"{files} file(s) match their SHA-256, {backup.manifest.toc_entries} TOC entries"
             if result.restore:
                 what += (
@@ -228,13 +299,20 @@ def verify_cmd(
 
 
 @backup_group.command("prune")
-@click.option("--keep-last", type=int, default=0, help="Keep the newest N backups.")
+@click.option("--keep-last", type=int, default=0, help="Logical: keep the newest N backups.")
 @click.option(
-    "--keep-daily", type=int, default=0, help="Keep the newest backup of each of the newest D days."
+    "--keep-daily", type=int, default=0, help="Logical: keep the newest backup of each of the newest D days."
 )
 @click.option(
-    "--keep-weekly", type=int, default=0, help="Keep the newest backup of each of the newest W weeks."
+    "--keep-weekly",
+    type=int,
+    default=0,
+    help="Logical: keep the newest backup of each of the newest W weeks.",
 )
+@click.option(
+    "--keep-window", metavar="AGE", help="Physical: every moment of the last AGE (7d, 36h) stays restorable."
+)
+@click.option("--keep-min", type=int, default=1, show_default=True, help="Physical: keep at least N chains.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help=_DIR_HELP)
 @dry_run_option
 @pass_app
@@ -245,18 +323,25 @@ def prune_cmd(
     keep_last: int,
     keep_daily: int,
     keep_weekly: int,
+    keep_window: str | None,
+    keep_min: int,
     directory: str | None,
     dry_run: bool,
 ) -> None:
-    """Delete the backups the policy does not keep; never the newest verified one."""
+    """Delete the backups the policy does not keep; never the newest verified one.
+
+    --keep-last/--keep-daily/--keep-weekly prune logical backups; --keep-window/--keep-min
+    prune physical chains and the WAL only they needed.
+    """
     from ops.backup import PrunePolicy, prune
 
     parent = ctx.parent.meta if ctx.parent else {}
-    result = prune(
-        _dir(app, directory or parent.get("backup_dir")),
-        PrunePolicy(keep_last, keep_daily, keep_weekly),
-        dry_run=dry_run,
-    )
+    backup_dir = _dir(app, directory or parent.get("backup_dir"))
+    if keep_window is not None:
+        _prune_physical(app, backup_dir, keep_window, keep_min, dry_run)
+        if not (keep_last or keep_daily or keep_weekly):
+            return
+    result = prune(backup_dir, PrunePolicy(keep_last, keep_daily, keep_weekly), dry_run=dry_run)
 
     def text() -> None:
         for d in result.decisions:
@@ -276,9 +361,43 @@ def prune_cmd(
     app.emit(result, text)
 
 
+def _prune_physical(
+    app: AppContext, backup_dir: Path, keep_window: str, keep_min: int, dry_run: bool
+) -> None:
+    from ops.backup.physical_pruning import WindowPolicy, prune_window
+    from ops.retention.rules import parse_age
+
+    result = prune_window(
+        backup_dir, WindowPolicy(parse_age(keep_window, "--keep-window"), keep_min), dry_run=dry_run
+    )
+
+    def text() -> None:
+        verb = "would delete" if dry_run else "deleted"
+        for c in result.chains:
+            chain = " + ".join(c.ids)
+            click.echo(f"keep    {chain} ({', '.join(c.reasons)})" if c.keep else f"{verb} {chain}")
+        if result.wal_removed:
+            first, last = result.wal_removed[0], result.wal_removed[-1]
+            click.echo(f"{verb} {len(result.wal_removed)} WAL segment(s) {first}..{last}")
+        click.echo(
+            f"WAL kept from {result.wal_kept_from or 'nothing'}; window starts {result.window_start[:19]}"
+        )
+        if dry_run:
+            click.echo("dry run: nothing was changed")
+
+    app.emit(result, text)
+
+
 @click.command("restore")
 @click.argument("backup_id")
-@click.option("--target-url", required=True, help="The database to restore into (must be empty, or --clean).")
+@click.option("--target-url", help="Logical backups: the database to restore into (empty, or --clean).")
+@click.option("--to-time", metavar="T", help="Physical: recover up to this time (ISO; UTC without a zone).")
+@click.option("--to-lsn", metavar="L", help="Physical: recover up to this WAL position.")
+@click.option("--latest", is_flag=True, help="Physical: recover every WAL received.")
+@click.option(
+    "--target-dir", type=click.Path(file_okay=False), help="Physical: a new or empty directory for the copy."
+)
+@click.option("--start", is_flag=True, help="Physical: start the copy on a socket in DIR and print its URL.")
 @click.option(
     "--clean", is_flag=True, help="Drop the objects the backup holds before restoring them (needs --yes)."
 )
@@ -293,16 +412,36 @@ def prune_cmd(
 @yes_option
 @pass_app
 def restore_cmd(
-    app: AppContext, /, backup_id: str, target_url: str, clean: bool, dry_run: bool, yes: bool, **opts: Any
+    app: AppContext,
+    /,
+    backup_id: str,
+    target_url: str | None,
+    clean: bool,
+    dry_run: bool,
+    yes: bool,
+    **opts: Any,
 ) -> None:
-    """The target server must be at least as new as the backup's source.
+    """A logical backup restores into an empty database (--target-url), a physical one to a point
+    in time into an empty directory (--target-dir with --to-time, --to-lsn or --latest).
 
-    Checksums are verified first; the restore runs in one transaction (unless --jobs) and
-    stops at the first error. Afterwards `dbops status` on the target shows the backup's head.
+    Logical: checksums are verified first; the restore runs in one transaction (unless --jobs)
+    and stops at the first error. Physical: the chain is combined, WAL from the backup
+    folder's wal/ is replayed to the target and the copy is promoted; --start starts it.
     """
-    from ops.backup import find_backup, restore_backup
+    from ops.backup.manifest import find_backup
 
-    backup = find_backup(_dir(app, opts["directory"]), backup_id)
+    backup_dir = _dir(app, opts["directory"])
+    backup = find_backup(backup_dir, backup_id)
+    if backup.manifest.kind == "physical":
+        _restore_physical(app, backup, backup_dir, dry_run, opts)
+        return
+    if target_url is None:
+        raise ConfigError(
+            f"backup {backup.id} is a logical backup: it restores into a database",
+            "pass --target-url URL (--target-dir and --to-time are for physical backups)",
+        )
+    from ops.backup.restore import restore_backup
+
     if clean and not dry_run:
         confirm(f"Replace the objects of backup {backup_id} in the target database?", yes)
     result = restore_backup(
@@ -327,5 +466,42 @@ def restore_cmd(
             f"{result.tables_compared} tables' row counts match; "
             f"migration head {result.migration_head or 'none'}"
         )
+
+    app.emit(result, text)
+
+
+def _restore_physical(
+    app: AppContext, backup: Any, backup_dir: Path, dry_run: bool, opts: dict[str, Any]
+) -> None:
+    from ops.backup.pitr_restore import parse_target, restore_to_point
+
+    target = parse_target(opts["to_time"], opts["to_lsn"], opts["latest"])
+    if not opts["target_dir"]:
+        raise ConfigError(
+            f"backup {backup.id} is a physical backup: it restores into a directory",
+            "pass --target-dir DIR (a new or empty directory)",
+        )
+    result = restore_to_point(
+        backup, backup_dir, target, Path(opts["target_dir"]), start=opts["start"], dry_run=dry_run
+    )
+
+    def text() -> None:
+        chain = " + ".join(result.chain)
+        if dry_run:
+            click.echo(
+                f"dry run: would combine {chain} into {result.data_dir} and recover to {result.target}"
+            )
+            click.echo("nothing was changed")
+            return
+        click.echo(f"restored {chain} into {result.data_dir} ({result.wal_segments} WAL segment(s) staged)")
+        if result.started:
+            click.echo(
+                f"recovered to {result.recovered_to or 'the backup'} (LSN {result.recovered_lsn}) "
+                f"in {result.duration_s:.1f} s; the copy runs as pid {result.pid}"
+            )
+            click.echo(f"url: {result.url}")
+            click.echo(f"stop it: pg_ctl -D {result.data_dir} stop")
+        else:
+            click.echo(f"recovers to {result.target} when started: pg_ctl -D {result.data_dir} start")
 
     app.emit(result, text)
