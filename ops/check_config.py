@@ -33,6 +33,12 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "bloat_ratio": 0.5,
     "sequence_used_max": 0.75,
     "xid_age_max": 1_000_000_000,
+    "unused_index_min_table_scans": 10000,
+    "replication_slot_retained_min_bytes": 1024 * 1024 * 1024,
+    "sensitive_column_pattern": (
+        r"(^|_)(password|passwd|pwd|pass|secret|token|api_?key|access_key|private_key|ssn"
+        r"|social_security|credit_card|card_number|cvv|iban)(_|$)"
+    ),
 }
 
 
