@@ -22,6 +22,7 @@ from psycopg import errors as pg_errors
 from ops import retention_sql as q
 from ops import retention_units as units
 from ops.errors import OperationFailed
+from ops.failpoints import failpoint
 from ops.locks import JobFamily, job_lock
 from ops.retention_rules import Rule, RunSettings, validate
 
@@ -160,6 +161,7 @@ class _Runner:
                 return rows, by_table, sizer, timeouts, "time budget"
             limit = sizer.size
             started = time.perf_counter()
+            failpoint("retention.batch.start")
             try:
                 selected, done, moved, last = step(limit, after)
             except (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected):
@@ -176,6 +178,7 @@ class _Runner:
                     ) from exc
                 sizer.shrink()
                 continue
+            failpoint("retention.batch.committed")
             retries = 0
             elapsed = (time.perf_counter() - started) * 1000
             sizer.record(elapsed, full=selected >= limit)
@@ -249,6 +252,7 @@ def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
         assert plan is not None
         with conn.transaction():
             batch = units.move_units(conn, plan, limit, after)
+            failpoint("retention.batch.uncommitted")
         return batch.selected, batch.moved.get(rule.table, 0), batch.moved, batch.last_order_value
 
     rows, by_table, sizer, timeouts, stopped = runner.loop(rule.name, action, unit if plan else simple)
@@ -332,6 +336,7 @@ def restore_rule(
             def step(limit: int, after: Any) -> tuple[int, int, dict[str, int], Any]:
                 with conn.transaction():
                     batch = units.move_units(conn, plan, limit, after)
+                    failpoint("retention.batch.uncommitted")
                 return batch.selected, batch.moved.get(rule.table, 0), batch.moved, batch.last_order_value
 
             rows, by_table, sizer, timeouts, stopped = runner.loop(rule.name, "restored", step)

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from ops.errors import ConfigError, DbopsError, ExitCode
+from ops.failpoints import failpoint
 from ops.retention import Listener, RunResult, apply_rules
 from ops.retention_rules import configured_rules, run_settings, select_rules
 
@@ -142,4 +143,5 @@ def retention_run(
     finally:
         if metrics_file is not None:
             text = render_metrics(result, code, time.monotonic() - started, time.time())
+            failpoint("retention.metrics.write")
             write_atomically(metrics_file, text)
