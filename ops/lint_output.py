@@ -27,7 +27,8 @@ def text_lines(report: LintReport) -> list[str]:
     summary = f"{len(report.findings)} finding(s) ({counts})" if report.findings else "no findings"
     lines.append(
         f"{summary} in {len(report.files)} file(s); {len(report.waived)} waived; "
-        f"fail-on {report.fail_on}: {'FAIL' if report.failed else 'ok'} ({timing})"
+        f"fail-on safety {report.fail_on}, style {report.style_fail_on}: "
+        f"{'FAIL' if report.failed else 'ok'} ({timing})"
     )
     return lines
 
@@ -56,7 +57,7 @@ def github_lines(report: LintReport) -> list[str]:
         lines.append(f"::{_GITHUB_LEVELS[f.level]} {props}::{_escape_data(f'{f.rule}: {f.message}')}")
     lines.append(
         f"dbops lint: {len(report.findings)} finding(s), {len(report.waived)} waived, "
-        f"fail-on {report.fail_on}: {'FAIL' if report.failed else 'ok'}"
+        f"fail-on safety {report.fail_on}, style {report.style_fail_on}: {'FAIL' if report.failed else 'ok'}"
     )
     return lines
 

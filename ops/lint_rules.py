@@ -192,7 +192,7 @@ def _outside_transaction(st: Statement) -> tuple[bool, bool]:
     if head.startswith("reindex") and "concurrently" in words:
         return True, True
     if words[:1] == ["vacuum"]:
-        return True, True
+        return True, True  # VACUUM FULL is the safety rule vacuum-full's
     if words[:2] == ["alter", "type"] and "add" in words and "value" in words:
         return True, "if not exists" in head
     if words[:1] in (["do"], ["call"]):
@@ -200,7 +200,7 @@ def _outside_transaction(st: Statement) -> tuple[bool, bool]:
         commits = words[:1] == ["call"] or re.search(r"\b(commit|rollback)\b", body) is not None
         return commits, True  # a batched DO block's re-runnability is its author's to prove
     if words[:2] == ["alter", "table"] and "detach" in st.words() and "concurrently" in st.words():
-        return True, False
+        return True, True  # no IF EXISTS form; a detach interrupted half-way is ended with FINALIZE
     return False, True
 
 

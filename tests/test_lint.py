@@ -14,6 +14,7 @@ from ops.config import Settings, load_settings
 from ops.lint import file_findings, lint
 from ops.lint_model import LintReport
 from ops.lint_rules import RULES
+from ops.lint_safety import RULES as SAFETY_RULES
 from ops.lint_sql import parse_sql, waiver_scope
 from tests.server import ROOT
 
@@ -65,7 +66,8 @@ EXPECTED: dict[str, set[tuple[str, int, str]]] = {
         ("checks/writes.sql", 7, "check-read-only"),
     },
     "check_duplicate_id": {("checks/second.sql", 1, "check-duplicate-id")},
-    "sqlfluff_parse": {("policies/broken.sql", 3, "PRS")},
+    # sqlfluff's parse failure is a note (its grammar's limit); squawk's parser names the real error
+    "sqlfluff_parse": {("policies/broken.sql", 3, "PRS"), ("policies/broken.sql", 3, "syntax-error")},
     "sqlfluff_style": {("checks/style.sql", 8, "CP01"), ("checks/style.sql", 9, "CP01")},
     "waivers": {
         ("migrations/0002_b.sql", 5, "require-concurrent-index-creation"),
@@ -115,7 +117,7 @@ def test_sources_and_levels(fixture_report: LintReport) -> None:
     assert sources["PRS"] == "sqlfluff" and sources["adding-required-field"] == "squawk"
     assert sources["policy-no-rls"] == "dbops"
     levels = {f.rule: f.level for f in fixture_report.findings}
-    assert levels["PRS"] == "error" and levels["CP01"] == "warning"
+    assert levels["PRS"] == "note" and levels["syntax-error"] == "error" and levels["CP01"] == "warning"
     assert levels["adding-required-field"] == "warning" and levels["migration-no-depends"] == "warning"
     assert set(fixture_report.timings) == {"sqlfluff", "squawk", "dbops", "total"}
 
@@ -164,7 +166,9 @@ def test_shipped_sql_lints_clean(run_cli: Any, monkeypatch: pytest.MonkeyPatch) 
     result = run_cli("lint")
     assert result.exit_code == 0, result.output
     last = result.output.strip().splitlines()[-1]
-    assert re.match(r"no findings in \d+ file\(s\); \d+ waived; fail-on warning: ok \(", last), last
+    assert re.match(
+        r"no findings in \d+ file\(s\); \d+ waived; fail-on safety warning, style warning: ok \(", last
+    ), last
     # every waiver in the shipped SQL says why
     for line in result.output.splitlines()[:-1]:
         assert re.match(r"waived migrations/\S+:\d+: \S+ \[(sqlfluff|squawk|dbops)\]: \S", line), line
@@ -180,7 +184,9 @@ def test_shipped_sql_lints_clean_in_machine_formats(run_cli: Any, monkeypatch: p
     assert all("suppressions" in r for run in runs for r in run["results"])  # only the waived ones
     assert sum(len(run["results"]) for run in runs) == len(report.waived) >= 1
     lines = github_lines(report)
-    assert lines == [f"dbops lint: 0 finding(s), {len(report.waived)} waived, fail-on warning: ok"]
+    assert lines == [
+        f"dbops lint: 0 finding(s), {len(report.waived)} waived, fail-on safety warning, style warning: ok"
+    ]
 
 
 @pytest.mark.slow
@@ -207,7 +213,9 @@ def test_text_format(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         f"{CASE}/policies/notes.sql:3:1: error policy-always-true-write INSERT policy "
         '"Anyone inserts notes" has no WITH CHECK: anon may insert any row [dbops]'
     )
-    assert lines[-1].startswith("2 finding(s) (2 errors) in 1 file(s); 0 waived; fail-on warning: FAIL (")
+    assert lines[-1].startswith(
+        "2 finding(s) (2 errors) in 1 file(s); 0 waived; fail-on safety warning, style warning: FAIL ("
+    )
 
 
 def test_json_format(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -257,7 +265,7 @@ def test_sarif_format(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         json.dumps([{"kind": "inSource", "justification": "a rollback runs on a table this young"}]),
     }
-    assert {r["id"] for r in dbops["tool"]["driver"]["rules"]} == set(RULES)
+    assert {r["id"] for r in dbops["tool"]["driver"]["rules"]} == set(RULES) | set(SAFETY_RULES)
     assert {r["ruleId"] for r in dbops["results"]} == {"waiver-no-reason", "waiver-unused"}
 
 
@@ -269,7 +277,7 @@ def test_github_format(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         f"::warning file={REL}/migration_no_depends/migrations/0002_b.sql,line=1,col=1,"
         "title=dbops migration-no-depends::migration-no-depends: 0002_b has no `-- depends:` line"
         ": name the migration it follows",
-        "dbops lint: 1 finding(s), 0 waived, fail-on warning: FAIL",
+        "dbops lint: 1 finding(s), 0 waived, fail-on safety warning, style warning: FAIL",
     ]
 
 
@@ -411,7 +419,10 @@ def test_console_script_with_parallel_sqlfluff(tmp_path: Path) -> None:
     assert proc.stdout.splitlines()[0].startswith(
         f"::error file={REL}/policy_no_rls/policies/notes.sql,line=1,col=1,title=dbops policy-no-rls::"
     )
-    assert proc.stdout.splitlines()[-1] == "dbops lint: 1 finding(s), 0 waived, fail-on warning: FAIL"
+    assert (
+        proc.stdout.splitlines()[-1]
+        == "dbops lint: 1 finding(s), 0 waived, fail-on safety warning, style warning: FAIL"
+    )
 
 
 def test_policy_file_grants_and_switches() -> None:

@@ -9,7 +9,7 @@ import click
 
 from ops.cli._context import AppContext, pass_app
 from ops.errors import ExitCode
-from ops.lint_model import FAIL_ON
+from ops.lint_model import CATEGORIES, FAIL_ON
 
 
 @click.command("lint")
@@ -23,7 +23,21 @@ from ops.lint_model import FAIL_ON
 @click.option(
     "--fail-on",
     type=click.Choice(FAIL_ON),
-    help="Exit 1 on findings at or above this level (default: warning, or fail_on in [tool.dbops.lint]).",
+    help="Exit 1 on safety findings (squawk, dbops) at or above this level "
+    "(default: warning, or fail_on in [tool.dbops.lint]).",
+)
+@click.option(
+    "--style-fail-on",
+    type=click.Choice(FAIL_ON),
+    help="Exit 1 on style findings (sqlfluff) at or above this level "
+    "(default: never, or style_fail_on in [tool.dbops.lint]).",
+)
+@click.option(
+    "--category",
+    "categories",
+    type=click.Choice(CATEGORIES),
+    multiple=True,
+    help="Only this category (repeatable): safety skips sqlfluff, style skips squawk and dbops' rules.",
 )
 @click.option("--processes", metavar="N|auto", help="sqlfluff worker processes (default: auto).")
 @pass_app
@@ -34,6 +48,8 @@ def lint_cmd(
     paths: tuple[Path, ...],
     fmt: str | None,
     fail_on: str | None,
+    style_fail_on: str | None,
+    categories: tuple[str, ...],
     processes: str | None,
 ) -> None:
     """Lint SQL: sqlfluff style, squawk migration safety and dbops' project rules.
@@ -45,7 +61,14 @@ def lint_cmd(
     from ops.lint import lint
     from ops.lint_output import github_lines, sarif, text_lines
 
-    report = lint(app.settings, paths, fail_on=fail_on, processes=processes)
+    report = lint(
+        app.settings,
+        paths,
+        fail_on=fail_on,
+        style_fail_on=style_fail_on,
+        processes=processes,
+        categories=categories or CATEGORIES,
+    )
     fmt = fmt or ("json" if app.json else "text")
     if fmt == "sarif":
         click.echo(json.dumps(sarif(report), indent=2))
