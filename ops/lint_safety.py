@@ -265,10 +265,7 @@ def safety_findings(lint_file: LintFile, parsed: SqlText) -> list[Finding]:
 def _statement_findings(lint_file: LintFile, st: Statement, words: list[str], head: str) -> list[Finding]:
     out: list[Finding] = []
     if lint_file.transactional:
-        detach_concurrently = (
-            words[:2] == ["alter", "table"] and "detach" in words and "concurrently" in words
-        )
-        if _NEEDS_NO_TRANSACTION.match(head) or detach_concurrently:
+        if _NEEDS_NO_TRANSACTION.match(head) or _detaches_concurrently(st):
             out.append(
                 finding(
                     lint_file,
@@ -384,21 +381,31 @@ def enrich_squawk(findings: Iterable[Finding]) -> list[Finding]:
 def drop_squawk_false_positives(
     findings: Iterable[Finding], files: Sequence[LintFile], parsed: Mapping[str, SqlText]
 ) -> list[Finding]:
-    """squawk's changing-column-type on a varchar widened (or turned into text / unbounded
-    varchar): PostgreSQL changes only the catalog for that, no row is rewritten. The column's
-    current type is read from the earlier migrations of the same directory; when it is not
-    known, the finding stays."""
+    """squawk's false positives: changing-column-type on a varchar widened (or turned into
+    text / unbounded varchar), where PostgreSQL changes only the catalog and rewrites no row
+    (the column's current type is read from the earlier migrations of the same directory;
+    when it is not known, the finding stays); prefer-robust-stmts on DETACH PARTITION ...
+    CONCURRENTLY, the statement squawk itself recommends, which has no IF EXISTS form."""
     by_display = {f.display: f for f in files}
     out = []
     for f in findings:
         lint_file = by_display.get(f.path)
         text = parsed.get(f.path)
-        if f.rule == "changing-column-type" and lint_file is not None and text is not None:
-            st = next((s for s in text.statements if s.line <= f.line <= s.end_line), None)
-            if st is not None and _widens_varchar(st, _column_types_before(lint_file.path, st)):
+        st = next((s for s in text.statements if s.line <= f.line <= s.end_line), None) if text else None
+        if lint_file is not None and st is not None:
+            if f.rule == "changing-column-type" and _widens_varchar(
+                st, _column_types_before(lint_file.path, st)
+            ):
                 continue
+            if f.rule == "prefer-robust-stmts" and _detaches_concurrently(st):
+                continue  # squawk's own fix for a detach, and it has no IF EXISTS form
         out.append(f)
     return out
+
+
+def _detaches_concurrently(st: Statement) -> bool:
+    words = st.words()
+    return words[:2] == ["alter", "table"] and "detach" in words and words[-1:] == ["concurrently"]
 
 
 def _widens_varchar(st: Statement, known: Mapping[str, Mapping[str, str]]) -> bool:

@@ -68,6 +68,12 @@ EXPECTED: dict[str, set[tuple[str, int, str]]] = {
     "check_duplicate_id": {("checks/second.sql", 1, "check-duplicate-id")},
     # sqlfluff's parse failure is a note (its grammar's limit); squawk's parser names the real error
     "sqlfluff_parse": {("policies/broken.sql", 3, "PRS"), ("policies/broken.sql", 3, "syntax-error")},
+    # sqlfluff cannot parse schema-qualified DETACH/ATTACH PARTITION: notes, and the safety
+    # rules still read them (DETACH ... CONCURRENTLY in a non-transactional file is fine)
+    "partition_detach": {
+        ("migrations/0002_b.sql", 4, "PRS"),
+        ("migrations/0002_b.rollback.sql", 3, "PRS"),
+    },
     "sqlfluff_style": {("checks/style.sql", 8, "CP01"), ("checks/style.sql", 9, "CP01")},
     "waivers": {
         ("migrations/0002_b.sql", 5, "require-concurrent-index-creation"),
@@ -287,6 +293,24 @@ def test_fail_on_levels(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run_cli("lint", "--fail-on", "error", warnings_only).exit_code == 0
     assert run_cli("lint", "--fail-on", "never", f"{REL}/policy_no_rls").exit_code == 0
     assert run_cli("lint", "--fail-on", "note", warnings_only).exit_code == 1
+
+
+def test_style_and_safety_fail_separately(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    style, unsafe = f"{REL}/sqlfluff_style", f"{REL}/squawk_unsafe"
+    assert run_cli("lint", style).exit_code == 1  # this project: style_fail_on = "warning"
+    assert run_cli("lint", "--style-fail-on", "never", style).exit_code == 0
+    assert run_cli("lint", "--fail-on", "never", style).exit_code == 1  # the safety level spares no style
+    assert run_cli("lint", "--category", "safety", style).exit_code == 0
+    assert run_cli("lint", "--style-fail-on", "never", "--category", "safety", unsafe).exit_code == 1
+    assert run_cli("lint", "--fail-on", "never", "--category", "safety", unsafe).exit_code == 0
+
+
+def test_style_does_not_fail_by_default(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.dbops]\n", encoding="utf-8")
+    settings = load_settings({}, {}, tmp_path)
+    report = lint(settings, [FIXTURES / "sqlfluff_style"], cwd=ROOT, categories=("safety",))
+    assert (report.fail_on, report.style_fail_on) == ("warning", "never")
 
 
 def test_usage_errors_exit_2(run_cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
