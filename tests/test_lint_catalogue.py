@@ -1,4 +1,4 @@
-"""The unsafe-operation catalogue (`ops.lint_catalogue`): every unsafe migration runs on
+"""The unsafe-operation catalogue (`ops.lint.catalogue`): every unsafe migration runs on
 PostgreSQL (it is valid SQL) and is flagged by its rule, whose message names the lock and
 the safe recipe; every safe recipe runs too and lints clean; README's table is current."""
 
@@ -11,8 +11,8 @@ import pytest
 
 from ops.config import load_settings
 from ops.lint import lint
-from ops.lint_catalogue import CATALOGUE, END, START, Step, UnsafeOperation, markdown_table, readme_with_table
-from ops.lint_model import Finding, level_rank
+from ops.lint.catalogue import CATALOGUE, END, START, Step, UnsafeOperation, markdown_table, readme_with_table
+from ops.lint.model import Finding, level_rank
 from tests.conftest import Database
 from tests.server import ROOT
 
@@ -98,5 +98,5 @@ def test_every_safety_rule_of_the_catalogue_has_a_control_or_says_why() -> None:
 def test_readme_table_is_current() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert START in readme and END in readme
-    assert readme_with_table(readme) == readme, "run: python -m ops.lint_catalogue --write README.md"
+    assert readme_with_table(readme) == readme, "run: python -m ops.lint.catalogue --write README.md"
     assert markdown_table().count("\n") == len(CATALOGUE) + 1
