@@ -52,7 +52,14 @@ EXPECTED: dict[str, set[tuple[str, int, str]]] = {
     "policy_always_true_write": {
         ("policies/notes.sql", 3, "policy-always-true-write"),
         ("policies/notes.sql", 7, "policy-always-true-write"),
+        ("policies/notes.sql", 7, "policy-multiple-permissive"),  # both admit anon's INSERTs
     },
+    "policy_per_row_call": {
+        ("policies/notes.sql", 5, "policy-per-row-call"),
+        ("policies/notes.sql", 10, "policy-per-row-call"),
+    },
+    "policy_null_caller_disjunct": {("policies/notes.sql", 5, "policy-null-caller-disjunct")},
+    "policy_multiple_permissive": {("policies/notes.sql", 7, "policy-multiple-permissive")},
     "check_header": {("checks/missing.sql", 1, "check-header")},
     "check_single_select": {
         ("checks/not_select.sql", 6, "check-single-select"),
@@ -220,7 +227,7 @@ def test_text_format(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         '"Anyone inserts notes" has no WITH CHECK: anon may insert any row [dbops]'
     )
     assert lines[-1].startswith(
-        "2 finding(s) (2 errors) in 1 file(s); 0 waived; fail-on safety warning, style warning: FAIL ("
+        "3 finding(s) (2 errors, 1 warning) in 1 file(s); 0 waived; fail-on safety warning, style warning: FAIL ("
     )
 
 
@@ -230,7 +237,7 @@ def test_json_format(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         result = run_cli(*args)
         assert result.exit_code == 1
         data = json.loads(result.output)
-        assert data["failed"] is True and data["counts"] == {"error": 2, "warning": 0, "note": 0}
+        assert data["failed"] is True and data["counts"] == {"error": 2, "warning": 1, "note": 0}
         assert data["findings"][1] == {
             "path": f"{CASE}/policies/notes.sql",
             "line": 7,

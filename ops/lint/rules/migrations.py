@@ -53,6 +53,22 @@ RULES: dict[str, tuple[str, str]] = {
         "No permissive INSERT/UPDATE/DELETE/ALL policy for anon or authenticated (or PUBLIC) whose "
         "USING or WITH CHECK is always true, and no INSERT policy without WITH CHECK.",
     ),
+    "policy-per-row-call": (
+        "warning",
+        "A policy reads the caller (current_setting, app.current_user_id(), ...) inside a scalar "
+        "subquery, (select app.current_user_id()), so it runs once per statement, not once per row "
+        "(check rls_policy_per_row_call).",
+    ),
+    "policy-null-caller-disjunct": (
+        "error",
+        "No permissive policy has an OR arm `<caller id> IS NULL`: a caller without claims would pass it "
+        "for every row (check rls_policy_null_caller_disjunct).",
+    ),
+    "policy-multiple-permissive": (
+        "warning",
+        "One permissive policy per table, command and role: each extra one runs for every row "
+        "(check rls_multiple_permissive_policies).",
+    ),
     "check-header": (
         "error",
         "A check file starts with `-- id:`, `-- severity: error|warn|info`, `-- category:`, "
