@@ -227,7 +227,8 @@ def test_text_format(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         '"Anyone inserts notes" has no WITH CHECK: anon may insert any row [dbops]'
     )
     assert lines[-1].startswith(
-        "3 finding(s) (2 errors, 1 warning) in 1 file(s); 0 waived; fail-on safety warning, style warning: FAIL ("
+        "3 finding(s) (2 errors, 1 warning) in 1 file(s); 0 waived; "
+        "fail-on safety warning, style warning: FAIL ("
     )
 
 
