@@ -40,6 +40,11 @@ from ops.lint import CATEGORIES, FAIL_ON
     help="Only this category (repeatable): safety skips sqlfluff, style skips squawk and dbops' rules.",
 )
 @click.option("--processes", metavar="N|auto", help="sqlfluff worker processes (default: auto).")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Run sqlfluff on every file instead of reusing its cached findings for unchanged files.",
+)
 @pass_app
 @click.pass_context
 def lint_cmd(
@@ -51,6 +56,7 @@ def lint_cmd(
     style_fail_on: str | None,
     categories: tuple[str, ...],
     processes: str | None,
+    no_cache: bool,
 ) -> None:
     """Lint SQL: sqlfluff style, squawk migration safety and dbops' project rules.
 
@@ -67,6 +73,7 @@ def lint_cmd(
         style_fail_on=style_fail_on,
         processes=processes,
         categories=categories or CATEGORIES,
+        cache=not no_cache,
     )
     fmt = fmt or ("json" if app.json else "text")
     if fmt == "sarif":

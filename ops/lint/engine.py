@@ -14,6 +14,8 @@ from typing import Any
 
 from ops.config import Settings
 from ops.errors import ConfigError
+from ops.lint.cache import cache_dir as lint_cache_dir
+from ops.lint.cache import cached_sqlfluff
 from ops.lint.model import (
     CATEGORIES,
     DEFAULT_FAIL_ON,
@@ -36,8 +38,6 @@ from ops.lint.rules.safety import (
 )
 from ops.lint.sources import (
     SQUAWK_RULES_URL,
-    run_sqlfluff,
-    sqlfluff_processes,
     squawk_config,
     start_squawk,
 )
@@ -70,12 +70,14 @@ def lint(
     processes: str | int | None = None,
     cwd: Path | None = None,
     categories: Sequence[str] = CATEGORIES,
+    cache: bool = True,
 ) -> LintReport:
     """Lint `paths` (default: the migrations, policies and checks directories).
 
     `fail_on` is the level at which a safety finding (squawk, dbops) fails the run,
     `style_fail_on` the same for style (sqlfluff); `categories` leaves out a whole category
-    (`("safety",)` skips sqlfluff)."""
+    (`("safety",)` skips sqlfluff). sqlfluff's findings per file are cached (`ops.lint.cache`)
+    unless `cache` is false or `[tool.dbops.lint] cache = false`."""
     started = time.perf_counter()
     table = lint_settings(settings)
     fail_on = _fail_level(fail_on, table, "fail_on", "safety")
@@ -88,11 +90,11 @@ def lint(
     t = time.perf_counter()
     findings: list[Finding] = []
     rules: dict[str, RuleInfo] = {}
+    cached = 0
     if "style" in categories:
-        workers = sqlfluff_processes(
-            processes if processes is not None else table.get("processes"), len(files)
-        )
-        findings, rules = run_sqlfluff(files, settings.project_root, workers)
+        setting = processes if processes is not None else table.get("processes")
+        cache_root = lint_cache_dir() if cache and table.get("cache", True) is not False else None
+        findings, rules, cached = cached_sqlfluff(files, settings.project_root, setting, cache_root)
     timings = {"sqlfluff": time.perf_counter() - t}
 
     t = time.perf_counter()
@@ -126,6 +128,7 @@ def lint(
         timings={k: round(v, 3) for k, v in timings.items()},
         rules=rules,
         style_fail_on=style_fail_on,
+        cached_files=cached,
     )
 
 

@@ -68,6 +68,7 @@ class LintReport:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per source, and "total"
     rules: dict[str, RuleInfo] = field(default_factory=dict)
     style_fail_on: str = DEFAULT_FAIL_ON["style"]
+    cached_files: int = 0  # files whose sqlfluff findings came from the cache
 
     def fails(self, finding: Finding) -> bool:
         limit = self.style_fail_on if finding.category == "style" else self.fail_on

@@ -24,6 +24,8 @@ def text_lines(report: LintReport) -> list[str]:
         lines.append(f"waived {f.path}:{f.line}: {f.rule} [{f.source}]: {w.reason}")
     counts = ", ".join(f"{n} {level}" + ("s" if n != 1 else "") for level, n in report.counts.items() if n)
     timing = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items())
+    if report.cached_files:
+        timing += f"; sqlfluff cached for {report.cached_files} file(s)"
     summary = f"{len(report.findings)} finding(s) ({counts})" if report.findings else "no findings"
     lines.append(
         f"{summary} in {len(report.files)} file(s); {len(report.waived)} waived; "
