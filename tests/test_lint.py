@@ -80,6 +80,14 @@ EXPECTED: dict[str, set[tuple[str, int, str]]] = {
         ("migrations/0002_b.sql", 4, "PRS"),
         ("migrations/0002_b.rollback.sql", 3, "PRS"),
     },
+    "unreadable_sql": {
+        ("policies/notes.sql", 3, "unreadable-sql"),
+        ("policies/notes.sql", 3, "PRS"),
+        ("policies/notes.sql", 3, "LXR"),
+        # squawk's parser, which reads policy files for syntax, reports it too
+        ("policies/notes.sql", 3, "syntax-error"),
+        ("policies/notes.sql", 4, "syntax-error"),
+    },
     "sqlfluff_style": {("checks/style.sql", 8, "CP01"), ("checks/style.sql", 9, "CP01")},
     "waivers": {
         ("migrations/0002_b.sql", 5, "require-concurrent-index-creation"),

@@ -39,11 +39,12 @@ from ops.lint.statements import (
     qualified_name,
     table_key,
 )
+from ops.sarif import Level
 
 
 @dataclass(frozen=True)
 class SafetyRule:
-    level: str
+    level: Level
     lock: str  # the lock the operation takes (or why the lock is not the problem)
     recipe: str  # the safe way to get the same result
     help: str
