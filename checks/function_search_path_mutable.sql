@@ -1,5 +1,5 @@
 -- id: function_search_path_mutable
--- severity: info
+-- severity: warn
 -- category: security
 -- description: A function resolves names through the caller's search_path (no SET search_path), so what it calls can change with the caller's settings.
 -- remediation: ALTER FUNCTION ... SET search_path = '' and schema-qualify the names in its body (SQL functions that are inlined may keep it unset on purpose).

@@ -19,7 +19,7 @@ from pg_class as c
 inner join pg_namespace as n on c.relnamespace = n.oid
 inner join api_roles as r on has_any_column_privilege(r.oid, c.oid, 'SELECT')
 where
-    c.relkind in ('r', 'p', 'm', 'f')
+    c.relkind in ('r', 'p')
     and not c.relrowsecurity
     and n.nspname = any(current_setting('dbops.schemas')::text[])
 group by n.nspname, c.relname

@@ -88,6 +88,20 @@ def _leave_nothing_running() -> Iterator[None]:
         assert sorted(after - files) == [], "tests wrote into the checkout"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _lint_cache_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`dbops lint` caches sqlfluff's findings under XDG_CACHE_HOME: in a test, a scratch
+    folder (subprocesses inherit it), never the user's cache nor the checkout."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    os.environ.pop("DBOPS_LINT_CACHE_DIR", None)
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
+
+
 def _migrate_template(host: str, port: int, user: str, dbname: str, password: str | None, **_: Any) -> None:
     from ops.deploy import deploy
 

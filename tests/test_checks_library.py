@@ -25,6 +25,7 @@ M = "eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee"
 Q = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 GHOST = "99999999-9999-9999-9999-999999999999"
 EMPTY = "<no finding at all>"
+MINE = "owner = (select app.current_user_id())"  # the owner predicate of policies/
 
 BASE = f"""
 insert into users (id, name) values ('{A}', 'ann'), ('{B}', 'bob');
@@ -233,6 +234,84 @@ FIRES = [
         "create table fresh (x int); insert into fresh select generate_series(1, 10000)",
         "public.fresh",
     ),
+    Case(  # splinter auth_rls_initplan: the caller's id read once per row
+        "rls_policy_per_row_call",
+        "create policy mine on notes_t for select to authenticated using (owner = app.current_user_id())",
+        "public.notes_t.mine",
+    ),
+    Case(
+        "rls_policy_per_row_call",
+        f"create policy claims on notes_t for update to authenticated using ({MINE}) "
+        "with check (owner::text = current_setting('request.jwt.claims', true)::jsonb ->> 'sub')",
+        "public.notes_t.claims",
+    ),
+    Case(
+        "rls_policy_null_caller_disjunct",
+        "create policy mine on notes_t for select to authenticated "
+        "using (owner = (select app.current_user_id()) or app.current_user_id() is null)",
+        "public.notes_t.mine",
+    ),
+    Case(
+        "rls_policy_null_caller_disjunct",
+        "create policy mine on notes_t for delete to authenticated "
+        "using (owner = (select app.current_user_id()) or (select app.current_user_id()) is null)",
+        "public.notes_t.mine",
+    ),
+    Case(
+        "rls_multiple_permissive_policies",
+        f"create policy mine on notes_t for select to authenticated using ({MINE});"
+        f"create policy all_mine on notes_t for all to authenticated using ({MINE})",
+        "public.notes_t:select:authenticated",
+    ),
+    Case(  # a policy TO PUBLIC applies to authenticated too
+        "rls_multiple_permissive_policies",
+        f"create policy mine on notes_t for delete to authenticated using ({MINE});"
+        "create policy anyone on notes_t for delete using (id > 0)",
+        "public.notes_t:delete:authenticated",
+    ),
+    Case(
+        "unused_index",
+        "create table ux (id int, k int); create index ux_k on ux (k)",
+        "public.ux_k",
+        {"unused_index_min_table_scans": 0},
+    ),
+    Case(
+        "materialized_view_in_api",
+        "create materialized view public.topic_names as select name from topics;"
+        "grant select on topic_names to anon",
+        "public.topic_names",
+    ),
+    Case(
+        "foreign_table_in_api",
+        "create foreign data wrapper nowhere_fdw; create server nowhere foreign data wrapper nowhere_fdw;"
+        "create foreign table public.remote_notes (id int) server nowhere;"
+        "grant select on remote_notes to authenticated",
+        "public.remote_notes",
+    ),
+    Case("unsupported_reg_types", "create table procs (id int, fn regproc)", "public.procs.fn"),
+    Case("extension_versions_outdated", "create extension citext version '1.4'", "citext"),
+    Case(
+        "sensitive_columns_exposed",
+        "create table accounts (id int primary key, password_hash text, api_key text);"
+        "grant select on accounts to anon",
+        "public.accounts.api_key",
+    ),
+    Case(
+        "sensitive_columns_exposed",
+        "create view public.user_tokens as select id, name as access_token from users;"
+        "grant select on user_tokens to authenticated",
+        "public.user_tokens.access_token",
+    ),
+    Case(
+        "autovacuum_disabled",
+        "create table no_vacuum (id int) with (autovacuum_enabled = false)",
+        "public.no_vacuum",
+    ),
+    Case(
+        "autovacuum_disabled",
+        "create table no_toast_vacuum (body text) with (toast.autovacuum_enabled = false)",
+        "public.no_toast_vacuum",
+    ),
 ]
 
 QUIET = [
@@ -370,11 +449,90 @@ QUIET = [
         "create table fresh (x int); insert into fresh select generate_series(1, 10000); analyze fresh",
         "public.fresh",
     ),
+    # the shipped policies read the caller once, as (select app.current_user_id())
+    Case("rls_policy_per_row_call", "", EMPTY),
+    Case("rls_policy_per_row_call", "", EMPTY, seed=True),
+    Case(
+        "rls_policy_per_row_call",
+        "create policy mine on notes_t for select to authenticated "
+        f"using ({MINE} and id > length(now()::text) and lower(owner::text) <> '')",
+        EMPTY,
+    ),
+    Case("rls_policy_null_caller_disjunct", "", EMPTY),
+    Case(
+        "rls_policy_null_caller_disjunct",
+        "create policy mine on notes_t for select to authenticated "
+        "using (owner = (select app.current_user_id()) or owner is null);"
+        "create policy signed_in on notes_t for delete to authenticated "
+        "using (owner = (select app.current_user_id()) and (select app.current_user_id()) is not null);"
+        "create policy narrow on notes_t for update to authenticated "
+        "using (owner = (select app.current_user_id()) and (select app.current_user_id()) is null);"
+        # opens the table to every signed-in caller (always-true's kind of defect), not to a NULL one
+        "create policy any_signed_in on notes_t for insert to authenticated "
+        "with check (owner = (select app.current_user_id()) or app.current_user_id() is not null)",
+        EMPTY,
+    ),
+    Case("rls_multiple_permissive_policies", "", EMPTY),
+    Case(  # one permissive policy per command, a restrictive one narrowing, a BYPASSRLS role's own
+        "rls_multiple_permissive_policies",
+        f"create policy sel on notes_t for select to authenticated using ({MINE});"
+        f"create policy upd on notes_t for update to authenticated using ({MINE});"
+        "create policy only_mine on notes_t as restrictive for select to authenticated using (id > 0);"
+        "create policy sys on notes_t for all to service_role using (true);"
+        "create policy sys2 on notes_t for all to service_role using (true)",
+        EMPTY,
+    ),
+    Case("unused_index", "", EMPTY),
+    Case(  # used since the statistics began, or unique: neither is reported
+        "unused_index",
+        "create table ux (id int, k int); insert into ux select g, g from generate_series(1, 1000) as g;"
+        "create index ux_k on ux (k); analyze ux;"
+        "set enable_seqscan = off; select count(*) from ux where k = 1; reset enable_seqscan;"
+        "select pg_stat_force_next_flush()",
+        "public.ux_k",
+        {"unused_index_min_table_scans": 0},
+    ),
+    Case(
+        "unused_index",
+        "create table ux (id int, k int); create unique index ux_id on ux (id)",
+        "public.ux_id",
+        {"unused_index_min_table_scans": 0},
+    ),
+    Case(
+        "materialized_view_in_api",
+        "create materialized view public.topic_names as select name from topics;"
+        "create materialized view archive.topic_names as select name from topics;"
+        "grant select on archive.topic_names to anon",  # anon has no USAGE on archive
+        EMPTY,
+    ),
+    Case(
+        "foreign_table_in_api",
+        "create foreign data wrapper nowhere_fdw; create server nowhere foreign data wrapper nowhere_fdw;"
+        "create foreign table public.remote_notes (id int) server nowhere",
+        EMPTY,
+    ),
+    Case("unsupported_reg_types", "create table procs (id int, cls regclass, t regtype, fn text)", EMPTY),
+    Case("extension_versions_outdated", "create extension citext", EMPTY),
+    Case(
+        "sensitive_columns_exposed",
+        "create table accounts (id int primary key, password_hash text, api_key text, passage text);"
+        "grant select (id, passage) on accounts to anon;"
+        "create table keys (id int primary key, api_key text); alter table keys enable row level security;"
+        "grant select on keys to authenticated",
+        EMPTY,
+    ),
+    Case("sensitive_columns_exposed", "", EMPTY),
+    Case(
+        "autovacuum_disabled",
+        "create table tuned (id int) with (autovacuum_vacuum_scale_factor = 0.01)",
+        EMPTY,
+    ),
 ]
 
 # Checks whose fixtures need more than SQL live in the other test_checks_* files.
 COVERED_ELSEWHERE = {
     "index_invalid": "test_checks_runner.py::test_index_invalid_*",
+    "unused_replication_slot": "test_checks_runner.py::test_unused_replication_slot",
     "migration_pending": "test_checks_migration.py",
     "migration_edited": "test_checks_migration.py",
     "migration_missing_file": "test_checks_migration.py",

@@ -198,6 +198,22 @@ def test_index_invalid_ignores_an_index_being_built_concurrently(db: Database) -
     )
 
 
+def test_unused_replication_slot(db: Database) -> None:
+    """Slots are cluster-wide: the test's own slot is dropped whatever happens."""
+    name = f"dbops_test_idle_{db.conn.info.backend_pid}"
+    db.conn.execute("select pg_create_physical_replication_slot(%s, true)", (name,))
+    try:
+        assert name in objects(
+            db, "unused_replication_slot", params={"replication_slot_retained_min_bytes": 0}
+        )
+        assert name not in objects(db, "unused_replication_slot")  # retains less than the default 1 GB
+    finally:
+        db.conn.execute("select pg_drop_replication_slot(%s)", (name,))
+    assert name not in objects(
+        db, "unused_replication_slot", params={"replication_slot_retained_min_bytes": 0}
+    )
+
+
 # -- waivers -------------------------------------------------------------------------------------
 
 
@@ -275,8 +291,9 @@ def test_only_inspected_schemas_are_checked(db: Database) -> None:
 def test_fail_on_levels(db: Database) -> None:
     assert run(db, "extension_in_public").exit_code == 0
     assert run(db, "extension_in_public", fail_on="warn").exit_code == 1
-    assert run(db, "function_search_path_mutable", fail_on="warn").exit_code == 0
-    assert run(db, "function_search_path_mutable", fail_on="info").exit_code == 1
+    every_index = {"unused_index_min_table_scans": 0}  # info findings on the migrated database
+    assert run(db, "unused_index", fail_on="warn", params=every_index).exit_code == 0
+    assert run(db, "unused_index", fail_on="info", params=every_index).exit_code == 1
     assert run(db, "rls_policy_always_true", fail_on="none").exit_code == 0
 
 

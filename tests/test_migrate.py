@@ -96,11 +96,13 @@ def test_runtime_error_line_inside_a_multiline_statement(project: Path, db: Data
         migrations.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")))
 
 
-def test_missing_rollback_file_is_refused_before_anything_runs(project: Path, db: Database) -> None:
-    _write(project, "0013_oneway", "create table oneway (id int);", rollback=None)
-    with pytest.raises(ConfigError, match="0013_oneway.sql has no rollback file"):
-        migrations.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")))
-    assert db.scalar("select to_regclass('oneway')") is None
+def test_a_migration_without_rollback_applies_and_refuses_rollback(project: Path, db: Database) -> None:
+    settings = db.settings(migrations_dir=str(project / "migrations"))
+    _write(project, "0016_oneway", "create table oneway (id int);", rollback=None)
+    assert [s.id for s in migrations.migrate(db.conn, settings).steps] == ["0016_oneway"]
+    with pytest.raises(ConfigError, match="cannot roll back 0016_oneway: it has no rollback file"):
+        migrations.rollback(db.conn, settings, steps=1)
+    assert db.scalar("select to_regclass('oneway')") == "oneway"
 
 
 def test_edited_file_is_refused_and_cosmetic_edit_reported(project: Path, db: Database) -> None:

@@ -35,6 +35,12 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "xid_age_max": 1_000_000_000,
     # columns the server fills in: no API role may choose them (api_role_writes_server_owned_column)
     "server_owned_columns": ["id", "created_at", "updated_at", "detected_at", "last_updated", "archived_at"],
+    "unused_index_min_table_scans": 10000,
+    "replication_slot_retained_min_bytes": 1024 * 1024 * 1024,
+    "sensitive_column_pattern": (
+        r"(^|_)(password|passwd|pwd|pass|secret|token|api_?key|access_key|private_key|ssn"
+        r"|social_security|credit_card|card_number|cvv|iban)(_|$)"
+    ),
 }
 
 

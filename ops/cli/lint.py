@@ -9,7 +9,7 @@ import click
 
 from ops.cli._context import AppContext, pass_app
 from ops.errors import ExitCode
-from ops.lint import FAIL_ON
+from ops.lint import CATEGORIES, FAIL_ON
 
 
 @click.command("lint")
@@ -23,9 +23,28 @@ from ops.lint import FAIL_ON
 @click.option(
     "--fail-on",
     type=click.Choice(FAIL_ON),
-    help="Exit 1 on findings at or above this level (default: warning, or fail_on in [tool.dbops.lint]).",
+    help="Exit 1 on safety findings (squawk, dbops) at or above this level "
+    "(default: warning, or fail_on in [tool.dbops.lint]).",
+)
+@click.option(
+    "--style-fail-on",
+    type=click.Choice(FAIL_ON),
+    help="Exit 1 on style findings (sqlfluff) at or above this level "
+    "(default: never, or style_fail_on in [tool.dbops.lint]).",
+)
+@click.option(
+    "--category",
+    "categories",
+    type=click.Choice(CATEGORIES),
+    multiple=True,
+    help="Only this category (repeatable): safety skips sqlfluff, style skips squawk and dbops' rules.",
 )
 @click.option("--processes", metavar="N|auto", help="sqlfluff worker processes (default: auto).")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Run sqlfluff on every file instead of reusing its cached findings for unchanged files.",
+)
 @pass_app
 @click.pass_context
 def lint_cmd(
@@ -34,7 +53,10 @@ def lint_cmd(
     paths: tuple[Path, ...],
     fmt: str | None,
     fail_on: str | None,
+    style_fail_on: str | None,
+    categories: tuple[str, ...],
     processes: str | None,
+    no_cache: bool,
 ) -> None:
     """PATHS are files or directories (default: the migrations, policies and checks
     directories). A finding is waived by a comment on or before its statement:
@@ -42,7 +64,15 @@ def lint_cmd(
     """
     from ops.lint import github_lines, lint, sarif, text_lines
 
-    report = lint(app.settings, paths, fail_on=fail_on, processes=processes)
+    report = lint(
+        app.settings,
+        paths,
+        fail_on=fail_on,
+        style_fail_on=style_fail_on,
+        processes=processes,
+        categories=categories or CATEGORIES,
+        cache=not no_cache,
+    )
     fmt = fmt or ("json" if app.json else "text")
     if fmt == "sarif":
         click.echo(json.dumps(sarif(report), indent=2))

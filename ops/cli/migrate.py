@@ -169,9 +169,12 @@ def verify_cmd(ctx: click.Context, app: AppContext) -> None:
 
     def text() -> None:
         for step in report.steps:
-            click.echo(
-                f"{'ok  ' if step.ok else 'FAIL'} {step.id}" + (f": {step.problem}" if step.problem else "")
+            note = (
+                f": {step.problem}"
+                if step.problem
+                else (": apply-only (no rollback file)" if step.apply_only else "")
             )
+            click.echo(f"{'ok  ' if step.ok else 'FAIL'} {step.id}{note}")
         click.echo(
             "every migration applies, rolls back and re-applies to the same schema"
             if report.ok

@@ -1,10 +1,11 @@
 """`dbops lint`: sqlfluff, squawk and the project's own rules over migrations/, policies/ and checks/."""
 
 from ops.lint.engine import file_findings, lint
-from ops.lint.model import FAIL_ON, Finding, LintFile, LintReport, RuleInfo, WaivedFinding
+from ops.lint.model import CATEGORIES, FAIL_ON, Finding, LintFile, LintReport, RuleInfo, WaivedFinding
 from ops.lint.output import github_lines, sarif, text_lines
 
 __all__ = [
+    "CATEGORIES",
     "FAIL_ON",
     "Finding",
     "LintFile",

@@ -6,6 +6,7 @@ rules run; inline waivers (`-- dbops: ignore RULE reason`) are applied to all th
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -13,16 +14,32 @@ from typing import Any
 
 from ops.config import Settings
 from ops.errors import ConfigError
-from ops.lint.model import FAIL_ON, FileKind, Finding, LintFile, LintReport, RuleInfo, WaivedFinding
+from ops.lint.cache import cache_dir as lint_cache_dir
+from ops.lint.cache import cached_sqlfluff
+from ops.lint.model import (
+    CATEGORIES,
+    DEFAULT_FAIL_ON,
+    FAIL_ON,
+    FileKind,
+    Finding,
+    LintFile,
+    LintReport,
+    RuleInfo,
+    WaivedFinding,
+)
 from ops.lint.rules.checks import check_findings, check_id_findings
 from ops.lint.rules.migrations import RULES as OWN_RULES
 from ops.lint.rules.migrations import finding as own_finding
 from ops.lint.rules.migrations import migration_dir_findings, non_transactional_findings, rule_infos
 from ops.lint.rules.policies import policy_findings
+from ops.lint.rules.safety import (
+    drop_squawk_false_positives,
+    enrich_squawk,
+    safety_findings,
+    safety_rule_infos,
+)
 from ops.lint.sources import (
     SQUAWK_RULES_URL,
-    run_sqlfluff,
-    sqlfluff_processes,
     squawk_config,
     start_squawk,
 )
@@ -39,42 +56,71 @@ def lint_settings(settings: Settings) -> Mapping[str, Any]:
     return table
 
 
+def _fail_level(given: str | None, table: Mapping[str, Any], key: str, category: str) -> str:
+    level = given or str(table.get(key, DEFAULT_FAIL_ON[category]))
+    if level not in FAIL_ON:
+        raise ConfigError(f"{key}: {level!r} is not one of {', '.join(FAIL_ON)}", "fix [tool.dbops.lint]")
+    return level
+
+
 def lint(
     settings: Settings,
     paths: Sequence[Path] = (),
     *,
     fail_on: str | None = None,
+    style_fail_on: str | None = None,
     processes: str | int | None = None,
     cwd: Path | None = None,
+    categories: Sequence[str] = CATEGORIES,
+    cache: bool = True,
 ) -> LintReport:
-    """Lint `paths` (default: the migrations, policies and checks directories)."""
+    """Lint `paths` (default: the migrations, policies and checks directories).
+
+    `fail_on` is the level at which a safety finding (squawk, dbops) fails the run,
+    `style_fail_on` the same for style (sqlfluff); `categories` leaves out a whole category
+    (`("safety",)` skips sqlfluff). sqlfluff's findings per file are cached (`ops.lint.cache`)
+    unless `cache` is false or `[tool.dbops.lint] cache = false`."""
     started = time.perf_counter()
     table = lint_settings(settings)
-    fail_on = fail_on or str(table.get("fail_on", "warning"))
-    if fail_on not in FAIL_ON:
-        raise ConfigError(f"fail_on: {fail_on!r} is not one of {', '.join(FAIL_ON)}", "fix [tool.dbops.lint]")
+    fail_on = _fail_level(fail_on, table, "fail_on", "safety")
+    style_fail_on = _fail_level(style_fail_on, table, "style_fail_on", "style")
     files = collect_files(settings, paths, cwd or Path.cwd())
 
-    squawk = start_squawk(files, squawk_config(table), settings.project_root)
+    squawk = start_squawk(
+        files if "safety" in categories else [], squawk_config(table), settings.project_root
+    )
     t = time.perf_counter()
-    workers = sqlfluff_processes(processes if processes is not None else table.get("processes"), len(files))
-    findings, rules = run_sqlfluff(files, settings.project_root, workers)
+    findings: list[Finding] = []
+    rules: dict[str, RuleInfo] = {}
+    cached = 0
+    if "style" in categories:
+        setting = processes if processes is not None else table.get("processes")
+        cache_root = lint_cache_dir() if cache and table.get("cache", True) is not False else None
+        findings, rules, cached = cached_sqlfluff(files, settings.project_root, setting, cache_root)
     timings = {"sqlfluff": time.perf_counter() - t}
 
     t = time.perf_counter()
     texts = {f.display: f.path.read_text(encoding="utf-8") for f in files}
     parsed = {name: parse_sql(text) for name, text in texts.items()}
-    findings.extend(own_findings(files, texts, parsed))
-    rules.update(rule_infos())
+    if "safety" in categories:
+        findings.extend(own_findings(files, texts, parsed))
+        rules.update(rule_infos())
+        rules.update(safety_rule_infos())
     timings["dbops"] = time.perf_counter() - t
 
-    squawk_findings = squawk.collect()
+    kinds = {f.display: f.kind for f in files}
+    squawk_findings = [
+        f
+        for f in drop_squawk_false_positives(squawk.collect(), files, parsed)
+        if kinds.get(f.path) in ("migration", "rollback") or f.rule == "syntax-error"
+    ]
+    squawk_findings = enrich_squawk(squawk_findings)
     timings["squawk"] = squawk.elapsed
     findings.extend(squawk_findings)
     for f in squawk_findings:
         rules.setdefault(f.rule, RuleInfo(f.rule, "squawk", f.message, SQUAWK_RULES_URL + f.rule))
 
-    kept, waived = apply_waivers(findings, parsed)
+    kept, waived = apply_waivers(findings, parsed, categories)
     timings["total"] = time.perf_counter() - started
     return LintReport(
         files=tuple(f.display for f in files),
@@ -83,6 +129,8 @@ def lint(
         fail_on=fail_on,
         timings={k: round(v, 3) for k, v in timings.items()},
         rules=rules,
+        style_fail_on=style_fail_on,
+        cached_files=cached,
     )
 
 
@@ -150,8 +198,11 @@ def file_findings(lint_file: LintFile, text: str, parsed: SqlText | None = None)
     if parsed.unreadable is not None:
         line, column = parsed.unreadable_line, parsed.unreadable_column
         return [own_finding(lint_file.display, line, "unreadable-sql", str(parsed.unreadable), column)]
-    if lint_file.kind in ("migration", "rollback") and not lint_file.transactional:
-        return non_transactional_findings(lint_file, parsed)
+    if lint_file.kind in ("migration", "rollback"):
+        found = safety_findings(lint_file, parsed)
+        if not lint_file.transactional:
+            found += non_transactional_findings(lint_file, parsed)
+        return found
     if lint_file.kind == "policy":
         return policy_findings(lint_file, parsed)
     if lint_file.kind == "check":
@@ -166,10 +217,14 @@ def _sibling_display(path: Path, files: Sequence[LintFile]) -> str:
     return (Path(near.display).parent / path.name).as_posix()
 
 
+_SQLFLUFF_CODE = re.compile(r"^[a-z]{2}\d{2}$", re.I)
+
+
 def apply_waivers(
-    findings: Sequence[Finding], parsed: Mapping[str, SqlText]
+    findings: Sequence[Finding], parsed: Mapping[str, SqlText], categories: Sequence[str] = CATEGORIES
 ) -> tuple[list[Finding], list[WaivedFinding]]:
-    """Honour `-- dbops: ignore RULE reason`; report bare and unused waivers."""
+    """Honour `-- dbops: ignore RULE reason`; report bare and unused waivers (unused only for
+    the categories that ran: a sqlfluff code such as LT01 is style's)."""
     kept: list[Finding] = []
     waived: list[WaivedFinding] = []
     used: set[tuple[str, int]] = set()
@@ -206,7 +261,8 @@ def apply_waivers(
             used.add((finding.path, match[2]))
     for path, entries in scopes.items():
         for rule, _, line, _ in entries:
-            if (path, line) not in used:
+            category = "style" if _SQLFLUFF_CODE.match(rule) else "safety"
+            if (path, line) not in used and category in categories:
                 extra.append(
                     _own(path, line, "waiver-unused", f"waiver for {rule} waives nothing: remove it")
                 )

@@ -13,6 +13,10 @@ LEVELS: tuple[Level, ...] = ("note", "warning", "error")
 FAIL_ON = (*LEVELS, "never")
 Source = Literal["sqlfluff", "squawk", "dbops"]
 SOURCES: tuple[Source, ...] = ("sqlfluff", "squawk", "dbops")
+# style: how the SQL reads (sqlfluff); safety: what it does to a live database and whether it
+# runs at all (squawk, dbops). Each has its own --fail-on; safety fails CI by default.
+CATEGORIES = ("style", "safety")
+DEFAULT_FAIL_ON = {"safety": "warning", "style": "never"}
 
 
 def level_rank(level: str) -> int:
@@ -43,6 +47,10 @@ class Finding:
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.rule)
 
+    @property
+    def category(self) -> str:
+        return "style" if self.source == "sqlfluff" else "safety"
+
 
 @dataclass(frozen=True)
 class WaivedFinding:
@@ -64,16 +72,19 @@ class LintReport:
     files: tuple[str, ...]
     findings: tuple[Finding, ...]
     waived: tuple[WaivedFinding, ...]
-    fail_on: str
+    fail_on: str  # for safety findings
     timings: dict[str, float] = field(default_factory=dict)  # seconds per source, and "total"
     rules: dict[str, RuleInfo] = field(default_factory=dict)
+    style_fail_on: str = DEFAULT_FAIL_ON["style"]
+    cached_files: int = 0  # files whose sqlfluff findings came from the cache
+
+    def fails(self, finding: Finding) -> bool:
+        limit = self.style_fail_on if finding.category == "style" else self.fail_on
+        return limit != "never" and level_rank(finding.level) >= level_rank(limit)
 
     @property
     def failed(self) -> bool:
-        if self.fail_on == "never":
-            return False
-        threshold = level_rank(self.fail_on)
-        return any(level_rank(f.level) >= threshold for f in self.findings)
+        return any(self.fails(f) for f in self.findings)
 
     @property
     def counts(self) -> dict[str, int]:

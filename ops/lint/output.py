@@ -24,10 +24,13 @@ def text_lines(report: LintReport) -> list[str]:
         lines.append(f"waived {f.path}:{f.line}: {f.rule} [{f.source}]: {w.reason}")
     counts = ", ".join(f"{n} {level}" + ("s" if n != 1 else "") for level, n in report.counts.items() if n)
     timing = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items())
+    if report.cached_files:
+        timing += f"; sqlfluff cached for {report.cached_files} file(s)"
     summary = f"{len(report.findings)} finding(s) ({counts})" if report.findings else "no findings"
     lines.append(
         f"{summary} in {len(report.files)} file(s); {len(report.waived)} waived; "
-        f"fail-on {report.fail_on}: {'FAIL' if report.failed else 'ok'} ({timing})"
+        f"fail-on safety {report.fail_on}, style {report.style_fail_on}: "
+        f"{'FAIL' if report.failed else 'ok'} ({timing})"
     )
     return lines
 
@@ -56,7 +59,7 @@ def github_lines(report: LintReport) -> list[str]:
         lines.append(f"::{_GITHUB_LEVELS[f.level]} {props}::{_escape_data(f'{f.rule}: {f.message}')}")
     lines.append(
         f"dbops lint: {len(report.findings)} finding(s), {len(report.waived)} waived, "
-        f"fail-on {report.fail_on}: {'FAIL' if report.failed else 'ok'}"
+        f"fail-on safety {report.fail_on}, style {report.style_fail_on}: {'FAIL' if report.failed else 'ok'}"
     )
     return lines
 

@@ -23,7 +23,10 @@ from ops.errors import ConfigError, OperationFailed
 from ops.lint.model import Finding, LintFile, RuleInfo
 from ops.sarif import Level
 
-SQLFLUFF_ERROR_CODES = ("PRS", "TMP", "LXR")  # cannot parse / template / lex: the file is broken
+SQLFLUFF_ERROR_CODES = ("PRS", "TMP", "LXR")  # cannot parse / template / lex
+# sqlfluff's grammar lags PostgreSQL's (schema-qualified ATTACH/DETACH PARTITION, ...): a file it
+# cannot parse or lex is its limit, reported as a note; a templating error (TMP) stays an error
+SQLFLUFF_PARSER_LIMITS = ("PRS", "LXR")
 SQLFLUFF_RULES_URL = "https://docs.sqlfluff.com/en/stable/reference/rules.html"
 SQUAWK_RULES_URL = "https://squawkhq.com/docs/"
 PARALLEL_MIN_FILES = 40  # below this, starting worker processes costs more than it saves
@@ -153,7 +156,7 @@ def _squawk_finding(item: dict[str, Any], by_path: Mapping[str, LintFile]) -> Fi
 def start_squawk(files: Sequence[LintFile], config: SquawkConfig, cwd: Path) -> SquawkRun:
     groups: dict[tuple[bool, tuple[str, ...]], list[LintFile]] = {}
     for f in files:
-        if f.kind in ("migration", "rollback"):
+        if f.kind in ("migration", "rollback", "policy"):  # policies: for squawk's syntax check only
             groups.setdefault((f.transactional, tuple(config.excluded(f))), []).append(f)
     if not groups:
         return SquawkRun([])
@@ -204,14 +207,22 @@ def run_sqlfluff(
         for v in record["violations"]:
             code = str(v["code"])
             broken = code in SQLFLUFF_ERROR_CODES
+            parser_limit = code in SQLFLUFF_PARSER_LIMITS
+            message = str(v["description"])
+            if parser_limit:
+                message = (
+                    f"sqlfluff's postgres grammar cannot read this ({message.rstrip('.')}): a limit of the "
+                    "style linter, not necessarily an error in the SQL; its style rules skipped the "
+                    "statement, the safety rules (squawk, dbops) still read it"
+                )
             findings.append(
                 Finding(
                     path=lint_file.display if lint_file else str(record["filepath"]),
                     line=int(str(v.get("start_line_no") or 1)),
                     column=int(str(v.get("start_line_pos") or 1)),
                     rule=code,
-                    level="error" if broken else ("note" if v.get("warning") else "warning"),
-                    message=str(v["description"]),
+                    level="note" if parser_limit or v.get("warning") else ("error" if broken else "warning"),
+                    message=message,
                     source="sqlfluff",
                 )
             )

@@ -27,7 +27,7 @@ from ops.db import Conn, pg_error_message
 from ops.errors import ConfigError, OperationFailed
 from ops.locks import JobFamily, job_lock
 from ops.migrations import history
-from ops.migrations.files import MigrationFile, find, read_migration_dir
+from ops.migrations.files import MigrationFile, chosen_note, find, read_migration_dir
 from ops.migrations.runner import SQLFileError, run_statements, set_lock_timeout, with_lock_retries
 from ops.retry import elapsed_ms
 from ops.sqltext import Statement
@@ -279,11 +279,15 @@ def _dry_run(
 
 
 def _require_rollbacks(plan: Sequence[MigrationFile]) -> None:
+    """Refuse before anything runs, naming the first migration of the plan (newest first)
+    that is apply-only."""
     for m in plan:
         if not m.has_rollback:
             raise ConfigError(
-                f"{m.path.name} has no rollback file {m.rollback_path.name}",
-                "write the rollback (an empty file with a comment if nothing is to undo)",
+                f"cannot roll back {m.id}: it has no rollback file ({m.rollback_path.name}), so it is "
+                "apply-only; nothing was rolled back",
+                f"write {m.rollback_path.name}, or roll back only the migrations after it "
+                f"(`dbops rollback --to {m.id}`)",
             )
 
 
@@ -298,9 +302,8 @@ def migrate(
     """Apply pending migrations in order (up to `to`), then call `after` under the same lock."""
     files = read_migration_dir(settings.migrations_dir)
     target = find(files, to) if to else None
-    _require_rollbacks(files)
     with job_lock(conn, JobFamily.MIGRATE, settings.lock_wait):
-        notes: list[str] = []
+        notes: list[str] = chosen_note(to, target) if to and target else []
         stale = history.clear_stale_yoyo_locks(conn, dry_run=dry_run)
         if stale:
             notes.append(f"cleared yoyo lock rows of ended processes: {stale}")
@@ -376,10 +379,13 @@ def rollback(
         _refuse_edited(status_of(files, applied))
         plan = plan_rollback(files, applied, steps=steps, to=to, everything=everything)
         _require_rollbacks(plan)
+        chosen = chosen_note(to, find(files, to)) if to else []
         if dry_run:
-            return RunReport("rollback", True, tuple(_dry_run(conn, plan, settings, "rollback", before)))
+            return RunReport(
+                "rollback", True, tuple(_dry_run(conn, plan, settings, "rollback", before)), tuple(chosen)
+            )
         history.ensure_history(conn)
-        notes: list[str] = []
+        notes: list[str] = list(chosen)
         if before is not None and plan:
             notes += before(conn, plan)
         steps_done = tuple(rollback_file(conn, m, settings) for m in plan)

@@ -1,13 +1,16 @@
 """Migration files on disk: yoyo's format read through yoyo, plus content checksums.
 
-A migration is `NNNN_name.sql` with an optional `NNNN_name.rollback.sql`, and header
-comments `-- depends: ID ...` and `-- transactional: false`.
+A migration is `NNNN_name.sql` (or any yoyo id, such as `0001.initial-schema.sql`) with an
+optional `NNNN_name.rollback.sql`, and header comments `-- depends: ID ...` and
+`-- transactional: false`. A migration without a rollback file is apply-only: it migrates,
+shows in status and is verified, but cannot be rolled back (yoyo's rollbacks are optional).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +89,13 @@ def read_migration_dir(directory: Path) -> list[MigrationFile]:
             f"migrations directory not found: {directory}",
             "pass --migrations-dir or set migrations_dir in [tool.dbops]",
         )
+    python = sorted(p.name for p in directory.glob("*.py") if p.name != "__init__.py")
+    if python:
+        raise ConfigError(
+            f"{directory}: Python migrations are not supported: {', '.join(python)}",
+            "rewrite each as NAME.sql (and NAME.rollback.sql), or apply them with yoyo first and "
+            "`dbops mark` them",
+        )
     files = {
         p.stem: read_migration(p)
         for p in sorted(directory.glob("*.sql"))
@@ -112,15 +122,27 @@ def read_migration_dir(directory: Path) -> list[MigrationFile]:
     return [files[mid] for mid in ordered]
 
 
-def find(files: list[MigrationFile], ref: str) -> MigrationFile:
-    """A migration by full id or by its number ('0003')."""
-    matches = [f for f in files if f.id == ref or f.id.split("_", 1)[0] == ref]
-    if len(matches) != 1:
+def find(files: Sequence[MigrationFile], ref: str) -> MigrationFile:
+    """A migration by full id, or by a prefix of its id that only it has: its number ('0003'),
+    or the start of a yoyo id ('0001.initial'). An ambiguous prefix (yoyo histories may reuse
+    a number: 0001.a and 0001.b) is refused, naming the candidates."""
+    exact = [f for f in files if f.id == ref]
+    if exact:
+        return exact[0]
+    matches = [f for f in files if f.id.startswith(ref)]
+    if not matches:
+        raise ConfigError(f"unknown migration {ref!r}", "run `dbops status` to list migration ids")
+    if len(matches) > 1:
         raise ConfigError(
-            f"unknown migration {ref!r}",
-            "run `dbops status` to list migration ids",
+            f"migration {ref!r} is ambiguous: {', '.join(f.id for f in matches)}",
+            "pass the full id (as `dbops status` lists it)",
         )
     return matches[0]
+
+
+def chosen_note(ref: str, m: MigrationFile) -> list[str]:
+    """The note saying which migration a shortened `--to` named, when it was shortened."""
+    return [] if ref == m.id else [f"--to {ref}: {m.id}"]
 
 
 def new_migration(directory: Path, name: str, *, transactional: bool = True) -> list[Path]:

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from ops.config import Settings
 from ops.db import Conn, connect, with_database
-from ops.errors import ConfigError, OperationFailed
+from ops.errors import OperationFailed
 from ops.migrations import catalog, history
 from ops.migrations.engine import apply_file, rollback_file
 from ops.migrations.files import MigrationFile, read_migration_dir
@@ -29,6 +29,7 @@ class VerifyStep:
     id: str
     ok: bool
     problem: str = ""
+    apply_only: bool = False  # no rollback file: applied once, not rolled back
 
 
 @dataclass(frozen=True)
@@ -56,21 +57,32 @@ def scratch_database(conninfo: str, prefix: str = "dbops_scratch") -> Iterator[s
 
 def verify(conninfo: str, settings: Settings) -> VerifyReport:
     files = read_migration_dir(settings.migrations_dir)
-    for m in files:
-        if not m.has_rollback:
-            raise ConfigError(f"{m.path.name} has no rollback file", "write it, then run `dbops verify`")
     steps: list[VerifyStep] = []
     total = 0
     with scratch_database(conninfo, "dbops_verify") as scratch, connect(scratch) as conn:
         history.ensure_history(conn)
         before = catalog.snapshot(conn)
         for m in files:
-            problem, differences, before = _up_down_up(conn, m, settings, before)
-            steps.append(VerifyStep(m.id, not problem, problem))
+            if m.has_rollback:
+                problem, differences, before = _up_down_up(conn, m, settings, before)
+            else:
+                problem, differences, before = _up_only(conn, m, settings, before)
+            steps.append(VerifyStep(m.id, not problem, problem, apply_only=not m.has_rollback))
             total += differences
             if problem:
                 break  # later steps would run on a schema the history never produces
     return VerifyReport(tuple(steps), total)
+
+
+def _up_only(
+    conn: Conn, m: MigrationFile, settings: Settings, before: catalog.Snapshot
+) -> tuple[str, int, catalog.Snapshot]:
+    """An apply-only migration (no rollback file): it must apply on the fresh history."""
+    try:
+        apply_file(conn, m, settings)
+    except OperationFailed as exc:
+        return f"fails on a fresh database: {exc.message}", 0, before
+    return "", 0, catalog.snapshot(conn)
 
 
 def _up_down_up(

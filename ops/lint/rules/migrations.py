@@ -54,6 +54,22 @@ RULES: dict[str, tuple[Level, str]] = {
         "No permissive INSERT/UPDATE/DELETE/ALL policy for anon or authenticated (or PUBLIC) whose "
         "USING or WITH CHECK is always true, and no INSERT policy without WITH CHECK.",
     ),
+    "policy-per-row-call": (
+        "warning",
+        "A policy reads the caller (current_setting, app.current_user_id(), ...) inside a scalar "
+        "subquery, (select app.current_user_id()), so it runs once per statement, not once per row "
+        "(check rls_policy_per_row_call).",
+    ),
+    "policy-null-caller-disjunct": (
+        "error",
+        "No permissive policy has an OR arm `<caller id> IS NULL`: a caller without claims would pass it "
+        "for every row (check rls_policy_null_caller_disjunct).",
+    ),
+    "policy-multiple-permissive": (
+        "warning",
+        "One permissive policy per table, command and role: each extra one runs for every row "
+        "(check rls_multiple_permissive_policies).",
+    ),
     "check-header": (
         "error",
         "A check file starts with `-- id:`, `-- severity: error|warn|info`, `-- category:`, "
@@ -197,7 +213,7 @@ def _outside_transaction(st: Statement) -> tuple[bool, bool]:
     if head.startswith("reindex") and "concurrently" in words:
         return True, True
     if words[:1] == ["vacuum"]:
-        return True, True
+        return True, True  # VACUUM FULL is the safety rule vacuum-full's
     if words[:2] == ["alter", "type"] and "add" in words and "value" in words:
         return True, "if not exists" in head
     if words[:1] in (["do"], ["call"]):
@@ -205,7 +221,7 @@ def _outside_transaction(st: Statement) -> tuple[bool, bool]:
         commits = words[:1] == ["call"] or re.search(r"\b(commit|rollback)\b", body) is not None
         return commits, True  # a batched DO block's re-runnability is its author's to prove
     if words[:2] == ["alter", "table"] and "detach" in st.words() and "concurrently" in st.words():
-        return True, False
+        return True, True  # no IF EXISTS form; a detach interrupted half-way is ended with FINALIZE
     return False, True
 
 

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from ops.lint.model import Finding, LintFile
 from ops.lint.rules.migrations import finding
+from ops.lint.rules.policy_expressions import (
+    multiple_permissive_findings,
+    null_caller_findings,
+    per_row_call_findings,
+    read_policy,
+)
 from ops.lint.statements import (
     SqlText,
     Statement,
@@ -118,6 +124,11 @@ def policy_findings(lint_file: LintFile, parsed: SqlText) -> list[Finding]:
             problem = _always_true_write(st)
             if problem:
                 findings.append(finding(shown, st.line, "policy-always-true-write", problem))
+    policies = [(st, read_policy(st)) for st, _, action in targets if action == "create-policy"]
+    for st, policy in policies:
+        findings += per_row_call_findings(lint_file, st, policy)
+        findings += null_caller_findings(lint_file, st, policy)
+    findings += multiple_permissive_findings(lint_file, policies)
     return findings
 
 
