@@ -278,7 +278,7 @@ FIRES = [
     Case(
         "materialized_view_in_api",
         "create materialized view public.topic_names as select name from topics;"
-        "grant select on topic_names to anon",
+        "grant select on topic_names to authenticated",
         "public.topic_names",
     ),
     Case(
@@ -293,7 +293,7 @@ FIRES = [
     Case(
         "sensitive_columns_exposed",
         "create table accounts (id int primary key, password_hash text, api_key text);"
-        "grant select on accounts to anon",
+        "grant select on accounts to authenticated",
         "public.accounts.api_key",
     ),
     Case(
