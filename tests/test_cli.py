@@ -85,6 +85,7 @@ def test_migrate_prints_what_it_applied(run_cli, empty_db: Database) -> None:
     assert result.exit_code == 0
     assert re.findall(r"^applied (\S+)", result.output, re.M) == ["0001_core_schema", "0002_session_context"]
     assert run_cli("migrate", "--to", "0002", url=empty_db.url).output == (
+        "note: --to 0002: 0002_session_context\n"  # the number, resolved to the id it names
         f"note: policies not applied: {MIGRATION_COUNT - 2} migration(s) pending; "
         "`dbops migrate` applies them\nnothing to do\n"
     )
