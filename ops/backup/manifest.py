@@ -26,6 +26,9 @@ WAL_FOLDER = "wal"  # continuous WAL (ops.wal) lives next to the backups, never 
 MANIFEST_VERSION = 1
 
 
+DumpFormat = Literal["custom", "directory", "plain"]  # plain: a physical backup's data directory
+
+
 @dataclass(frozen=True)
 class FileSum:
     path: str  # relative to the backup folder, '/'-separated
@@ -81,7 +84,7 @@ class Manifest:
     pg_dump_version: str
     server_version: str
     server_version_num: int
-    dump_format: str  # custom | directory
+    dump_format: DumpFormat
     jobs: int
     compression: str
     compression_reason: str

@@ -7,12 +7,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ops.cli._context import AppContext, confirm, dry_run_option, pass_app, table, yes_option
-from ops.errors import ConfigError, ExitCode
+from ops.errors import ConfigError, Corruption
+
+if TYPE_CHECKING:
+    from ops.backup.manifest import DumpFormat
 
 _DIR_HELP = "Backup directory (default: DBOPS_BACKUP_DIR, backup_dir in [tool.dbops], else backups/)."
 _BIN_HELP = "Directory of pg_dump/pg_restore (default: DBOPS_PG_BIN_DIR, the embedded server's, PATH)."
@@ -95,14 +98,14 @@ def backup_group(
     ctx: click.Context,
     app: AppContext,
     directory: str | None,
-    dump_format: str,
+    dump_format: DumpFormat,
     jobs: int,
     compress: str,
     pg_bin_dir: str | None,
     physical: bool,
     incremental: bool,
 ) -> None:
-    """Dump the database into <backup dir>/<UTC timestamp>_<database>/ with a manifest.
+    """The dump goes into <backup dir>/<UTC timestamp>_<database>/ with a manifest.
 
     The folder appears only once the dump is complete, non-empty and checksummed. See the
     subcommands to list, verify (by restoring) and prune backups.
@@ -282,12 +285,10 @@ def verify_cmd(
 
     app.emit(result, text)
     if not result.ok:
-        if not app.json:
-            click.echo(
-                f"Error: backup {result.id} does not match its manifest: {result.problems[0]}", err=True
-            )
-            click.echo("Hint: do not rely on it: take a new backup with `dbops backup`", err=True)
-        ctx.exit(int(ExitCode.CORRUPTION))
+        raise Corruption(
+            f"backup {result.id} does not match its manifest: {result.problems[0]}",
+            "do not rely on it: take a new backup with `dbops backup`",
+        )
 
 
 @backup_group.command("prune")
@@ -413,8 +414,8 @@ def restore_cmd(
     yes: bool,
     **opts: Any,
 ) -> None:
-    """Restore a backup: a logical one into an empty database (--target-url), a physical one
-    to a point in time into an empty directory (--target-dir with --to-time, --to-lsn or --latest).
+    """A logical backup goes into an empty database (--target-url), a physical one to a point
+    in time into an empty directory (--target-dir with --to-time, --to-lsn or --latest).
 
     Logical: checksums are verified first; the restore runs in one transaction (unless --jobs)
     and stops at the first error. Physical: the chain is combined, WAL from the backup
