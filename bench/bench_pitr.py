@@ -36,9 +36,9 @@ from psycopg import sql
 
 from bench.common import ROOT, report
 from ops import embedded
+from ops.backup.pg_programs import hand_over, let_server_reach, program, run_as_server
 from ops.backup.physical import basebackup_command
 from ops.backup.pitr_restore import stop_restored
-from ops.wal.tools import hand_over, let_server_reach, program, run_as_server
 
 
 class Bench:

@@ -32,6 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "retention": set(),
     "deploy": {"migrations", "policies"},
     "backup": {"migrations", "checks"},
+    "wal": {"backup"},
     "sample": set(),
     "queries": set(),
 }

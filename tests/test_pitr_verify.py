@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.wal.archive import list_wal, parse_lsn, segment_name, segment_number
+from ops.backup.wal_files import list_wal, parse_lsn, segment_name, segment_number
 from tests.pitr import PitrServer, pitr_server, receiver_flushed, wait_for
 from tests.server import ROOT
 

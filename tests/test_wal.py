@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.wal.archive import list_wal, missing_segments
-from ops.wal.tools import program
+from ops.backup.pg_programs import program
+from ops.backup.wal_files import list_wal, missing_segments
 from tests.pitr import PitrServer, pitr_server, receiver_flushed, wait_for
 
 pytestmark = pytest.mark.slow

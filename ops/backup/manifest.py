@@ -26,7 +26,7 @@ WAL_FOLDER = "wal"  # continuous WAL (ops.wal) lives next to the backups, never 
 MANIFEST_VERSION = 1
 
 
-DumpFormat = Literal["custom", "directory", "plain"]  # plain: a physical base backup (pg_basebackup -Fp)
+DumpFormat = Literal["custom", "directory", "plain"]  # plain: a physical backup's data directory
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,13 @@ from ops.backup.manifest import (
     sha256_file,
     write_manifest,
 )
+from ops.backup.pg_programs import last_lines, make_private, program
 from ops.backup.tools import client_env, program_version
+from ops.backup.wal_files import WalListing, list_wal, missing_segments, parse_lsn, segment_name, wal_dir
 from ops.db import connect, redact
 from ops.errors import ConfigError, Corruption, OperationFailed
 from ops.failpoints import failpoint
 from ops.locks import JobFamily, job_lock
-from ops.wal.archive import WalListing, list_wal, missing_segments, parse_lsn, segment_name, wal_dir
-from ops.wal.tools import last_lines, make_private, program
 
 BASE = "base"  # the data directory copy inside a physical backup's folder
 PG_MANIFEST = f"{BASE}/backup_manifest"

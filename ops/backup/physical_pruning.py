@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ops.backup.manifest import Backup, list_backups
 from ops.backup.pruning import _delete
+from ops.backup.wal_files import PARTIAL, list_wal, segment_number, wal_dir
 from ops.errors import ConfigError, OperationFailed
-from ops.wal.archive import PARTIAL, list_wal, segment_number, wal_dir
 
 
 @dataclass(frozen=True)

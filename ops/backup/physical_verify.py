@@ -22,10 +22,10 @@ from ops.backup.manifest import Backup, Verification, find_backup, record_verifi
 from ops.backup.physical import read_label, verify_base
 from ops.backup.pitr_restore import RecoveryTarget, restore_to_point, stop_restored
 from ops.backup.restore import VerifyResult, file_problems, integrity_checks
+from ops.backup.wal_files import list_wal, missing_segments, parse_lsn, segment_name, segment_number, wal_dir
 from ops.config import Settings
 from ops.db import with_database
 from ops.errors import ConfigError, DbopsError
-from ops.wal.archive import list_wal, missing_segments, parse_lsn, segment_name, segment_number, wal_dir
 
 
 def chain_links(backup: Backup, backup_dir: Path) -> tuple[list[Backup], list[str]]:

@@ -28,9 +28,16 @@ import psycopg
 
 from ops import embedded
 from ops.backup.manifest import Backup, find_backup
+from ops.backup.pg_programs import (
+    hand_over,
+    last_lines,
+    let_server_reach,
+    make_private,
+    program,
+    run_as_server,
+)
+from ops.backup.wal_files import PARTIAL, list_wal, parse_lsn, segment_number, wal_dir
 from ops.errors import ConfigError, Corruption, OperationFailed
-from ops.wal.archive import PARTIAL, list_wal, parse_lsn, segment_number, wal_dir
-from ops.wal.tools import hand_over, last_lines, let_server_reach, make_private, program, run_as_server
 
 PORT = 5432
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes, with room for /.s.PGSQL.5432

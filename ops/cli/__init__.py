@@ -34,11 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "lint": ("ops.cli.lint", "lint_cmd", "Lint SQL: sqlfluff style, squawk migration safety, dbops' rules."),
     "sample-data": ("ops.cli.sample", "sample_data_cmd", "Load realistic sample rows (COPY)."),
     "backup": ("ops.cli.backup", "backup_group", "Back up the database; list, verify by restoring, prune."),
-    "restore": (
-        "ops.cli.backup",
-        "restore_cmd",
-        "Restore a backup into an empty database or to a point in time.",
-    ),
+    "restore": ("ops.cli.backup", "restore_cmd", "Restore a backup: into a database, or to a point in time."),
     "wal": (
         "ops.cli.wal",
         "wal_group",

@@ -421,7 +421,7 @@ def restore_cmd(
     yes: bool,
     **opts: Any,
 ) -> None:
-    """A logical backup restores into an empty database (--target-url), a physical one to a point
+    """A logical backup goes into an empty database (--target-url), a physical one to a point
     in time into an empty directory (--target-dir with --to-time, --to-lsn or --latest).
 
     Logical: checksums are verified first; the restore runs in one transaction (unless --jobs)

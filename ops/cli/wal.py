@@ -17,7 +17,7 @@ from ops.errors import ConfigError, ExitCode
 
 @click.group("wal")
 def wal_group() -> None:
-    """Continuous WAL into the backup directory's wal/, for point-in-time recovery."""
+    """The WAL goes into the backup directory's wal/ (see `dbops backup --physical`, `dbops restore`)."""
 
 
 @wal_group.command("enable")

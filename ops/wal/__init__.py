@@ -5,6 +5,6 @@ The WAL lives in the backup directory's `wal/` folder, written by PostgreSQL's o
 WAL records itself.
 """
 
-from ops.wal.archive import RECEIVER_NAME, SLOT_NAME, wal_dir
+from ops.backup.wal_files import RECEIVER_NAME, SLOT_NAME, wal_dir
 
 __all__ = ["RECEIVER_NAME", "SLOT_NAME", "wal_dir"]

@@ -16,9 +16,9 @@ import psycopg
 from psycopg import sql
 
 from ops import embedded
+from ops.backup.wal_files import RECEIVER_NAME, SLOT_NAME
 from ops.db import connect
 from ops.errors import ConfigError
-from ops.wal.archive import RECEIVER_NAME, SLOT_NAME
 
 MIN_WAL_SENDERS = 3  # the receiver, a base backup's WAL stream, and one spare
 

@@ -27,12 +27,12 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from ops.backup.pg_programs import program
 from ops.backup.tools import client_env
+from ops.backup.wal_files import PARTIAL, RECEIVER_NAME, SLOT_NAME, is_segment, wal_dir
 from ops.db import connect, redact
 from ops.errors import Busy, ConfigError
-from ops.wal.archive import PARTIAL, RECEIVER_NAME, SLOT_NAME, is_segment, wal_dir
 from ops.wal.enable import slot_exists
-from ops.wal.tools import program
 
 LOCK_FILE = ".receive.lock"
 SYSTEM_FILE = ".system_identifier"

@@ -14,8 +14,8 @@ from typing import Any
 
 import psycopg
 
+from ops.backup.wal_files import RECEIVER_NAME, SLOT_NAME, list_wal
 from ops.db import connect
-from ops.wal.archive import RECEIVER_NAME, SLOT_NAME, list_wal
 from ops.wal.enable import needed_changes
 
 
@@ -50,7 +50,7 @@ class WalStatus:
 
 
 def wal_status(conninfo: str, backup_dir: Path, thresholds: WalThresholds) -> WalStatus:
-    from ops.wal.archive import wal_dir
+    from ops.backup.wal_files import wal_dir
 
     folder = wal_dir(backup_dir)
     listing = list_wal(folder)
