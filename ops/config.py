@@ -23,7 +23,6 @@ DEFAULTS: dict[str, Any] = {
     "lock_timeout": "5s",
     "lock_retries": 3,
 }
-_PATH_KEYS = ("migrations_dir", "policies_dir", "checks_dir")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h)?\s*$")
 
 

@@ -17,6 +17,11 @@ _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]*)(@)")
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
+
+def server_major(version_num: int) -> int:
+    """PostgreSQL's major version from its version number (`server_version_num`: 180001 -> 18)."""
+    return version_num // 10000
+
 def redact(text: str, secret: str | None = None) -> str:
     """Hide passwords in URLs, key=value conninfo strings and anywhere `secret` appears."""
     text = _URL_PASSWORD.sub(lambda m: m.group(1) + ("***" if m.group(2) else "") + m.group(3), text)
@@ -56,7 +61,7 @@ def connect(conninfo: str, *, autocommit: bool = True, **kwargs: Any) -> Conn:
     holding its locks, advisory ones included) until the statement ends.
     """
     conn = _open(conninfo, autocommit=autocommit, **kwargs)
-    if conn.info.server_version >= 140000:
+    if server_major(conn.info.server_version) >= 14:
         conn.execute("select set_config('client_connection_check_interval', '1000', false)")
         if not autocommit:
             conn.commit()

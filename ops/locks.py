@@ -19,6 +19,7 @@ import psycopg
 from ops import sqlfiles
 from ops.db import Conn
 from ops.errors import Busy
+from ops.retry import backoff_delay
 
 NAMESPACE = 0x64626F70  # "dbop": keeps our keys apart from the application's advisory locks
 
@@ -63,13 +64,11 @@ def holders(conn: Conn, family: JobFamily | None = None) -> list[LockHolder]:
 
 
 @contextmanager
-def job_lock(
-    conn: Conn, family: JobFamily, wait_seconds: float | None = None
-) -> Iterator[None]:
+def job_lock(conn: Conn, family: JobFamily, wait_seconds: float | None = None) -> Iterator[None]:
     """Hold the family's lock on `conn` (autocommit) for the block; raise Busy after the wait."""
     wait = DEFAULT_WAIT[family] if wait_seconds is None else wait_seconds
     deadline = time.monotonic() + wait
-    delay = 0.05
+    attempt = 0
     while True:
         got = conn.execute("select pg_try_advisory_lock(%s, %s)", (NAMESPACE, int(family))).fetchone()
         if got and got[0]:
@@ -81,8 +80,8 @@ def job_lock(
                 f"another run holds the {family.name.lower()} lock: {who}",
                 "wait and retry, pass --lock-wait SECONDS, or see `dbops unlock`",
             )
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, 0.5)
+        time.sleep(min(backoff_delay(attempt, first=0.05, cap=0.5), max(0.0, deadline - time.monotonic())))
+        attempt += 1
     try:
         yield
     finally:
@@ -90,24 +89,3 @@ def job_lock(
             # a broken connection releases the lock by ending
             with contextlib.suppress(psycopg.Error):
                 conn.execute("select pg_advisory_unlock(%s, %s)", (NAMESPACE, int(family)))
-
-
-@dataclass(frozen=True)
-class UnlockReport:
-    holders: tuple[LockHolder, ...]
-    yoyo_rows_cleared: tuple[int, ...]
-    dry_run: bool
-
-
-def unlock(conn: Conn, *, dry_run: bool = False) -> UnlockReport:
-    """Who holds dbops locks now, and clear yoyo lock rows left by ended processes.
-
-    Advisory locks need no clearing: the server drops them with their session.
-    """
-    from ops.migrations import history
-
-    return UnlockReport(
-        tuple(holders(conn)),
-        tuple(history.clear_stale_yoyo_locks(conn, dry_run=dry_run)),
-        dry_run,
-    )

@@ -92,12 +92,12 @@ def _leave_nothing_running() -> Iterator[None]:
 
 
 def _migrate_template(host: str, port: int, user: str, dbname: str, password: str | None, **_: Any) -> None:
-    from ops import migrations, policies
+    from ops.deploy import deploy
 
     url = SERVER.url(dbname)
     settings = settings_for(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        migrations.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
+        deploy(conn, settings)
 
 
 postgresql_migrated_proc = factories.postgresql_noproc(

@@ -74,8 +74,8 @@ def only_backup(where: Path) -> Path:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, Path]]:
     """One migrated database with rows and one backup of it, for the whole module (both read-only)."""
-    from ops import migrations, policies
     from ops.backup import BackupRequest, run_backup
+    from ops.deploy import deploy
 
     name = f"dbops_backup_source_{os.getpid()}"
     with psycopg.connect(SERVER.url("postgres"), autocommit=True) as admin:
@@ -84,7 +84,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database,
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             settings = settings_for(url)
-            migrations.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
+            deploy(conn, settings)
             database = Database(url, conn)
             add_rows(database)
             where = tmp_path_factory.mktemp("shared") / "backups"
@@ -211,7 +211,9 @@ def test_extra_and_missing_files_are_corruption(taken: Path, run_cli: Any) -> No
     (taken / "dump.pgdump").rename(taken / "renamed.pgdump")
     result = run_cli("--json", "backup", "verify", taken.name, "--dir", str(taken.parent))
     assert result.exit_code == 7
-    data = json.loads(result.output)
+    error = f"Error: backup {taken.name} does not match its manifest: dump.pgdump: missing"
+    assert result.stderr.startswith(error)
+    data = json.loads(result.stdout)  # the result object only: no second JSON document for the error
     assert data["problems"] == ["dump.pgdump: missing", "renamed.pgdump: not in the manifest"]
 
 

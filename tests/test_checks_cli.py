@@ -10,6 +10,8 @@ from ops import migrations
 from tests.checkhelp import run, seed_policies
 from tests.conftest import Database
 
+ROOT = Path(__file__).resolve().parent.parent
+
 SAMPLE_DATA = """
 insert into users (id, name, email) values
     ('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa', 'ann', 'ann@example.org'),
@@ -147,6 +149,8 @@ def test_sarif_output(db: Database, run_cli: Any) -> None:
     assert login["level"] == "warning" and login["suppressions"][0]["kind"] == "external"
     drift = results["policy_drift:public.quizzes.quizzes_select_own"]
     assert drift["level"] == "error" and drift["ruleId"] == "policy_drift"
+    drift_file = drift["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert drift_file == "ops/checks/builtin.py" and (ROOT / drift_file).is_file()
     assert drift["message"]["text"].startswith(
         'public.quizzes.quizzes_select_own: policy "quizzes_select_own" is missing (file: for select '
     )

@@ -39,6 +39,16 @@ def test_every_verb_has_help(run_cli, verb: list[str]) -> None:
     assert result.output.startswith("Usage: ")
 
 
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_one_help_text_per_command(run_cli, name: str) -> None:
+    """`dbops X --help` starts with the line `dbops --help` lists for X, not a second wording."""
+    summary = COMMANDS[name][2]
+    listed = run_cli("--help").output
+    assert f"  {name}" in listed and summary in " ".join(listed.split())
+    own = run_cli(name, "--help").output.split("\n\n")[1]
+    assert " ".join(own.split()) == summary
+
+
 def test_every_command_is_documented_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     for verb in _verbs():

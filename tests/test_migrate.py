@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 import time
@@ -12,13 +11,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from ops import migrations, policies
+from ops import migrations
 from ops.config import Settings
+from ops.deploy import deploy, undeploy
 from ops.errors import Busy, ConfigError, OperationFailed
 from ops.locks import NAMESPACE, JobFamily
 from ops.migrations import catalog
 from tests.conftest import Database
-from tests.server import HEAD, MIGRATION_COUNT
+from tests.server import HEAD, MIGRATION_COUNT, ROOT
 
 
 def _write(project: Path, name: str, sql: str, rollback: str | None = "select 1;") -> None:
@@ -33,18 +33,11 @@ def _applied(db: Database) -> list[str]:
 
 def test_up_down_up_leaves_the_catalog_of_a_single_migrate(empty_db: Database, db: Database) -> None:
     settings = empty_db.settings()
-    with_policies = functools.partial(policies.apply_changed, settings=settings)
     blank = catalog.snapshot(empty_db.conn)
-    migrations.migrate(empty_db.conn, settings, after=with_policies)
+    deploy(empty_db.conn, settings)
     once = catalog.snapshot(empty_db.conn)
     assert catalog.diff(catalog.snapshot(db.conn), once) == []
-    notes = migrations.rollback(
-        empty_db.conn,
-        settings,
-        everything=True,
-        before=functools.partial(policies.withdraw, settings=settings),
-        after=functools.partial(policies.reapply_after_rollback, settings=settings),
-    ).notes
+    notes = undeploy(empty_db.conn, settings, everything=True).notes
     assert notes == (
         "policies: withdrew 28 policies of 12 managed tables for the rollback",
         'policies: put back "Allow public insert to users" on public.users, which the rollback drops',
@@ -54,7 +47,7 @@ def test_up_down_up_leaves_the_catalog_of_a_single_migrate(empty_db: Database, d
     assert catalog.diff(blank, catalog.snapshot(empty_db.conn)) == []
     assert _applied(empty_db) == []
     # the tables come back with the seed's policies: migrate re-applies policies/ over them
-    migrations.migrate(empty_db.conn, settings, after=with_policies)
+    deploy(empty_db.conn, settings)
     assert catalog.diff(once, catalog.snapshot(empty_db.conn)) == []
 
 
@@ -299,3 +292,27 @@ def test_json_report_is_plain_data(db: Database) -> None:
     data = jsonable(migrations.status(db.conn, db.settings()))
     assert json.loads(json.dumps(data))["head"] == HEAD
     assert data["needs_attention"] is False
+
+
+def test_a_checksum_of_the_previous_normaliser_is_accepted_and_re_recorded(db: Database) -> None:
+    import hashlib
+
+    from ops.sqltext import legacy_normalize
+
+    path = ROOT / "migrations" / "0003_users_rls.sql"
+    legacy = hashlib.sha256(legacy_normalize(path.read_text()).encode()).hexdigest()
+    current = migrations.read_migration(path).normalized_sha256
+    assert legacy != current
+    db.conn.execute(
+        "update dbops.migration_checksum set normalized_sha256 = %s, sha256 = 'older bytes'"
+        " where migration_id = '0003_users_rls'",
+        (legacy,),
+    )  # as a database migrated by an earlier dbops, with a cosmetic edit since
+    (row,) = [m for m in migrations.status(db.conn, db.settings()).migrations if m.id == "0003_users_rls"]
+    assert (row.state, row.note) == ("applied", "comments or whitespace changed since applied")
+    report = migrations.migrate(db.conn, db.settings())
+    assert "re-recorded the comment-free checksums of 1 applied migrations" in report.notes
+    recorded = db.scalar(
+        "select normalized_sha256 from dbops.migration_checksum where migration_id = '0003_users_rls'"
+    )
+    assert recorded == current

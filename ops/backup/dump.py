@@ -25,9 +25,9 @@ from psycopg import sql
 
 from ops import __version__, sqlfiles
 from ops.backup.manifest import (
-    MANIFEST,
     OWNER,
     PARTIAL_SUFFIX,
+    DumpFormat,
     FileSum,
     Manifest,
     checksum_files,
@@ -36,10 +36,11 @@ from ops.backup.manifest import (
     write_manifest,
 )
 from ops.backup.tools import PgTools, choose_compression, client_env, find_tools
-from ops.db import Conn, connect, redact
+from ops.db import Conn, connect, redact, server_major
 from ops.errors import ConfigError, OperationFailed
 from ops.locks import JobFamily, job_lock
 from ops.migrations import history
+from ops.retry import elapsed_s
 
 FORMATS = ("custom", "directory")
 _TOC_ENTRIES = re.compile(r"^;\s+TOC Entries:\s*(\d+)", re.MULTILINE)
@@ -52,7 +53,7 @@ Progress = Callable[[int, int, str], None]  # tables done, tables in all, what p
 @dataclass(frozen=True)
 class BackupRequest:
     backup_dir: Path
-    dump_format: str = "custom"
+    dump_format: DumpFormat = "custom"
     jobs: int = 1
     compress: str = "auto"
     bin_dir: Path | None = None
@@ -224,7 +225,7 @@ def run_backup(conninfo: str, request: BackupRequest, progress: Progress | None 
     check_request(request)
     with connect(conninfo) as conn:
         version, version_num = server_info(conn)
-        tools = find_tools(version, version_num // 10000, request.bin_dir)
+        tools = find_tools(version, server_major(version_num), request.bin_dir)
         with job_lock(conn, JobFamily.BACKUP, request.lock_wait):
             compression = choose_compression(tools, conn, request.compress)
             applied = applied_migrations(conn)
@@ -239,7 +240,7 @@ def run_backup(conninfo: str, request: BackupRequest, progress: Progress | None 
                     database=conn.info.dbname,
                     started_at=started.isoformat(),
                     finished_at=datetime.now(UTC).isoformat(),
-                    duration_s=round(time.monotonic() - clock, 3),
+                    duration_s=elapsed_s(clock),
                     dbops_version=__version__,
                     pg_dump_version=tools.version,
                     server_version=version,
@@ -312,6 +313,3 @@ def _dump(
         raise OperationFailed("the dump's table of contents is empty", "nothing was kept; rerun with -v")
     return _Dumped(counts, files, entries)
 
-
-def is_backup_folder(path: Path) -> bool:
-    return (path / MANIFEST).is_file()

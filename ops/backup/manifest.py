@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ops.errors import ConfigError, Corruption
 
@@ -23,6 +23,9 @@ MANIFEST = "manifest.json"
 OWNER = ".owner"
 PARTIAL_SUFFIX = ".partial"
 MANIFEST_VERSION = 1
+
+
+DumpFormat = Literal["custom", "directory"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class Manifest:
     pg_dump_version: str
     server_version: str
     server_version_num: int
-    dump_format: str  # custom | directory
+    dump_format: DumpFormat
     jobs: int
     compression: str
     compression_reason: str

@@ -28,10 +28,11 @@ from ops.backup.manifest import (
 )
 from ops.backup.tools import PgTools, client_env, find_tools
 from ops.config import Settings
-from ops.db import connect, describe, redact
+from ops.db import connect, describe, redact, server_major
 from ops.errors import ConfigError, Corruption, OperationFailed
 from ops.locks import JobFamily, job_lock
 from ops.migrations import history, scratch_database
+from ops.retry import elapsed_s
 
 
 @dataclass(frozen=True)
@@ -152,11 +153,11 @@ def run_pg_restore(command: list[str], env: Mapping[str, str], target: str, *, j
 
 def check_target_version(target_num: int, target_version: str, backup: Backup) -> None:
     source_num = backup.manifest.server_version_num
-    if target_num // 10000 < source_num // 10000:
+    if server_major(target_num) < server_major(source_num):
         raise ConfigError(
             f"the target server ({target_version}) is older than the backup's source "
             f"({backup.manifest.server_version}); nothing was restored",
-            f"restore into a PostgreSQL {source_num // 10000} or newer server",
+            f"restore into a PostgreSQL {server_major(source_num)} or newer server",
         )
 
 
@@ -183,7 +184,7 @@ def verify_backup(
         problems += more
     elif restore:
         checks = "not run: the files do not match the manifest"
-    duration = round(time.monotonic() - clock, 3)
+    duration = elapsed_s(clock)
     verification = Verification(
         at=datetime.now(UTC).isoformat(),
         restore=restore,
@@ -285,5 +286,5 @@ def restore_backup(
         )
     head = applied[-1] if applied else None
     return RestoreResult(
-        backup.id, target, False, shown, head, len(expected), round(time.monotonic() - clock, 3)
+        backup.id, target, False, shown, head, len(expected), elapsed_s(clock)
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ops.errors import ConfigError
 from ops.sqlfiles import read_sql_file
@@ -32,7 +33,7 @@ class CheckDef:
     description: str
     remediation: str
     source: str  # checks/<id>.sql, or python:<module>.<function>
-    kind: str  # sql | python
+    kind: Literal["sql", "python"]
     deep: bool = False
     requires: tuple[str, ...] = ()
     sql: str = ""

@@ -8,12 +8,14 @@ a hint and the documented exit code, in one place: `DbopsGroup.invoke`.
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from typing import Any
 
 import click
 
-# name -> (module, attribute, short help). Keep the help here so `--help` imports nothing.
+# name -> (module, attribute, summary). The summary is the command's one help line: here so
+# that `dbops --help` imports nothing; `dbops X --help` starts with it (see get_command).
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "db": ("ops.cli.db", "db", "Start, stop or locate the embedded PostgreSQL server."),
     "migrate": ("ops.cli.migrate", "migrate_cmd", "Apply pending migrations, then changed policies."),
@@ -43,9 +45,14 @@ class DbopsGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        module, attr, _ = COMMANDS[cmd_name]
+        module, attr, summary = COMMANDS[cmd_name]
         command = getattr(importlib.import_module(module), attr)
         assert isinstance(command, click.Command)
+        if not (command.help or "").startswith(summary):
+            # one summary per command: `dbops --help` lists it, `dbops X --help` starts with it,
+            # and the command's docstring adds only the details
+            details = inspect.cleandoc(command.help or "")
+            command.help = f"{summary}\n\n{details}" if details else summary
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

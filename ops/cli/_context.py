@@ -22,6 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class AppContext:
     flags: dict[str, Any]
     _settings: Settings | None = field(default=None, repr=False)
+    emitted: bool = False  # the result object is out: an error after it adds no second JSON document
 
     @property
     def settings(self) -> Settings:
@@ -49,6 +50,7 @@ class AppContext:
 
     def emit(self, result: Any, text: Callable[[], None]) -> None:
         """JSON of the result object with --json, else the command's human rendering."""
+        self.emitted = True
         if self.json:
             click.echo(json.dumps(jsonable(result), indent=None, sort_keys=False))
         elif self.verbosity >= 0:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ops.cli._context import AppContext, dry_run_option, jsonable, pass_app, table
-from ops.errors import ConfigError, ExitCode
+from ops.errors import ConfigError, Partial
 from ops.retention import BatchReport, Listener, RunResult
 
 _batch_size = click.option(
@@ -73,7 +73,7 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f}s"
 
 
-def _show(ctx: click.Context, app: AppContext, result: RunResult) -> None:
+def _show(app: AppContext, result: RunResult) -> None:
     def text() -> None:
         table(
             ["rule", "action", "rows", "by table", "batches", "backlog", "oldest eligible", "p99 batch",
@@ -95,12 +95,10 @@ def _show(ctx: click.Context, app: AppContext, result: RunResult) -> None:
 
     app.emit({"event": "summary", **jsonable(result)}, text)
     if result.partial:
-        click.echo(
-            f"Note: stopped with {result.backlog} eligible rows left (time budget or lock timeouts)",
-            err=True,
+        raise Partial(
+            f"stopped with {result.backlog} eligible rows left (time budget or lock timeouts)",
+            "the next run picks them up; raise --max-runtime or run more often",
         )
-        click.echo("Hint: the next run picks them up; raise --max-runtime or run more often", err=True)
-        ctx.exit(int(ExitCode.PARTIAL))
 
 
 def _run_rules(
@@ -121,7 +119,7 @@ def _run_rules(
             conn, rules, run, lock_wait=app.settings.lock_wait, dry_run=dry_run, batch_size=batch_size,
             listener=out,
         )  # fmt: skip
-    _show(ctx, app, result)
+    _show(app, result)
 
 
 @click.command("evict")
@@ -135,7 +133,7 @@ def evict_cmd(
     ctx: click.Context, app: AppContext, rule: str | None, batch_size: int | None, max_runtime: float | None,
     dry_run: bool,
 ) -> None:  # fmt: skip
-    """Delete expired rows of the ttl rules (default: plan_cache, expires_at in the past).
+    """The ttl rules (default: plan_cache, expires_at in the past).
 
     With RULE, only that rule. --dry-run counts what would be deleted.
     """
@@ -155,9 +153,7 @@ def archive_cmd(
     ctx: click.Context, app: AppContext, words: tuple[str, ...], older_than: str | None, since: str | None,
     batch_size: int | None, max_runtime: float | None, dry_run: bool,
 ) -> None:  # fmt: skip
-    """Move old rows of the archive rules to archive.<table>; or move them back.
-
-    `dbops archive [RULE]` moves rows of every archive rule (or one); `dbops archive restore
+    """`dbops archive [RULE]` moves rows of every archive rule (or one); `dbops archive restore
     RULE --since T` moves rows archived at or after T back to their sources, a session
     with its topics and misconceptions as one unit. --dry-run counts what would move.
     """
@@ -181,9 +177,7 @@ def _restore(
 ) -> None:  # fmt: skip
     from ops import retention
 
-    rule = retention.select_rules(retention.configured_rules(app.settings.tool), name, "archive")[
-        0
-    ]
+    rule = retention.select_rules(retention.configured_rules(app.settings.tool), name, "archive")[0]
     when = retention.parse_since(since)
     run = retention.run_settings(app.settings.tool, max_runtime)
     with app.connect() as conn, _Output(app) as out:
@@ -191,12 +185,12 @@ def _restore(
             conn, rule, when, run, lock_wait=app.settings.lock_wait, dry_run=dry_run, batch_size=batch_size,
             listener=out,
         )  # fmt: skip
-    _show(ctx, app, result)
+    _show(app, result)
 
 
 @click.group("retention")
 def retention_group() -> None:
-    """Retention jobs (see `dbops retention run`)."""
+    """See `dbops retention run --help`."""
 
 
 @retention_group.command("run")
@@ -225,4 +219,4 @@ def retention_run_cmd(
             app.connect, app.settings.tool, max_runtime=max_runtime, lock_wait=app.settings.lock_wait,
             dry_run=dry_run, batch_size=batch_size, listener=out, metrics_file=metrics_file,
         )  # fmt: skip
-    _show(ctx, app, result)
+    _show(app, result)

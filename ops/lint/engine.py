@@ -13,9 +13,10 @@ from typing import Any
 
 from ops.config import Settings
 from ops.errors import ConfigError
-from ops.lint.model import FAIL_ON, Finding, LintFile, LintReport, RuleInfo, WaivedFinding
+from ops.lint.model import FAIL_ON, FileKind, Finding, LintFile, LintReport, RuleInfo, WaivedFinding
 from ops.lint.rules.checks import check_findings, check_id_findings
 from ops.lint.rules.migrations import RULES as OWN_RULES
+from ops.lint.rules.migrations import finding as own_finding
 from ops.lint.rules.migrations import migration_dir_findings, non_transactional_findings, rule_infos
 from ops.lint.rules.policies import policy_findings
 from ops.lint.sources import (
@@ -28,7 +29,7 @@ from ops.lint.sources import (
 from ops.lint.statements import SqlText, parse_sql, waiver_scope
 from ops.sqlfiles import parse_headers
 
-_KIND_BY_DIR_NAME = {"migrations": "migration", "policies": "policy", "checks": "check"}
+_KIND_BY_DIR_NAME: dict[str, FileKind] = {"migrations": "migration", "policies": "policy", "checks": "check"}
 
 
 def lint_settings(settings: Settings) -> Mapping[str, Any]:
@@ -86,7 +87,7 @@ def lint(
 
 
 def collect_files(settings: Settings, paths: Sequence[Path], cwd: Path) -> list[LintFile]:
-    roots = {
+    roots: dict[FileKind, Path] = {
         "migration": settings.migrations_dir,
         "policy": settings.policies_dir,
         "check": settings.checks_dir,
@@ -107,10 +108,10 @@ def collect_files(settings: Settings, paths: Sequence[Path], cwd: Path) -> list[
     return [_lint_file(path, roots, settings.project_root, cwd) for path in found]
 
 
-def _lint_file(path: Path, roots: Mapping[str, Path], project_root: Path, cwd: Path) -> LintFile:
-    kind = next((k for k, root in roots.items() if path.is_relative_to(root)), None)
-    if kind is None:
-        kind = next((_KIND_BY_DIR_NAME[p.name] for p in path.parents if p.name in _KIND_BY_DIR_NAME), "sql")
+def _lint_file(path: Path, roots: Mapping[FileKind, Path], project_root: Path, cwd: Path) -> LintFile:
+    by_root = next((k for k, root in roots.items() if path.is_relative_to(root)), None)
+    by_dir = next((_KIND_BY_DIR_NAME[p.name] for p in path.parents if p.name in _KIND_BY_DIR_NAME), None)
+    kind: FileKind = by_root or by_dir or "sql"
     transactional = True
     if kind == "migration":
         kind = "rollback" if path.name.endswith(".rollback.sql") else "migration"
@@ -146,6 +147,9 @@ def own_findings(
 def file_findings(lint_file: LintFile, text: str, parsed: SqlText | None = None) -> list[Finding]:
     """The per-file rules for the file's kind."""
     parsed = parsed or parse_sql(text)
+    if parsed.unreadable is not None:
+        line, column = parsed.unreadable_line, parsed.unreadable_column
+        return [own_finding(lint_file.display, line, "unreadable-sql", str(parsed.unreadable), column)]
     if lint_file.kind in ("migration", "rollback") and not lint_file.transactional:
         return non_transactional_findings(lint_file, parsed)
     if lint_file.kind == "policy":

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-LEVELS = ("note", "warning", "error")  # ascending; `--fail-on never` fails on nothing
+from ops.sarif import Level
+
+# SARIF's levels, ascending; `--fail-on never` fails on nothing
+LEVELS: tuple[Level, ...] = ("note", "warning", "error")
 FAIL_ON = (*LEVELS, "never")
-SOURCES = ("sqlfluff", "squawk", "dbops")
+Source = Literal["sqlfluff", "squawk", "dbops"]
+SOURCES: tuple[Source, ...] = ("sqlfluff", "squawk", "dbops")
 
 
 def level_rank(level: str) -> int:
     return LEVELS.index(level) if level in LEVELS else len(LEVELS)
 
 
+FileKind = Literal["migration", "rollback", "policy", "check", "sql"]
+
+
 @dataclass(frozen=True)
 class LintFile:
     path: Path
     display: str  # relative to the project root where possible, with '/'
-    kind: str  # migration | rollback | policy | check | sql
+    kind: FileKind
     transactional: bool = True
 
 
@@ -28,9 +36,9 @@ class Finding:
     line: int  # 1-based
     column: int  # 1-based
     rule: str
-    level: str  # note | warning | error
+    level: Level
     message: str
-    source: str  # sqlfluff | squawk | dbops
+    source: Source
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.rule)

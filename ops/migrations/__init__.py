@@ -1,5 +1,5 @@
-"""Versioned migrations: the files, the history tables (yoyo's, plus checksums), the engine that
-applies and rolls back, the statement runner with lock retries, and `verify` on a scratch database."""
+"""Versioned migrations: the files, the history tables (yoyo's, plus checksums; `unlock`), the engine
+that applies and rolls back, the statement runner with lock retries, `verify` on a scratch database."""
 
 from ops.migrations.engine import (
     MigrationSQLError,
@@ -19,7 +19,6 @@ from ops.migrations.engine import (
 )
 from ops.migrations.files import (
     MigrationFile,
-    Statement,
     find,
     new_migration,
     normalize_sql,
@@ -27,8 +26,10 @@ from ops.migrations.files import (
     read_migration_dir,
     split_statements,
 )
+from ops.migrations.history import UnlockReport, unlock
 from ops.migrations.runner import SQLFileError, run_statements, set_lock_timeout, with_lock_retries
 from ops.migrations.verification import VerifyReport, VerifyStep, scratch_database, verify
+from ops.sqltext import Statement
 
 __all__ = [
     "MigrationFile",
@@ -39,6 +40,7 @@ __all__ = [
     "Statement",
     "StatusReport",
     "StepReport",
+    "UnlockReport",
     "VerifyReport",
     "VerifyStep",
     "apply_file",
@@ -58,6 +60,7 @@ __all__ = [
     "split_statements",
     "status",
     "status_of",
+    "unlock",
     "unmark",
     "verify",
     "with_lock_retries",

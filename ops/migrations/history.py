@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -19,6 +20,7 @@ import psycopg
 
 from ops import sqlfiles
 from ops.db import Conn
+from ops.locks import LockHolder, holders
 from ops.migrations.files import MigrationFile
 
 MIGRATION_TABLE = "_yoyo_migration"
@@ -114,6 +116,26 @@ def record_apply(
     )
 
 
+def rerecord_legacy_checksums(conn: Conn, files: Sequence[MigrationFile]) -> list[str]:
+    """Replace comment-free checksums recorded by the previous normaliser with the current one's.
+
+    Only a recorded value that is exactly the file's legacy checksum is replaced, so an
+    edited file stays edited. Returns the ids re-recorded.
+    """
+    done: list[str] = []
+    for f in files:
+        if f.legacy_normalized_sha256 == f.normalized_sha256:
+            continue
+        cur = conn.execute(
+            "update dbops.migration_checksum set normalized_sha256 = %s"
+            " where migration_id = %s and normalized_sha256 = %s",
+            (f.normalized_sha256, f.id, f.legacy_normalized_sha256),
+        )
+        if cur.rowcount:
+            done.append(f.id)
+    return done
+
+
 def record_rollback(conn: Conn, migration_id: str, *, log: str = "rollback") -> None:
     backend = _yoyo_backend(conn)
     ref = _YoyoRef(migration_id)
@@ -145,3 +167,22 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@dataclass(frozen=True)
+class UnlockReport:
+    holders: tuple[LockHolder, ...]
+    yoyo_rows_cleared: tuple[int, ...]
+    dry_run: bool
+
+
+def unlock(conn: Conn, *, dry_run: bool = False) -> UnlockReport:
+    """Who holds dbops locks now, and clear yoyo lock rows left by ended processes.
+
+    Advisory locks need no clearing: the server drops them with their session.
+    """
+    return UnlockReport(
+        tuple(holders(conn)),
+        tuple(clear_stale_yoyo_locks(conn, dry_run=dry_run)),
+        dry_run,
+    )

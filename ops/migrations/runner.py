@@ -13,7 +13,8 @@ from psycopg import sql
 from ops.config import Settings
 from ops.db import Conn, pg_error_message
 from ops.errors import OperationFailed
-from ops.migrations.files import Statement
+from ops.retry import backoff_delay
+from ops.sqltext import Statement
 
 
 class SQLFileError(OperationFailed):
@@ -40,11 +41,11 @@ def run_statements(
     """
     for st in statements:
         try:
-            conn.execute(st.sql.encode())
+            conn.execute((st.sql + ";").encode())  # as written: the server names the ";" in errors
         except pgerrors.LockNotAvailable:
             raise
         except psycopg.Error as exc:
-            line = st.code_line
+            line = st.line
             position = exc.diag.statement_position
             if position and position.isdigit():
                 line = st.line + st.sql[: int(position) - 1].count("\n")
@@ -58,7 +59,6 @@ def set_lock_timeout(conn: Conn, ms: int, *, local: bool) -> None:
 
 def with_lock_retries(settings: Settings, label: str, attempt: Callable[[], None]) -> None:
     """Run `attempt`; on LockNotAvailable wait (0.5 s, doubling) and retry `lock_retries` times."""
-    delay = 0.5
     for tries in range(settings.lock_retries + 1):
         try:
             attempt()
@@ -71,5 +71,4 @@ def with_lock_retries(settings: Settings, label: str, attempt: Callable[[], None
                     "retry when the blocking session ends (see pg_stat_activity), "
                     "or raise --lock-timeout / DBOPS_LOCK_TIMEOUT",
                 ) from exc
-            time.sleep(delay)
-            delay *= 2
+            time.sleep(backoff_delay(tries, first=0.5))

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from psycopg import errors as pg_errors
 
@@ -25,12 +25,17 @@ from ops.locks import JobFamily, job_lock
 from ops.retention import statements as q
 from ops.retention import units
 from ops.retention.rules import Rule, RunSettings, validate
+from ops.retry import backoff_delay, elapsed_s
 
 START_BATCH = 500
 MAX_BATCH = 100_000
 MAX_LOCK_RETRIES = 5
 CAREFUL_BATCHES = 20
 AIM = 0.6
+
+
+Action = Literal["deleted", "archived", "restored"]
+Stopped = Literal["done", "time budget", "lock timeouts", "dry run"]
 
 
 @dataclass(frozen=True)
@@ -44,10 +49,10 @@ class BatchReport:
     duration_ms: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RuleResult:
     rule: str
-    action: str  # deleted | archived | restored
+    action: Action
     dry_run: bool
     rows: int  # done (or, with --dry-run, that would be done)
     rows_by_table: dict[str, int]
@@ -59,7 +64,7 @@ class RuleResult:
     p99_batch_ms: float | None
     max_batch_ms: float | None
     lock_timeouts: int
-    stopped: str  # done | time budget | lock timeouts | dry run
+    stopped: Stopped
 
 
 @dataclass(frozen=True)
@@ -145,8 +150,8 @@ class _Runner:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def loop(
-        self, rule: str, action: str, step: Callable[[int, Any], tuple[int, int, dict[str, int], Any]]
-    ) -> tuple[int, dict[str, int], BatchSizer, int, str]:
+        self, rule: str, action: Action, step: Callable[[int, Any], tuple[int, int, dict[str, int], Any]]
+    ) -> tuple[int, dict[str, int], BatchSizer, int, Stopped]:
         """Run `step(limit, after) -> (selected, rows, rows_by_table, last)` batch by batch.
 
         A step is one transaction: a single statement in autocommit (one round trip), or
@@ -168,7 +173,7 @@ class _Runner:
                 timeouts, retries = timeouts + 1, retries + 1
                 if retries > MAX_LOCK_RETRIES:
                     return rows, by_table, sizer, timeouts, "lock timeouts"
-                time.sleep(min(1.0, 0.05 * 2**retries))
+                time.sleep(backoff_delay(retries, first=0.05, cap=1.0))
                 continue
             except pg_errors.QueryCanceled as exc:
                 if limit == 1:
@@ -217,7 +222,7 @@ def _cutoff(rule: Rule, now: datetime) -> datetime:
 
 def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
     conn, started = runner.conn, time.perf_counter()
-    action = "deleted" if rule.kind == "ttl" else "archived"
+    action: Action = "deleted" if rule.kind == "ttl" else "archived"
     eligible, _, now = _backlog(conn, rule)
     runner.listener.rule_started(rule.name, action, eligible)
     cutoff = _cutoff(rule, now)
@@ -226,8 +231,7 @@ def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
         if rule.children:
             by_table = units.count_units(conn, units.archive_plan(rule, cutoff))
         backlog, age, _ = _backlog(conn, rule)
-        return RuleResult(rule.name, action, True, eligible, by_table, 0, eligible, backlog, age,
-                          round(time.perf_counter() - started, 3), None, None, 0, "dry run")  # fmt: skip
+        return _dry_run_result(rule.name, action, by_table, eligible, backlog, age, started)
 
     build = q.delete_batch if rule.kind == "ttl" else q.archive_batch
     careful_left = [0]  # batches to run with SKIP LOCKED since the application last held a row
@@ -263,13 +267,28 @@ def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
 
 
 def _result(
-    name: str, action: str, rows: int, by_table: dict[str, int], sizer: BatchSizer, eligible: int,
-    backlog: int, age: float | None, started: float, timeouts: int, stopped: str,
+    name: str, action: Action, rows: int, by_table: dict[str, int], sizer: BatchSizer, eligible: int,
+    backlog: int, age: float | None, started: float, timeouts: int, stopped: Stopped,
 ) -> RuleResult:  # fmt: skip
     return RuleResult(
-        name, action, False, rows, by_table, len(sizer.durations), eligible, backlog, age,
-        round(time.perf_counter() - started, 3), p99(sizer.durations),
-        round(max(sizer.durations), 2) if sizer.durations else None, timeouts, stopped,
+        rule=name, action=action, dry_run=False, rows=rows, rows_by_table=by_table,
+        batches=len(sizer.durations), eligible_at_start=eligible, backlog=backlog, oldest_eligible_age_s=age,
+        duration_s=round(time.perf_counter() - started, 3), p99_batch_ms=p99(sizer.durations),
+        max_batch_ms=round(max(sizer.durations), 2) if sizer.durations else None, lock_timeouts=timeouts,
+        stopped=stopped,
+    )  # fmt: skip
+
+
+def _dry_run_result(
+    name: str, action: Action, by_table: dict[str, int], eligible: int, backlog: int, age: float | None,
+    started: float,
+) -> RuleResult:  # fmt: skip
+    """What a --dry-run reports: the rows that would be done, nothing done."""
+    return RuleResult(
+        rule=name, action=action, dry_run=True, rows=eligible, rows_by_table=by_table, batches=0,
+        eligible_at_start=eligible, backlog=backlog, oldest_eligible_age_s=age,
+        duration_s=round(time.perf_counter() - started, 3), p99_batch_ms=None, max_batch_ms=None,
+        lock_timeouts=0, stopped="dry run",
     )  # fmt: skip
 
 
@@ -294,7 +313,7 @@ def apply_rules(
         runner = _Runner(conn, run, listener or Listener(), deadline, batch_size)
         results = [_apply_rule(runner, rule, dry_run) for rule in checked]
     return RunResult(
-        tuple(results), round(time.monotonic() - started, 3), dry_run, run.max_runtime_s, started_at
+        tuple(results), elapsed_s(started), dry_run, run.max_runtime_s, started_at
     )
 
 
@@ -329,8 +348,7 @@ def restore_rule(
         eligible = waiting.get(rule.table, 0)
         runner.listener.rule_started(rule.name, "restored", eligible)
         if dry_run:
-            result = RuleResult(rule.name, "restored", True, eligible, waiting, 0, eligible, eligible, None,
-                                round(time.perf_counter() - t0, 3), None, None, 0, "dry run")  # fmt: skip
+            result = _dry_run_result(rule.name, "restored", waiting, eligible, eligible, None, t0)
         else:
 
             def step(limit: int, after: Any) -> tuple[int, int, dict[str, int], Any]:
@@ -344,4 +362,4 @@ def restore_rule(
             result = _result(
                 rule.name, "restored", rows, by_table, sizer, eligible, left, None, t0, timeouts, stopped
             )
-    return RunResult((result,), round(time.monotonic() - started, 3), dry_run, run.max_runtime_s, started_at)
+    return RunResult((result,), elapsed_s(started), dry_run, run.max_runtime_s, started_at)

@@ -16,10 +16,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from ops.db import Conn
-from ops.errors import ConfigError, DbopsError, ExitCode
+from ops.errors import ConfigError, ExitCode, exit_code_for
 from ops.failpoints import failpoint
 from ops.retention.batches import Listener, RunResult, apply_rules
 from ops.retention.rules import configured_rules, run_settings, select_rules
@@ -102,14 +100,6 @@ def write_atomically(path: Path, text: str) -> None:
         os.close(dir_fd)
 
 
-def _exit_code_of(exc: BaseException) -> int:
-    if isinstance(exc, DbopsError):
-        return int(exc.exit_code)
-    if isinstance(exc, psycopg.OperationalError):
-        return int(ExitCode.CONNECT)
-    return int(ExitCode.FAILED)
-
-
 def retention_run(
     connect: Connect,
     tool: Mapping[str, Any],
@@ -139,7 +129,7 @@ def retention_run(
         code = int(ExitCode.PARTIAL) if result.partial else int(ExitCode.OK)
         return result
     except BaseException as exc:
-        code = _exit_code_of(exc)
+        code = int(exit_code_for(exc))
         raise
     finally:
         if metrics_file is not None:

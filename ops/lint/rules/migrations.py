@@ -18,10 +18,11 @@ from pathlib import Path
 
 from ops.lint.model import Finding, LintFile, RuleInfo
 from ops.lint.statements import SqlText, Statement
+from ops.sarif import Level
 from ops.sqlfiles import parse_headers
 
 # id -> (level, help). The help is what SARIF shows next to a result.
-RULES: dict[str, tuple[str, str]] = {
+RULES: dict[str, tuple[Level, str]] = {
     "migration-filename": ("error", "Migration files are named NNNN_name.sql and NNNN_name.rollback.sql."),
     "migration-duplicate-id": ("error", "Each migration number is used by one migration only."),
     "migration-gap": ("error", "Migration numbers run from 0001 without gaps."),
@@ -64,6 +65,10 @@ RULES: dict[str, tuple[str, str]] = {
         "error",
         "A check only reads: no data-changing statement or CTE, no SELECT INTO, no FOR UPDATE/SHARE, "
         "no function with side effects (nextval, set_config, advisory locks, ...).",
+    ),
+    "unreadable-sql": (
+        "error",
+        "PostgreSQL's lexer reads the whole file: no unterminated string, quoted name or comment.",
     ),
     "waiver-no-reason": ("error", "`-- dbops: ignore RULE reason` needs a reason; a bare waiver is ignored."),
     "waiver-unused": ("warning", "A waiver that waives nothing is stale: remove it."),
