@@ -47,8 +47,11 @@ def _drop_roles(names: set[str]) -> None:
         conn.execute(sql.SQL("drop role {}").format(roles))
 
 
-# written by the tools that run the tests, not by the tests: the venv, caches, the test server
-_TOOL_PATHS = (".venv/", ".dbops/test/", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "build/")
+# written by the tools that run the tests, not by the tests: the venv, caches (hypothesis
+# keeps its own, with a .gitignore), the test server
+_TOOL_PATHS = (
+    ".venv/", ".dbops/test/", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", ".hypothesis/", "build/",
+)  # fmt: skip
 
 
 def _checkout_files() -> set[str] | None:

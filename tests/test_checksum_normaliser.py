@@ -128,10 +128,12 @@ EDITS: list[tuple[str, str, str, Verdict]] = [
 ]
 
 
-def _checksum(tmp_path: Path, name: str, text: str) -> str:
+def _checksums(tmp_path: Path, name: str, text: str) -> tuple[str, str]:
+    """The normalised checksum, and the one an older normaliser recorded (still accepted)."""
     path = tmp_path / f"0001_{name}.sql"
     path.write_text(text, encoding="utf-8")
-    return read_migration(path).normalized_sha256
+    migration = read_migration(path)
+    return migration.normalized_sha256, migration.legacy_normalized_sha256
 
 
 @pytest.mark.parametrize(("kind", "before", "after", "verdict"), EDITS, ids=[e[0] for e in EDITS])
@@ -139,11 +141,15 @@ def test_an_edit_is_cosmetic_only_outside_tokens_that_carry_meaning(
     tmp_path: Path, kind: str, before: str, after: str, verdict: Verdict
 ) -> None:
     assert before != after
-    same = _checksum(tmp_path, "before", before) == _checksum(tmp_path, "after", after)
+    (new, legacy), (new_after, legacy_after) = (
+        _checksums(tmp_path, "a", before),
+        _checksums(tmp_path, "b", after),
+    )
     if verdict == COSMETIC:
-        assert same, f"{kind}: a cosmetic edit changed the normalised checksum"
+        assert new == new_after, f"{kind}: a cosmetic edit changed the normalised checksum"
     elif verdict == EDITED:
-        assert not same, f"{kind}: a real edit passed as cosmetic"
+        assert new != new_after, f"{kind}: a real edit passed as cosmetic"
+        assert legacy != legacy_after, f"{kind}: a real edit passed as cosmetic by the older checksum"
 
 
 def test_the_table_covers_every_token_kind() -> None:
