@@ -166,3 +166,24 @@ def parse_flag(value: Any, name: str) -> bool | None:
 
 def _libpq_configured(env: Mapping[str, str]) -> bool:
     return any(env.get(name) for name in ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE"))
+
+
+def setting(
+    settings: Settings, key: str, flag: str | None, env: Mapping[str, str], default: str | None
+) -> tuple[str | None, Path]:
+    """flag > env DBOPS_<KEY> > [tool.dbops] key > default, with the base a relative path is read from."""
+    if flag:
+        return flag, Path.cwd()
+    env_value = env.get("DBOPS_" + key.upper())
+    if env_value:
+        return env_value, Path.cwd()
+    if key in settings.tool:
+        return str(settings.tool[key]), settings.project_root
+    return default, settings.project_root
+
+
+def path_setting(
+    settings: Settings, key: str, flag: str | None, env: Mapping[str, str], default: str | None
+) -> Path | None:
+    value, base = setting(settings, key, flag, env, default)
+    return None if value is None else (base / value).resolve()

@@ -4,7 +4,7 @@ from ops.backup.dump import BackupRequest, BackupResult, run_backup
 from ops.backup.manifest import Manifest, find_backup, list_backups, read_manifest
 from ops.backup.pruning import Candidate, PruneDecision, PrunePolicy, PruneResult, plan_prune, prune
 from ops.backup.restore import RestoreResult, VerifyResult, restore_backup, verify_backup
-from ops.backup.tools import PgTools, path_setting
+from ops.backup.tools import PgTools
 
 __all__ = [
     "BackupRequest",
@@ -19,7 +19,6 @@ __all__ = [
     "VerifyResult",
     "find_backup",
     "list_backups",
-    "path_setting",
     "plan_prune",
     "prune",
     "read_manifest",

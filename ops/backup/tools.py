@@ -20,7 +20,6 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ops import sqlfiles
-from ops.config import Settings
 from ops.db import Conn
 from ops.errors import ConfigError
 
@@ -51,27 +50,6 @@ class Compression:
     spec: str  # what pg_dump's --compress gets: zstd, gzip:1, none, ...
     reason: str
     sample: Mapping[str, Any]
-
-
-def setting(
-    settings: Settings, key: str, flag: str | None, env: Mapping[str, str], default: str | None
-) -> tuple[str | None, Path]:
-    """flag > env DBOPS_<KEY> > [tool.dbops] key > default, with the base a relative path is read from."""
-    if flag:
-        return flag, Path.cwd()
-    env_value = env.get("DBOPS_" + key.upper())
-    if env_value:
-        return env_value, Path.cwd()
-    if key in settings.tool:
-        return str(settings.tool[key]), settings.project_root
-    return default, settings.project_root
-
-
-def path_setting(
-    settings: Settings, key: str, flag: str | None, env: Mapping[str, str], default: str | None
-) -> Path | None:
-    value, base = setting(settings, key, flag, env, default)
-    return None if value is None else (base / value).resolve()
 
 
 def program_version(program: Path) -> tuple[str, int]:

@@ -365,7 +365,7 @@ def backup_files_not_private(ctx: CheckContext) -> Sequence[Finding]:
     import os
     import stat
 
-    from ops.backup.tools import path_setting
+    from ops.config import path_setting
 
     where = path_setting(ctx.settings, "backup_dir", None, os.environ, "backups")
     if where is None or not where.is_dir():

@@ -22,7 +22,7 @@ _BIN_HELP = "Directory of pg_dump/pg_restore (default: DBOPS_PG_BIN_DIR, the emb
 
 
 def _dir(app: AppContext, flag: str | None) -> Path:
-    from ops.backup import path_setting
+    from ops.config import path_setting
 
     found = path_setting(app.settings, "backup_dir", flag, os.environ, "backups")
     assert found is not None
@@ -30,7 +30,7 @@ def _dir(app: AppContext, flag: str | None) -> Path:
 
 
 def _bin_dir(app: AppContext, flag: str | None) -> Path | None:
-    from ops.backup import path_setting
+    from ops.config import path_setting
 
     return path_setting(app.settings, "pg_bin_dir", flag, os.environ, None)
 
