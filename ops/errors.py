@@ -47,6 +47,12 @@ class OperationFailed(DbopsError):
     exit_code = ExitCode.FAILED
 
 
+class Findings(DbopsError):
+    """The run found problems (a check, a lint rule, a verification): nothing is broken by it."""
+
+    exit_code = ExitCode.FINDINGS
+
+
 class Busy(DbopsError):
     """Another run holds the job's advisory lock."""
 

@@ -1,7 +1,9 @@
 """Namespaced advisory locks, one per job family.
 
 Session-level locks taken with the try-variant: PostgreSQL releases them when the holding
-connection ends, so a killed run never leaves a lock behind.
+connection ends, so a killed run never leaves a lock behind. A session lock needs one
+server session for the whole run: the CLI refuses a URL through a pooler (ops.db.check_direct),
+and the lock's release verifies that the backend that took it is the one releasing it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import psycopg
 
 from ops import sqlfiles
 from ops.db import Conn
-from ops.errors import Busy
+from ops.errors import Busy, ConfigError
 from ops.retry import backoff_delay
 
 NAMESPACE = 0x64626F70  # "dbop": keeps our keys apart from the application's advisory locks
@@ -70,8 +72,11 @@ def job_lock(conn: Conn, family: JobFamily, wait_seconds: float | None = None) -
     deadline = time.monotonic() + wait
     attempt = 0
     while True:
-        got = conn.execute("select pg_try_advisory_lock(%s, %s)", (NAMESPACE, int(family))).fetchone()
+        got = conn.execute(
+            "select pg_try_advisory_lock(%s, %s), pg_backend_pid()", (NAMESPACE, int(family))
+        ).fetchone()
         if got and got[0]:
+            holder = int(got[1])
             break
         if time.monotonic() >= deadline:
             found = holders(conn, family)
@@ -82,10 +87,21 @@ def job_lock(conn: Conn, family: JobFamily, wait_seconds: float | None = None) -
             )
         time.sleep(min(backoff_delay(attempt, first=0.05, cap=0.5), max(0.0, deadline - time.monotonic())))
         attempt += 1
+    released: tuple[bool, int] | None = None
     try:
         yield
     finally:
         if not conn.closed:
             # a broken connection releases the lock by ending
             with contextlib.suppress(psycopg.Error):
-                conn.execute("select pg_advisory_unlock(%s, %s)", (NAMESPACE, int(family)))
+                row = conn.execute(
+                    "select pg_advisory_unlock(%s, %s), pg_backend_pid()", (NAMESPACE, int(family))
+                ).fetchone()
+                released = (bool(row[0]), int(row[1])) if row else None
+    if released is not None and released != (True, holder):
+        raise ConfigError(
+            f"the {family.name.lower()} lock was taken by server process {holder} and released by "
+            f"{released[1]} ({'held' if released[0] else 'not held'} there): the connection changed "
+            "server sessions during the run (a transaction-mode pooler?), so the lock protected nothing",
+            "give dbops a direct URL: --direct-url or DBOPS_DIRECT_URL; check what this run changed",
+        )

@@ -27,13 +27,17 @@ from ops import __version__, sqlfiles
 from ops.backup.manifest import (
     OWNER,
     PARTIAL_SUFFIX,
+    PRIVATE_DIR,
     DumpFormat,
     FileSum,
     Manifest,
     checksum_files,
     fsync_dir,
+    make_private,
+    private_dir,
     table_name,
     write_manifest,
+    write_private,
 )
 from ops.backup.tools import PgTools, choose_compression, client_env, find_tools
 from ops.db import Conn, connect, redact, server_major
@@ -93,15 +97,16 @@ def check_request(request: BackupRequest) -> None:
 def make_partial(backup_dir: Path, bid: str) -> Path:
     """The hidden work folder, with its owner recorded; a clear error when the directory is unusable."""
     try:
-        backup_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(backup_dir)
         work = backup_dir / f".{bid}{PARTIAL_SUFFIX}"
-        work.mkdir()
+        work.mkdir(mode=PRIVATE_DIR)
+        work.chmod(PRIVATE_DIR)
         owner = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "started_at": datetime.now(UTC).isoformat(),
         }
-        (work / OWNER).write_text(json.dumps(owner) + "\n", encoding="utf-8")
+        write_private(work / OWNER, json.dumps(owner) + "\n")
     except OSError as exc:
         raise ConfigError(
             f"cannot write to the backup directory {backup_dir}: {exc.strerror or exc}",
@@ -184,8 +189,9 @@ class _DumpRun:
     def __init__(self, command: list[str], env: dict[str, str], total: int, progress: Progress | None):
         self.lines: list[str] = []
         self.done = 0
+        # umask 077: pg_dump's files and folders are private from their first byte
         self.proc = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, umask=0o077
         )
         self._reader = threading.Thread(target=self._read, args=(total, progress), daemon=True)
         self._reader.start()
@@ -305,6 +311,7 @@ def _dump(
             f"pg_dump failed (exit {code}): {first_error(chr(10).join(run.lines)) or 'no message'}",
             "nothing was kept; fix the cause and run `dbops backup` again",
         )
+    make_private(work)
     files = checksum_files(work)
     if not files or any(f.size == 0 for f in files if f.path in ("dump.pgdump", "dump/toc.dat")):
         raise OperationFailed("pg_dump exited 0 but wrote an empty dump", "nothing was kept; rerun with -v")
@@ -312,4 +319,3 @@ def _dump(
     if entries == 0:
         raise OperationFailed("the dump's table of contents is empty", "nothing was kept; rerun with -v")
     return _Dumped(counts, files, entries)
-

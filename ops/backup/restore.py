@@ -45,6 +45,7 @@ class VerifyResult:
     checks: str
     duration_s: float
     recorded: str  # "yes", or why the manifest could not be updated
+    checks_exit_code: int = 0  # `dbops check` on the restored copy: 1 findings, 7 corruption
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,8 @@ def restore_tools(backup: Backup, bin_dir: Path | None) -> PgTools:
     return find_tools(version, int(version.split(".")[0]), bin_dir, reading_dump=True)
 
 
-def integrity_checks(conninfo: str, settings: Settings) -> str:
-    """`dbops check` on the restored database: "passed", or what it found."""
+def integrity_checks(conninfo: str, settings: Settings) -> tuple[str, int]:
+    """`dbops check` on the restored database: "passed" or what it found, and its exit code."""
     import os
 
     from ops.checks import load_check_config, run_checks
@@ -107,11 +108,12 @@ def integrity_checks(conninfo: str, settings: Settings) -> str:
     with connect(conninfo) as conn:
         report = run_checks(conn, settings, config, conninfo=conninfo)
     if report.exit_code == 0:
-        return "passed"
+        return "passed", 0
+    found = ", ".join(sorted(r.check for r in report.results if r.status in ("failed", "unknown")))
     return (
         f"{len(report.findings)} finding(s), {len(report.unknown)} check(s) unknown, "
-        f"corruption: {'yes' if report.corruption else 'no'}"
-    )
+        f"corruption: {'yes' if report.corruption else 'no'} ({found})"
+    ), report.exit_code
 
 
 def pg_restore_command(
@@ -173,10 +175,12 @@ def verify_backup(
     problems = file_problems(backup)
     if not problems:
         problems += toc_problems(tools, backup)
-    compared, checks = 0, ""
+    compared, checks, checks_exit_code = 0, "", 0
     if restore and not problems:
         assert conninfo is not None
-        compared, checks, more = _restore_and_compare(backup, tools, conninfo, settings, jobs)
+        compared, (checks, checks_exit_code), more = _restore_and_compare(
+            backup, tools, conninfo, settings, jobs
+        )
         problems += more
     elif restore:
         checks = "not run: the files do not match the manifest"
@@ -196,13 +200,14 @@ def verify_backup(
     except OSError as exc:
         recorded = f"no: cannot write {backup.path}: {exc.strerror or exc}"
     return VerifyResult(
-        backup.id, not problems, restore, tuple(problems), compared, checks, duration, recorded
-    )
+        backup.id, not problems, restore, tuple(problems), compared, checks, duration, recorded,
+        checks_exit_code,
+    )  # fmt: skip
 
 
 def _restore_and_compare(
     backup: Backup, tools: PgTools, conninfo: str, settings: Settings, jobs: int
-) -> tuple[int, str, list[str]]:
+) -> tuple[int, tuple[str, int], list[str]]:
     with connect(conninfo) as conn:
         version, version_num = server_info(conn)
     check_target_version(version_num, version, backup)
@@ -213,7 +218,7 @@ def _restore_and_compare(
                 pg_restore_command(tools, backup, plain, jobs=jobs), env, "a scratch database", jobs=jobs
             )
         except OperationFailed as exc:
-            return 0, "not run: the restore failed", [exc.message]
+            return 0, ("not run: the restore failed", 0), [exc.message]
         with connect(scratch) as conn:
             found = count_rows(conn)
         problems = count_differences(backup.manifest.row_counts, found)
@@ -280,6 +285,4 @@ def restore_backup(
             f"run `dbops backup verify {backup.id} --restore`",
         )
     head = applied[-1] if applied else None
-    return RestoreResult(
-        backup.id, target, False, shown, head, len(expected), elapsed_s(clock)
-    )
+    return RestoreResult(backup.id, target, False, shown, head, len(expected), elapsed_s(clock))

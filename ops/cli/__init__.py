@@ -76,6 +76,12 @@ class DbopsGroup(click.Group):
 @click.option(
     "--database-url", envvar=None, help="Server to use (default: DATABASE_URL, PG*, else embedded)."
 )
+@click.option(
+    "--direct-url",
+    envvar=None,
+    help="A URL straight to the server (no pooler) for dbops, when DATABASE_URL is the application's "
+    "pooled one (default: DBOPS_DIRECT_URL).",
+)
 @click.option("--migrations-dir", type=click.Path(file_okay=False), help="Default: migrations/.")
 @click.option("--policies-dir", type=click.Path(file_okay=False), help="Default: policies/.")
 @click.option("--checks-dir", type=click.Path(file_okay=False), help="Default: checks/.")
@@ -90,6 +96,7 @@ class DbopsGroup(click.Group):
 def cli(
     ctx: click.Context,
     database_url: str | None,
+    direct_url: str | None,
     migrations_dir: str | None,
     policies_dir: str | None,
     checks_dir: str | None,
@@ -108,6 +115,7 @@ def cli(
     ctx.obj = AppContext(
         flags={
             "database_url": database_url,
+            "direct_url": direct_url,
             "migrations_dir": migrations_dir,
             "policies_dir": policies_dir,
             "checks_dir": checks_dir,

@@ -23,6 +23,7 @@ class AppContext:
     flags: dict[str, Any]
     _settings: Settings | None = field(default=None, repr=False)
     emitted: bool = False  # the result object is out: an error after it adds no second JSON document
+    _direct_checked: bool = field(default=False, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -39,14 +40,32 @@ class AppContext:
         return int(self.flags.get("verbosity") or 0)
 
     def conninfo(self) -> str:
-        from ops.db import resolve_url
+        """The server's URL, once checked to reach the server directly (ops.db.check_direct)."""
+        from ops.db import connect, resolve_url
 
-        return resolve_url(self.settings)
+        url = resolve_url(self.settings)
+        if not self._direct_checked:
+            with connect(url) as probe:
+                self._check_direct(probe)
+        return url
 
     def connect(self) -> Any:
-        from ops.db import connect
+        from ops.db import connect, resolve_url
 
-        return connect(self.conninfo())
+        conn = connect(resolve_url(self.settings))
+        if not self._direct_checked:
+            try:
+                self._check_direct(conn)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def _check_direct(self, conn: Any) -> None:
+        from ops.db import check_direct
+
+        check_direct(conn, self.settings)
+        self._direct_checked = True
 
     def emit(self, result: Any, text: Callable[[], None]) -> None:
         """JSON of the result object with --json, else the command's human rendering."""

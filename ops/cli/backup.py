@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ops.cli._context import AppContext, confirm, dry_run_option, pass_app, table, yes_option
-from ops.errors import ConfigError, Corruption
+from ops.errors import ConfigError, Corruption, ExitCode, Findings
 
 if TYPE_CHECKING:
     from ops.backup.manifest import DumpFormat
@@ -241,7 +241,8 @@ def verify_cmd(
 ) -> None:
     """Check every file's SHA-256 and the archive's table of contents; --restore proves it.
 
-    Exit 7 when anything differs from the manifest. The outcome is recorded in the manifest.
+    Exit 7 when anything differs from the manifest; with --restore, exit 1 when the restored
+    copy fails a check (7 on corruption). The outcome is recorded in the manifest.
     """
     from ops.backup.manifest import find_backup
     from ops.backup.physical_verify import verify_physical
@@ -288,6 +289,12 @@ def verify_cmd(
         raise Corruption(
             f"backup {result.id} does not match its manifest: {result.problems[0]}",
             "do not rely on it: take a new backup with `dbops backup`",
+        )
+    if result.checks_exit_code:
+        failed = Corruption if result.checks_exit_code == ExitCode.CORRUPTION else Findings
+        raise failed(
+            f"the restored copy of {result.id} fails its checks: {result.checks}",
+            "run `dbops check` on the source database to see each finding",
         )
 
 

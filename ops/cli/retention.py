@@ -94,6 +94,16 @@ def _show(app: AppContext, result: RunResult) -> None:
             )
 
     app.emit({"event": "summary", **jsonable(result)}, text)
+    for rule in result.rules:
+        for unit in rule.skipped:
+            line = f"Skipped: {rule.rule}: {unit.table} {unit.key} could not move: {unit.reason}"
+            click.echo(line, err=True)
+    if result.skipped:
+        raise Partial(
+            f"{len(result.skipped)} unit(s) could not move and were left where they are; "
+            "every other unit and rule ran",
+            "resolve each skipped row (its id is taken, or a constraint refuses it)",
+        )
     if result.partial:
         raise Partial(
             f"stopped with {result.backlog} eligible rows left (time budget or lock timeouts)",
@@ -144,6 +154,11 @@ def evict_cmd(
 @click.argument("words", nargs=-1, metavar="[RULE] | restore RULE --since T")
 @click.option("--older-than", metavar="AGE", help="Override the rule's age, e.g. '30 days'.")
 @click.option("--since", metavar="T", help="restore: rows archived at or after T (ISO time, or an age: 2h).")
+@click.option(
+    "--skip-conflicts",
+    is_flag=True,
+    help="restore: leave units whose id is live again in the archive and restore the rest (exit 6).",
+)
 @_batch_size
 @_max_runtime
 @dry_run_option
@@ -151,20 +166,22 @@ def evict_cmd(
 @click.pass_context
 def archive_cmd(
     ctx: click.Context, app: AppContext, words: tuple[str, ...], older_than: str | None, since: str | None,
-    batch_size: int | None, max_runtime: float | None, dry_run: bool,
+    skip_conflicts: bool, batch_size: int | None, max_runtime: float | None, dry_run: bool,
 ) -> None:  # fmt: skip
     """`dbops archive [RULE]` moves rows of every archive rule (or one); `dbops archive restore
     RULE --since T` moves rows archived at or after T back to their sources, a session
-    with its topics and misconceptions as one unit. --dry-run counts what would move.
+    with its topics and misconceptions as one unit. A restore whose rows' ids are live
+    again lists them and changes nothing (exit 4) unless --skip-conflicts. A unit that
+    cannot move is skipped and named (exit 6). --dry-run counts what would move.
     """
     if words[:1] == ("restore",):
         if len(words) != 2 or since is None or older_than is not None:
             raise ConfigError(
                 "usage: dbops archive restore RULE --since T", "e.g. dbops archive restore quizzes --since 2h"
             )
-        _restore(ctx, app, words[1], since, batch_size, max_runtime, dry_run)
+        _restore(ctx, app, words[1], since, skip_conflicts, batch_size, max_runtime, dry_run)
         return
-    if len(words) > 1 or since is not None:
+    if len(words) > 1 or since is not None or skip_conflicts:
         raise ConfigError(
             "usage: dbops archive [RULE] [--older-than AGE]", "or: dbops archive restore RULE --since T"
         )
@@ -172,7 +189,7 @@ def archive_cmd(
 
 
 def _restore(
-    ctx: click.Context, app: AppContext, name: str, since: str, batch_size: int | None,
+    ctx: click.Context, app: AppContext, name: str, since: str, skip_conflicts: bool, batch_size: int | None,
     max_runtime: float | None, dry_run: bool,
 ) -> None:  # fmt: skip
     from ops import retention
@@ -183,7 +200,7 @@ def _restore(
     with app.connect() as conn, _Output(app) as out:
         result = retention.restore_rule(
             conn, rule, when, run, lock_wait=app.settings.lock_wait, dry_run=dry_run, batch_size=batch_size,
-            listener=out,
+            listener=out, skip_conflicts=skip_conflicts,
         )  # fmt: skip
     _show(app, result)
 
@@ -210,7 +227,8 @@ def retention_run_cmd(
     """Run every configured rule (evict, then archive) under one lock: the command for cron.
 
     Exit 0: done; 5: another run holds the lock (skip); 6: the time budget ran out with
-    backlog left (the next run continues).
+    backlog left (the next run continues), or a unit could not move (named; every other
+    unit and rule still ran).
     """
     from ops.retention import retention_run
 

@@ -6,25 +6,32 @@ batch from queueing behind the application's locks, and an archive batch deletes
 inserts in one statement, so a kill at any instant leaves each row in its source or in its
 archive, never both or neither. The batch size adapts so that batches stay within
 `batch_time` (100 ms).
+
+A unit that cannot move (its id already archived, a constraint) is skipped and reported
+by table and key; the rest of the rule and every other rule still run, and the run counts
+as partial (exit 6) so that cron and the metrics show something was left.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 
 from ops.db import Conn
-from ops.errors import OperationFailed
+from ops.errors import ConfigError, OperationFailed
 from ops.failpoints import failpoint
 from ops.locks import JobFamily, job_lock
 from ops.retention import statements as q
 from ops.retention import units
 from ops.retention.rules import Rule, RunSettings, validate
+from ops.retention.units import Skipped
 from ops.retry import backoff_delay, elapsed_s
 
 START_BATCH = 500
@@ -65,6 +72,7 @@ class RuleResult:
     max_batch_ms: float | None
     lock_timeouts: int
     stopped: Stopped
+    skipped: tuple[Skipped, ...] = ()  # units that could not move, left where they are
 
 
 @dataclass(frozen=True)
@@ -84,9 +92,15 @@ class RunResult:
         return sum(r.backlog for r in self.rules)
 
     @property
+    def skipped(self) -> tuple[Skipped, ...]:
+        return tuple(s for r in self.rules for s in r.skipped)
+
+    @property
     def partial(self) -> bool:
-        """The run stopped early (time budget, lock timeouts) with eligible rows left."""
-        return any(r.stopped not in ("done", "dry run") and r.backlog > 0 for r in self.rules)
+        """Work was left: the run stopped early (time budget, lock timeouts) with eligible
+        rows left, or some unit could not move."""
+        stopped_early = any(r.stopped not in ("done", "dry run") and r.backlog > 0 for r in self.rules)
+        return stopped_early or bool(self.skipped)
 
 
 class Listener:
@@ -133,9 +147,27 @@ def _now(conn: Conn) -> datetime:
     return row[0]  # type: ignore[no-any-return]
 
 
-def _configure_session(conn: Conn, run: RunSettings) -> None:
-    conn.execute("select set_config('lock_timeout', %s, false)", (f"{run.lock_timeout_ms}ms",))
-    conn.execute("select set_config('statement_timeout', %s, false)", (f"{run.statement_timeout_ms}ms",))
+@contextmanager
+def _job_timeouts(conn: Conn, run: RunSettings) -> Iterator[None]:
+    """The run's lock_timeout and statement_timeout for its own session, reset when it ends.
+
+    The operator's path keeps one server session for the run (its job lock verifies it),
+    so no other client's statement sees them; the reset leaves the session as it was.
+    """
+    conn.execute(
+        "select set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+        (f"{run.lock_timeout_ms}ms", f"{run.statement_timeout_ms}ms"),
+    )
+    try:
+        yield
+    finally:
+        if not conn.closed and not conn.broken:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.rollback()
+            conn.execute("reset lock_timeout; reset statement_timeout")
+
+
+Batch = tuple[int, int, dict[str, int], Any, int]  # selected, done, rows by table, last, skipped
 
 
 @dataclass
@@ -150,9 +182,10 @@ class _Runner:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def loop(
-        self, rule: str, action: Action, step: Callable[[int, Any], tuple[int, int, dict[str, int], Any]]
+        self, rule: str, action: Action, step: Callable[[int, Any], Batch]
     ) -> tuple[int, dict[str, int], BatchSizer, int, Stopped]:
-        """Run `step(limit, after) -> (selected, rows, rows_by_table, last)` batch by batch.
+        """Run `step(limit, after) -> (selected, rows, rows_by_table, last, units skipped)`
+        batch by batch.
 
         A step is one transaction: a single statement in autocommit (one round trip), or
         its own `conn.transaction()` block.
@@ -168,7 +201,7 @@ class _Runner:
             started = time.perf_counter()
             failpoint("retention.batch.start")
             try:
-                selected, done, moved, last = step(limit, after)
+                selected, done, moved, last, skipped = step(limit, after)
             except (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected):
                 timeouts, retries = timeouts + 1, retries + 1
                 if retries > MAX_LOCK_RETRIES:
@@ -193,7 +226,8 @@ class _Runner:
             self.listener.batch_done(
                 BatchReport(rule, action, len(sizer.durations), done, moved, limit, round(elapsed, 2))
             )
-            stuck = done == 0 and (last is None or last == after)  # only rows left for the next run
+            # only rows left for the next run (a batch that skipped units made progress)
+            stuck = done == 0 and skipped == 0 and (last is None or last == after)
             after = last if last is not None else after
             if selected < limit or stuck:
                 return rows, by_table, sizer, timeouts, "done"
@@ -235,47 +269,60 @@ def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
 
     build = q.delete_batch if rule.kind == "ttl" else q.archive_batch
     careful_left = [0]  # batches to run with SKIP LOCKED since the application last held a row
+    skipped: list[Skipped] = []
+    plan = units.archive_plan(rule, cutoff) if rule.kind == "archive" else None
+    by_units = [bool(rule.children)]  # an archive batch that hit a bad unit moves unit by unit
 
-    def simple(limit: int, after: Any) -> tuple[int, int, dict[str, int], Any]:
-        # one statement, so one transaction in autocommit: a single round trip per batch
-        row = None
-        if careful_left[0] == 0:
-            try:
-                row = conn.execute(*build(rule, cutoff, after, limit, skip_locked=False)).fetchone()
-            except pg_errors.LockNotAvailable:
-                careful_left[0] = CAREFUL_BATCHES
-        if row is None:
-            careful_left[0] -= 1
-            row = conn.execute(*build(rule, cutoff, after, limit, skip_locked=True)).fetchone()
-        assert row is not None
-        return int(row[0]), int(row[1]), {rule.table: int(row[1])}, row[2]
-
-    plan = units.archive_plan(rule, cutoff) if rule.children else None
-
-    def unit(limit: int, after: Any) -> tuple[int, int, dict[str, int], Any]:
+    def unit(limit: int, after: Any) -> Batch:
         assert plan is not None
         with conn.transaction():
-            batch = units.move_units(conn, plan, limit, after)
+            batch = units.move_units(conn, plan, limit, after, [s.key for s in skipped])
             failpoint("retention.batch.uncommitted")
-        return batch.selected, batch.moved.get(rule.table, 0), batch.moved, batch.last_order_value
+        skipped.extend(batch.skipped)
+        moved = batch.moved.get(rule.table, 0)
+        return batch.selected, moved, batch.moved, batch.last_order_value, len(batch.skipped)
 
-    rows, by_table, sizer, timeouts, stopped = runner.loop(rule.name, action, unit if plan else simple)
+    def simple(limit: int, after: Any) -> Batch:
+        # one statement, so one transaction in autocommit: a single round trip per batch
+        if by_units[0]:
+            return unit(limit, after)
+        row = None
+        try:
+            if careful_left[0] == 0:
+                try:
+                    row = conn.execute(*build(rule, cutoff, after, limit, skip_locked=False)).fetchone()
+                except pg_errors.LockNotAvailable:
+                    careful_left[0] = CAREFUL_BATCHES
+            if row is None:
+                careful_left[0] -= 1
+                row = conn.execute(*build(rule, cutoff, after, limit, skip_locked=True)).fetchone()
+        except pg_errors.IntegrityError:
+            if plan is None:  # a ttl delete refused by a constraint: nothing to skip around
+                raise
+            by_units[0] = True
+            return unit(limit, after)
+        assert row is not None
+        return int(row[0]), int(row[1]), {rule.table: int(row[1])}, row[2], 0
+
+    rows, by_table, sizer, timeouts, stopped = runner.loop(rule.name, action, simple)
     backlog, age, _ = _backlog(conn, rule)
     return _result(
-        rule.name, action, rows, by_table, sizer, eligible, backlog, age, started, timeouts, stopped
-    )
+        rule.name, action, rows, by_table, sizer, eligible, backlog, age, started, timeouts, stopped,
+        tuple(skipped),
+    )  # fmt: skip
 
 
 def _result(
     name: str, action: Action, rows: int, by_table: dict[str, int], sizer: BatchSizer, eligible: int,
     backlog: int, age: float | None, started: float, timeouts: int, stopped: Stopped,
+    skipped: tuple[Skipped, ...] = (),
 ) -> RuleResult:  # fmt: skip
     return RuleResult(
         rule=name, action=action, dry_run=False, rows=rows, rows_by_table=by_table,
         batches=len(sizer.durations), eligible_at_start=eligible, backlog=backlog, oldest_eligible_age_s=age,
         duration_s=round(time.perf_counter() - started, 3), p99_batch_ms=p99(sizer.durations),
         max_batch_ms=round(max(sizer.durations), 2) if sizer.durations else None, lock_timeouts=timeouts,
-        stopped=stopped,
+        stopped=stopped, skipped=skipped,
     )  # fmt: skip
 
 
@@ -308,13 +355,10 @@ def apply_rules(
     checked = [validate(conn, rule) for rule in rules]
     deadline = started + run.max_runtime_s if run.max_runtime_s is not None else None
     started_at = _now(conn).isoformat()
-    with job_lock(conn, JobFamily.RETENTION, lock_wait):
-        _configure_session(conn, run)
+    with job_lock(conn, JobFamily.RETENTION, lock_wait), _job_timeouts(conn, run):
         runner = _Runner(conn, run, listener or Listener(), deadline, batch_size)
         results = [_apply_rule(runner, rule, dry_run) for rule in checked]
-    return RunResult(
-        tuple(results), elapsed_s(started), dry_run, run.max_runtime_s, started_at
-    )
+    return RunResult(tuple(results), elapsed_s(started), dry_run, run.max_runtime_s, started_at)
 
 
 def restore_rule(
@@ -327,21 +371,26 @@ def restore_rule(
     dry_run: bool = False,
     batch_size: int | None = None,
     listener: Listener | None = None,
+    skip_conflicts: bool = False,
 ) -> RunResult:
-    """Move rows archived at or after `since` back to their sources, unit by unit."""
+    """Move rows archived at or after `since` back to their sources, unit by unit.
+
+    A row whose id is live again cannot go back (an id is never live and archived at
+    once): such conflicts are listed and the restore refused, unless `skip_conflicts`
+    leaves their units in the archive and restores the rest (reported as skipped).
+    """
     started = time.monotonic()
     rule = validate(conn, rule)
     if rule.kind != "archive":
-        from ops.errors import ConfigError
-
         raise ConfigError(
             f"rule {rule.name!r} deletes rows; there is nothing to restore", "restore an archive rule"
         )
     started_at = _now(conn).isoformat()
     plan = units.restore_plan(rule, since)
     deadline = started + run.max_runtime_s if run.max_runtime_s is not None else None
-    with job_lock(conn, JobFamily.RETENTION, lock_wait):
-        _configure_session(conn, run)
+    with job_lock(conn, JobFamily.RETENTION, lock_wait), _job_timeouts(conn, run):
+        if not skip_conflicts:
+            _refuse_conflicts(units.conflicts(conn, plan), rule)
         runner = _Runner(conn, run, listener or Listener(), deadline, batch_size)
         t0 = time.perf_counter()
         waiting = units.count_units(conn, plan)
@@ -350,16 +399,34 @@ def restore_rule(
         if dry_run:
             result = _dry_run_result(rule.name, "restored", waiting, eligible, eligible, None, t0)
         else:
+            skipped: list[Skipped] = []
 
-            def step(limit: int, after: Any) -> tuple[int, int, dict[str, int], Any]:
+            def step(limit: int, after: Any) -> Batch:
                 with conn.transaction():
-                    batch = units.move_units(conn, plan, limit, after)
+                    batch = units.move_units(
+                        conn, plan, limit, after, [s.key for s in skipped], skip_failed=skip_conflicts
+                    )
                     failpoint("retention.batch.uncommitted")
-                return batch.selected, batch.moved.get(rule.table, 0), batch.moved, batch.last_order_value
+                skipped.extend(batch.skipped)
+                moved = batch.moved.get(rule.table, 0)
+                return batch.selected, moved, batch.moved, batch.last_order_value, len(batch.skipped)
 
             rows, by_table, sizer, timeouts, stopped = runner.loop(rule.name, "restored", step)
             left = units.count_units(conn, plan).get(rule.table, 0)
             result = _result(
-                rule.name, "restored", rows, by_table, sizer, eligible, left, None, t0, timeouts, stopped
-            )
+                rule.name, "restored", rows, by_table, sizer, eligible, left, None, t0, timeouts, stopped,
+                tuple(skipped),
+            )  # fmt: skip
     return RunResult((result,), elapsed_s(started), dry_run, run.max_runtime_s, started_at)
+
+
+def _refuse_conflicts(found: Sequence[tuple[str, str]], rule: Rule) -> None:
+    if not found:
+        return
+    shown = ", ".join(f"{rule.schema}.{table} {key}" for table, key in found[:10])
+    more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+    raise OperationFailed(
+        f"retention.{rule.name}: {len(found)} archived row(s) cannot go back, their id is live again: "
+        f"{shown}{more}; nothing was restored",
+        "remove or rename the live rows first, or pass --skip-conflicts to restore the rest",
+    )

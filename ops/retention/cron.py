@@ -26,7 +26,9 @@ Connect = Callable[[], Conn]
 
 _HELP = {
     "dbops_retention_last_run_timestamp_seconds": "When the last retention run ended (unix time).",
-    "dbops_retention_last_run_exit_code": "Exit code of the last run (0 done, 5 busy, 6 backlog left, ...).",
+    "dbops_retention_last_run_exit_code": (
+        "Exit code of the last run (0 done, 5 busy, 6 backlog or skipped units left, ...)."
+    ),
     "dbops_retention_last_run_success": "1 when the last run finished every rule, else 0.",
     "dbops_retention_last_run_duration_seconds": "Wall time of the last run.",
     "dbops_retention_rows": "Rows deleted, archived or restored by the last run (root rows of a unit).",
@@ -37,6 +39,7 @@ _HELP = {
     "dbops_retention_batch_duration_p99_seconds": "99th percentile batch duration of the last run.",
     "dbops_retention_lock_timeouts": "Batches of the last run that hit lock_timeout and were retried.",
     "dbops_retention_rule_completed": "1 when the rule ran to the end of its eligible rows.",
+    "dbops_retention_skipped_units": "Units (a row with its children) the last run could not move and left.",
 }
 
 
@@ -69,6 +72,7 @@ def render_metrics(result: RunResult | None, exit_code: int, duration_s: float, 
         add("dbops_retention_batch_duration_p99_seconds", (rule.p99_batch_ms or 0) / 1000, rule=rule.rule)
         add("dbops_retention_lock_timeouts", rule.lock_timeouts, rule=rule.rule)
         add("dbops_retention_rule_completed", 1 if rule.stopped == "done" else 0, rule=rule.rule)
+        add("dbops_retention_skipped_units", len(rule.skipped), rule=rule.rule)
     lines = []
     for name, values in samples.items():
         if not values:
