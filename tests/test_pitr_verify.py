@@ -83,12 +83,17 @@ def test_a_missing_wal_segment_is_named(chain: tuple[PitrServer, str, str]) -> N
     assert f"wal/{needed}: missing (needed to replay past {inc})" in result.output
 
 
-def test_verify_by_restore_leaves_nothing_running(chain: tuple[PitrServer, str, str]) -> None:
+def test_verify_by_restore_runs_the_checks_on_the_copy_and_leaves_nothing(
+    chain: tuple[PitrServer, str, str],
+) -> None:
+    """The module's database is no Exammentor database: the checks on the copy find that (exit 1)."""
     server, _, inc = chain
     result = server.dbops("--json", "backup", "verify", inc, "--restore")
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
-    assert out["ok"] is True and "restored to" in out["checks"] and "checks:" in out["checks"]
+    assert result.exit_code == 1, result.output
+    out = json.loads(result.output.splitlines()[0])
+    assert out["ok"] is True and out["checks_exit_code"] == 1
+    assert "restored to" in out["checks"] and "migration_pending" in out["checks"]
+    assert f"Error: the restored copy of {inc} fails its checks" in result.output
     assert not list(Path("/tmp").glob("dbops-verify-*"))
 
 

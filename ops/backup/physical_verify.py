@@ -90,9 +90,10 @@ def verify_physical(
         problems += join_problems(links)
     more, wal_note = wal_problems(backup, backup_dir)
     problems += more
-    checks = wal_note
+    checks, checks_exit = wal_note, 0
     if restore and not problems:
-        checks += "; " + _restore_and_check(backup, backup_dir, settings)
+        restored, checks_exit = _restore_and_check(backup, backup_dir, settings)
+        checks += "; " + restored
     elif restore:
         checks += "; restore not run: the chain has problems"
     duration = round(time.monotonic() - clock, 3)
@@ -111,19 +112,19 @@ def verify_physical(
     except OSError as exc:
         recorded = f"no: cannot write {backup.path}: {exc.strerror or exc}"
     return VerifyResult(
-        backup.id, not problems, restore, tuple(problems), len(links), checks, duration, recorded
+        backup.id, not problems, restore, tuple(problems), len(links), checks, duration, recorded, checks_exit
     )
 
 
-def _restore_and_check(backup: Backup, backup_dir: Path, settings: Settings) -> str:
+def _restore_and_check(backup: Backup, backup_dir: Path, settings: Settings) -> tuple[str, int]:
     scratch = Path(tempfile.mkdtemp(prefix="dbops-verify-"))
     scratch.chmod(0o711)
     target = scratch / "restore"
     try:
         result = restore_to_point(backup, backup_dir, RecoveryTarget("latest"), target, start=True)
         assert result.url is not None
-        checks = integrity_checks(with_database(result.url, backup.manifest.database), settings)
-        return f"restored to {result.recovered_to or 'the backup'}; checks: {checks}"
+        checks, code = integrity_checks(with_database(result.url, backup.manifest.database), settings)
+        return f"restored to {result.recovered_to or 'the backup'}; checks: {checks}", code
     finally:
         stop_restored(target)
         shutil.rmtree(scratch, ignore_errors=True)
