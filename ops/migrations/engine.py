@@ -26,7 +26,7 @@ from ops.db import Conn, pg_error_message
 from ops.errors import ConfigError, OperationFailed
 from ops.locks import JobFamily, job_lock
 from ops.migrations import history
-from ops.migrations.files import MigrationFile, Statement, find, read_migration_dir
+from ops.migrations.files import MigrationFile, Statement, check_all_or_nothing, find, read_migration_dir
 from ops.migrations.runner import SQLFileError, run_statements, set_lock_timeout, with_lock_retries
 
 _CONCURRENT_INDEX = re.compile(
@@ -307,6 +307,8 @@ def migrate(
                 plan.append(f)
             if target and f.id == target.id:
                 break
+        for m in plan:  # all or nothing, checked before the first statement runs
+            check_all_or_nothing(m)
         if dry_run:
             return RunReport("apply", True, tuple(_dry_run(conn, plan, settings, "apply")), tuple(notes))
         history.ensure_history(conn)
@@ -366,6 +368,8 @@ def rollback(
         _refuse_edited(status_of(files, applied))
         plan = plan_rollback(files, applied, steps=steps, to=to, everything=everything)
         _require_rollbacks(plan)
+        for m in plan:
+            check_all_or_nothing(m, ("rollback",))
         if dry_run:
             return RunReport("rollback", True, tuple(_dry_run(conn, plan, settings, "rollback", before)))
         history.ensure_history(conn)

@@ -13,9 +13,12 @@ from pathlib import Path
 
 from ops import sqltext
 from ops.errors import ConfigError
-from ops.sqlfiles import parse_headers
+from ops.sqlfiles import parse_headers, read_text
 
 _ID = re.compile(r"^(\d{4})_[a-z0-9_]+$")
+# the one rule for migration file names: `dbops lint`, `migrate` and `status` all use it
+FILE_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+(\.rollback)?\.sql$")
+_CONTROL_WORDS = {"begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release", "prepare"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -50,12 +53,59 @@ class MigrationFile:
     def script(self, direction: str) -> tuple[Path, list[Statement]]:
         """The file to run for `direction` ('apply' or 'rollback') and its statements."""
         path = self.path if direction == "apply" else self.rollback_path
-        return path, split_statements(path.read_text(encoding="utf-8"))
+        return path, split_statements(read_text(path))
 
 
 def split_statements(text: str) -> list[Statement]:
     """Statements with the line each starts on, so errors can name file and line."""
     return [Statement(text[a:b], text.count("\n", 0, a) + 1) for a, b in sqltext.split(text)]
+
+
+def transaction_control(text: str) -> list[tuple[int, str]]:
+    """(line, statement kind) of each top-level statement that begins or ends a transaction or
+    a savepoint: in a transactional migration it would break all or nothing."""
+    return [(st.line, st.transaction_control) for st in _parsed(text) if st.transaction_control]
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """Adapter with the shape of ops.sqltext's coming Statement (pglast): line, transaction_control."""
+
+    line: int
+    transaction_control: str | None
+
+
+def _parsed(text: str) -> list[_Parsed]:
+    return [_Parsed(st.code_line, _control_of(sqltext.normalize(st.sql))) for st in split_statements(text)]
+
+
+def _control_of(sql_text: str) -> str | None:
+    words = sql_text.rstrip(";").split()
+    first = words[0].lower() if words else ""
+    if first not in _CONTROL_WORDS or (first in ("start", "prepare") and words[1:2] != ["transaction"]):
+        return None
+    if first in ("start", "prepare"):
+        return " ".join(words[:2]).upper()
+    return " ".join(words[:3] if "chain" in (w.lower() for w in words[:3]) else words[:1]).upper()
+
+
+def check_all_or_nothing(m: MigrationFile, directions: tuple[str, ...] = ("apply", "rollback")) -> None:
+    """Refuse (exit 2) a transactional migration whose file holds transaction control."""
+    if not m.transactional:
+        return
+    for direction in directions:
+        path = m.path if direction == "apply" else m.rollback_path
+        if direction == "rollback" and not m.has_rollback:
+            continue
+        found = transaction_control(read_text(path))
+        if found:
+            line, kind = found[0]
+            raise ConfigError(
+                f"{path.name}:{line}: {kind} in a transactional migration: it would commit part of "
+                "the migration and leave the rest unapplied",
+                "remove it (dbops runs the whole file in one transaction), or split the file and "
+                "mark the part that must commit `-- transactional: false`",
+            )
 
 
 def normalize_sql(text: str) -> str:
@@ -64,7 +114,7 @@ def normalize_sql(text: str) -> str:
 
 
 def read_migration(path: Path) -> MigrationFile:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     headers = parse_headers(text)
     transactional = headers.get("transactional", "true").strip().lower() != "false"
     return MigrationFile(
@@ -85,11 +135,15 @@ def read_migration_dir(directory: Path) -> list[MigrationFile]:
             f"migrations directory not found: {directory}",
             "pass --migrations-dir or set migrations_dir in [tool.dbops]",
         )
-    files = {
-        p.stem: read_migration(p)
-        for p in sorted(directory.glob("*.sql"))
-        if not p.name.endswith(".rollback.sql")
-    }
+    paths = sorted(directory.glob("*.sql"))
+    for p in sorted(paths, key=lambda p: p.name.endswith(".rollback.sql")):  # a migration before its rollback
+        if not FILE_NAME.match(p.name):
+            raise ConfigError(
+                f"{p.name}: not a migration file name (NNNN_name.sql or NNNN_name.rollback.sql, "
+                "lowercase letters, digits and underscores): dbops cannot order it",
+                f"rename it, or move it out of {directory}",
+            )
+    files = {p.stem: read_migration(p) for p in paths if not p.name.endswith(".rollback.sql")}
     for f in files.values():
         for dep in f.depends:
             if dep not in files:
