@@ -21,6 +21,7 @@ from ops.db import Conn
 from ops.errors import Busy
 
 NAMESPACE = 0x64626F70  # "dbop": keeps our keys apart from the application's advisory locks
+SCRATCH_NAMESPACE = NAMESPACE + 1  # one key per scratch database, held by the run that uses it
 
 
 class JobFamily(IntEnum):

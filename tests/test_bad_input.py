@@ -200,6 +200,7 @@ def test_fuzz_tool_dbops_tables(
         result.output,
     )
     assert "Traceback" not in result.output, (toml, result.output)
+    assert "Error: unexpected" not in result.stderr, (toml, result.output)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
@@ -219,7 +220,7 @@ def test_fuzz_bytes_as_a_migration(
     )  # fmt: skip
     assert isinstance(result.exception, SystemExit | None), (body, result.output, result.exception)
     assert result.exit_code in {0, 2, 4}, (body, result.output)
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and "Error: unexpected" not in result.stderr
 
 
 _url_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=10)
@@ -242,5 +243,6 @@ def test_fuzz_urls_never_print_the_password(
     assert isinstance(result.exception, SystemExit | None), (url, result.output, result.exception)
     assert result.exit_code in {2, 3}, (url, result.output)
     assert password not in result.output, (url, result.output)
+    assert "Error: unexpected" not in result.stderr, (url, result.output)
     if not flags:
         assert "Traceback" not in result.output

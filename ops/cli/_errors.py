@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,18 +14,28 @@ import psycopg
 from ops.errors import DbopsError, ExitCode
 
 
+def _secrets(obj: object) -> list[str]:
+    """Passwords of every URL this run was given, in each form a message may show them."""
+    from ops.db import passwords_in
+
+    flags = getattr(obj, "flags", {}) or {}
+    urls = [flags.get("database_url"), os.environ.get("DATABASE_URL"), os.environ.get("DBOPS_DATABASE_URL")]
+    return sorted({p for url in urls for p in passwords_in(url)}, key=len, reverse=True)
+
+
 def _show(ctx: click.Context, message: str, hint: str | None, code: ExitCode) -> None:
     from ops.db import redact
 
-    message, hint = redact(message), redact(hint) if hint else None
+    obj = ctx.find_root().obj
+    secrets = _secrets(obj)
+    message, hint = redact(message, secrets=secrets), redact(hint, secrets=secrets) if hint else None
     click.echo(f"Error: {message}", err=True)
     if hint:
         click.echo(f"Hint: {hint}", err=True)
-    obj = ctx.find_root().obj
     if obj is not None and getattr(obj, "json", False):
         click.echo(json.dumps({"error": message, "hint": hint, "exit_code": int(code)}))
     if obj is not None and getattr(obj, "verbosity", 0) > 0:
-        click.echo(traceback.format_exc(), err=True)
+        click.echo(redact(traceback.format_exc(), secrets=secrets), err=True)
 
 
 @contextmanager
@@ -52,4 +63,19 @@ def report_errors(ctx: click.Context) -> Iterator[None]:
         ctx.exit(int(ExitCode.FAILED))
     except KeyboardInterrupt:
         _show(ctx, "interrupted", "the current transaction was rolled back; rerun to finish", ExitCode.FAILED)
+        ctx.exit(int(ExitCode.FAILED))
+    except OSError as exc:  # a full disk, a permission: what was being written is not kept
+        where = f": {exc.filename}" if exc.filename else ""
+        _show(
+            ctx,
+            f"{exc.strerror or exc}{where}",
+            "free space or fix the permissions, then rerun",
+            ExitCode.FAILED,
+        )
+        ctx.exit(int(ExitCode.FAILED))
+    except (click.exceptions.Exit, click.ClickException, click.Abort):
+        raise
+    except Exception as exc:  # a defect: still one Error line and no traceback without -v
+        _show(ctx, f"unexpected {type(exc).__name__}: {exc}", "rerun with -v and report the traceback",
+              ExitCode.FAILED)  # fmt: skip
         ctx.exit(int(ExitCode.FAILED))

@@ -69,6 +69,7 @@ class RunResult:
     dry_run: bool
     max_runtime_s: float | None
     started_at: str = ""
+    metrics_error: str = ""  # why the metrics file could not be written (the run's outcome stands)
 
     @property
     def rows(self) -> int:
@@ -91,6 +92,10 @@ class Listener:
         return None
 
     def batch_done(self, report: BatchReport) -> None:
+        return None
+
+    def warning(self, text: str) -> None:
+        """Something went wrong beside the run (its metrics file), not in it."""
         return None
 
 
