@@ -102,6 +102,11 @@ class Dbops:
             if pipe is not None:
                 pipe.close()
 
+    def ended(self) -> tuple[int, str, str]:
+        """After stopped_at() returned None (the process ended): (exit code, stdout, stderr)."""
+        self._reap()
+        return self.proc.returncode, "".join(self._stdout), "".join(self.stderr_lines)
+
     def resume(self) -> None:
         os.kill(self.proc.pid, signal.SIGCONT)
 

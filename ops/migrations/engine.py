@@ -24,6 +24,7 @@ from ops import sqlfiles
 from ops.config import Settings
 from ops.db import Conn, pg_error_message
 from ops.errors import ConfigError, OperationFailed
+from ops.failpoints import failpoint
 from ops.locks import JobFamily, job_lock
 from ops.migrations import history
 from ops.migrations.files import MigrationFile, Statement, check_all_or_nothing, find, read_migration_dir
@@ -204,6 +205,7 @@ def _run_file(
                 set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
                 _execute(conn, statements, path)
                 record()
+                failpoint("migrate.before_commit")
 
         with_lock_retries(settings, path, attempt)
     else:

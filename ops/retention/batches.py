@@ -291,10 +291,11 @@ def apply_rules(
 ) -> RunResult:
     """Validate every rule against the catalog, take the retention lock, run the rules in order."""
     started = clock_start if clock_start is not None else time.monotonic()
-    checked = [validate(conn, rule) for rule in rules]
     deadline = started + run.max_runtime_s if run.max_runtime_s is not None else None
     started_at = _now(conn).isoformat()
     with job_lock(conn, JobFamily.RETENTION, lock_wait):
+        # the column lists, read under the schema lock: no migration changes them until the end
+        checked = [validate(conn, rule) for rule in rules]
         _configure_session(conn, run)
         runner = _Runner(conn, run, listener or Listener(), deadline, batch_size)
         results = [_apply_rule(runner, rule, dry_run) for rule in checked]
@@ -316,7 +317,6 @@ def restore_rule(
 ) -> RunResult:
     """Move rows archived at or after `since` back to their sources, unit by unit."""
     started = time.monotonic()
-    rule = validate(conn, rule)
     if rule.kind != "archive":
         from ops.errors import ConfigError
 
@@ -324,9 +324,10 @@ def restore_rule(
             f"rule {rule.name!r} deletes rows; there is nothing to restore", "restore an archive rule"
         )
     started_at = _now(conn).isoformat()
-    plan = units.restore_plan(rule, since)
     deadline = started + run.max_runtime_s if run.max_runtime_s is not None else None
     with job_lock(conn, JobFamily.RETENTION, lock_wait):
+        rule = validate(conn, rule)  # under the schema lock, as in apply_rules
+        plan = units.restore_plan(rule, since)
         _configure_session(conn, run)
         runner = _Runner(conn, run, listener or Listener(), deadline, batch_size)
         t0 = time.perf_counter()
