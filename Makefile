@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check ops tests bench
 	$(BIN)/mypy
+
+# all jobs at once under application load, with kill -9 of random jobs (SOAK_SECONDS, default 120)
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -76,16 +76,33 @@ def read_tool_table(project_root: Path) -> dict[str, Any]:
     return table
 
 
-def parse_duration_ms(value: str | float | int, name: str) -> int:
-    """'5s', '250ms', '2min', '1h' or a number of seconds, as milliseconds."""
-    if isinstance(value, int | float):
-        return int(float(value) * 1000)
-    match = _DURATION.match(value)
-    if not match:
-        raise ConfigError(f"{name}: cannot read {value!r} as a duration", "write it like 5s, 250ms or 2min")
-    number, unit = float(match.group(1)), match.group(2) or "s"
-    scale = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000}[unit]
-    return int(number * scale)
+MAX_DURATION_MS = 2_147_483_647  # PostgreSQL's timeouts are int milliseconds (about 24.8 days)
+
+
+def parse_duration_ms(value: object, name: str) -> int:
+    """'5s', '250ms', '2min', '1h' or a number of seconds, as milliseconds (0 .. MAX_DURATION_MS)."""
+    hint = "write it like 5s, 250ms or 2min (a string), or a number of seconds"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        ms = float(value) * 1000
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        scale = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000}[match.group(2) or "s"]
+        ms = float(match.group(1)) * scale
+    elif isinstance(value, str):
+        raise ConfigError(f"{name}: cannot read {value!r} as a duration", hint)
+    else:
+        raise ConfigError(f"{name}: expected a duration, got {value!r} ({type(value).__name__})", hint)
+    if not 0 <= ms <= MAX_DURATION_MS:  # also false for nan
+        raise ConfigError(f"{name}: {value!r} is out of range (0 to 24 days)", hint)
+    return int(ms)
+
+
+def _typed(value: Any, key: str, kind: type, expected: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
+        raise ConfigError(
+            f"{key}: expected {expected}, got {value!r} ({type(value).__name__})",
+            f"fix {key} in [tool.dbops] (pyproject.toml) or the DBOPS_{key.upper()} variable",
+        )
+    return value
 
 
 def _pick(
@@ -107,6 +124,7 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -
 
     def path_of(key: str) -> Path:
         value, source = _pick(key, flags, env, file)
+        _typed(value, key, str, "a directory path (a string)")
         base = project_root if source in ("file", "default") else cwd
         return (base / str(value)).resolve()
 
@@ -129,9 +147,11 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -
         lock_wait = parse_duration_ms(lock_wait_raw, "lock_wait") / 1000
     retries_raw, _ = _pick("lock_retries", flags, env, file)
     try:
-        lock_retries = int(retries_raw)
+        lock_retries = int(_typed(retries_raw, "lock_retries", int | str, "an integer from 0 to 100"))  # type: ignore[arg-type]
     except ValueError as exc:
         raise ConfigError(f"lock_retries: {retries_raw!r} is not a number", "use an integer") from exc
+    if not 0 <= lock_retries <= 100:
+        raise ConfigError(f"lock_retries: expected an integer from 0 to 100, got {lock_retries}", "use 3")
 
     home = env.get("DBOPS_HOME")
     return Settings(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -18,7 +21,7 @@ from ops.errors import ConfigError, ConnectError
 Conn = psycopg.Connection[Any]  # the connection type every dbops function takes
 APPLICATION_NAME = "dbops"
 DIRECT_URL_SOURCES = ("--direct-url", "DBOPS_DIRECT_URL")
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]*)(@)")
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)(\S*)(@)")  # greedy: up to the last @ of the word
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
@@ -27,20 +30,46 @@ def server_major(version_num: int) -> int:
     return version_num // 10000
 
 
-def redact(text: str, secret: str | None = None) -> str:
-    """Hide passwords in URLs, key=value conninfo strings and anywhere `secret` appears."""
+def redact(text: str, secret: str | None = None, *, secrets: Sequence[str] = ()) -> str:
+    """Hide passwords in URLs, key=value conninfo strings and anywhere `secret(s)` appear."""
+    for known in (secret, *secrets):
+        if known:
+            text = text.replace(known, "***")
     text = _URL_PASSWORD.sub(lambda m: m.group(1) + ("***" if m.group(2) else "") + m.group(3), text)
-    text = _KV_PASSWORD.sub(r"\1***", text)
-    if secret:
-        text = text.replace(secret, "***")
-    return text
+    return _KV_PASSWORD.sub(r"\1***", text)
+
+
+# everything before the URL's last @: a password may hold '/', '@' or bad %-escapes
+_URL_USERINFO = re.compile(r"^\s*[a-z][a-z0-9+.-]*://(.*)@", re.IGNORECASE | re.DOTALL)
+_KV_VALUE = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
 def password_of(conninfo: str) -> str | None:
     try:
         return conninfo_to_dict(conninfo).get("password") or None  # type: ignore[return-value]
     except psycopg.ProgrammingError:
-        return None
+        found = passwords_in(conninfo)
+        return found[0] if found else None
+
+
+def passwords_in(conninfo: str | None) -> list[str]:
+    """Every form a password of `conninfo` may take in a message, also when it cannot be parsed."""
+    if not conninfo:
+        return []
+    found: list[str] = []
+    with contextlib.suppress(psycopg.ProgrammingError):
+        parsed = conninfo_to_dict(conninfo).get("password")
+        if parsed:
+            found.append(str(parsed))
+    url = _URL_USERINFO.match(conninfo)
+    if url and ":" in url.group(1):
+        raw = url.group(1).split(":", 1)[1]
+        found += [raw, unquote(raw)]
+    for match in _KV_VALUE.finditer(conninfo):
+        value = match.group(1)
+        found += [value, value.strip("'")]
+    # longest first, so a password is replaced whole before any shorter form of it
+    return sorted({p for p in found if len(p) >= 3}, key=len, reverse=True)
 
 
 def resolve_url(settings: Settings) -> str:
@@ -96,9 +125,9 @@ def _open(conninfo: str, *, autocommit: bool, **kwargs: Any) -> Conn:
             connect_timeout=10,
             **kwargs,
         )
-    except psycopg.ProgrammingError as exc:
+    except (psycopg.ProgrammingError, UnicodeError) as exc:  # UnicodeError: a host IDNA cannot encode
         raise ConnectError(
-            f"invalid connection string: {redact(str(exc), password_of(conninfo))}",
+            f"invalid connection string: {redact(str(exc), secrets=passwords_in(conninfo))}",
             "write it as postgresql://user@host:port/dbname",
         ) from exc
     except psycopg.OperationalError as exc:

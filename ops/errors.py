@@ -80,8 +80,21 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     """
     if isinstance(exc, DbopsError):
         return exc.exit_code
-    import psycopg  # here, so that `dbops --help` does not load the driver
 
-    if isinstance(exc, psycopg.OperationalError):
+    if connection_lost(exc):
         return ExitCode.CONNECT
     return ExitCode.FAILED
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """A connection that failed or broke, not a statement the server refused on a live one.
+
+    psycopg files lock timeouts (55P03) and cancelled statements (57014) under
+    OperationalError too: those rolled back a transaction, and the connection lives on.
+    """
+    import psycopg
+
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")

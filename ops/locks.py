@@ -21,19 +21,40 @@ import psycopg
 from ops import sqlfiles
 from ops.db import Conn
 from ops.errors import Busy, ConfigError
+from ops.failpoints import failpoint
 from ops.retry import backoff_delay
 
 NAMESPACE = 0x64626F70  # "dbop": keeps our keys apart from the application's advisory locks
+SCRATCH_NAMESPACE = NAMESPACE + 1  # one key per scratch database, held by the run that uses it
 
 
 class JobFamily(IntEnum):
     MIGRATE = 1  # migrations and policies
     RETENTION = 2  # evict, archive, retention run
     BACKUP = 3
+    CHECK = 4  # dbops check: no lock of its own, checks run side by side
+    SCHEMA = 10  # not a job: the schema lock (see SCHEMA_MODE)
 
 
-# A DBA's migrate waits for a colleague's run; cron jobs answer "busy" at once.
-DEFAULT_WAIT = {JobFamily.MIGRATE: 60.0, JobFamily.RETENTION: 0.0, JobFamily.BACKUP: 0.0}
+# The lock model (README, "Jobs together"). Each job family but `check` holds its own lock
+# exclusively: two runs of one family never overlap. Every family also holds the schema lock:
+# migrate exclusively, the jobs that rely on a column list or a snapshot of the schema
+# (retention, backup, check) shared, so they run side by side but never beside a migration.
+SCHEMA_MODE: dict[JobFamily, str] = {
+    JobFamily.MIGRATE: "exclusive",
+    JobFamily.RETENTION: "shared",
+    JobFamily.BACKUP: "shared",
+    JobFamily.CHECK: "shared",
+}
+_OWN_LOCK = (JobFamily.MIGRATE, JobFamily.RETENTION, JobFamily.BACKUP)
+
+# A DBA's migrate waits for a colleague's run (or a running job); cron jobs answer "busy" at once.
+DEFAULT_WAIT = {
+    JobFamily.MIGRATE: 60.0,
+    JobFamily.RETENTION: 0.0,
+    JobFamily.BACKUP: 0.0,
+    JobFamily.CHECK: 0.0,
+}
 
 
 @dataclass(frozen=True)
@@ -65,43 +86,85 @@ def holders(conn: Conn, family: JobFamily | None = None) -> list[LockHolder]:
     return result
 
 
+def _try(conn: Conn, key: JobFamily, shared: bool) -> bool:
+    take = "select pg_try_advisory_lock_shared(%s, %s)" if shared else "select pg_try_advisory_lock(%s, %s)"
+    row = conn.execute(take, (NAMESPACE, int(key))).fetchone()
+    return bool(row and row[0])
+
+
+def _release(conn: Conn, key: JobFamily, shared: bool) -> tuple[bool, int] | None:
+    """Release one lock: (whether it was held, the server process that released it)."""
+    if conn.closed:
+        return None  # a broken connection releases its locks by ending
+    with contextlib.suppress(psycopg.Error):
+        free = (
+            "select pg_advisory_unlock_shared(%s, %s), pg_backend_pid()"
+            if shared
+            else "select pg_advisory_unlock(%s, %s), pg_backend_pid()"
+        )
+        row = conn.execute(free, (NAMESPACE, int(key))).fetchone()
+        return (bool(row[0]), int(row[1])) if row else None
+    return None
+
+
+def _busy(conn: Conn, family: JobFamily, blocked_by: JobFamily) -> Busy:
+    found = [h for h in holders(conn, blocked_by) if h.pid != conn.info.backend_pid]
+    who = found[0].describe() if found else "a session that just ended"
+    if blocked_by is not JobFamily.SCHEMA:
+        return Busy(
+            f"another run holds the {family.name.lower()} lock: {who}",
+            "wait and retry, pass --lock-wait SECONDS, or see `dbops unlock`",
+        )
+    if SCHEMA_MODE[family] == "shared":
+        return Busy(
+            f"a migration is running (dbops migrate holds the schema lock): {who}",
+            "run again when it is done (cron: the next run will), or pass --lock-wait SECONDS",
+        )
+    return Busy(
+        f"jobs that rely on the schema are running (retention, backup or check hold the schema "
+        f"lock): {who}{f' and {len(found) - 1} more' if len(found) > 1 else ''}",
+        "wait for them, pass --lock-wait SECONDS, or see `dbops unlock`",
+    )
+
+
 @contextmanager
 def job_lock(conn: Conn, family: JobFamily, wait_seconds: float | None = None) -> Iterator[None]:
-    """Hold the family's lock on `conn` (autocommit) for the block; raise Busy after the wait."""
+    """Hold the family's locks on `conn` (autocommit) for the block: its own lock (exclusive)
+    and the schema lock (SCHEMA_MODE); raise Busy, naming the holder, after the wait.
+
+    Every lock must be released by the server process that took it: if the connection
+    changed server sessions (a transaction-mode pooler), the run is reported, not trusted."""
     wait = DEFAULT_WAIT[family] if wait_seconds is None else wait_seconds
     deadline = time.monotonic() + wait
     attempt = 0
+    shared = SCHEMA_MODE[family] == "shared"
+    own = family in _OWN_LOCK
+    have_own = False
     while True:
-        got = conn.execute(
-            "select pg_try_advisory_lock(%s, %s), pg_backend_pid()", (NAMESPACE, int(family))
-        ).fetchone()
-        if got and got[0]:
-            holder = int(got[1])
+        have_own = have_own or not own or _try(conn, family, False)
+        if have_own and _try(conn, JobFamily.SCHEMA, shared):
             break
         if time.monotonic() >= deadline:
-            found = holders(conn, family)
-            who = found[0].describe() if found else "a session that just ended"
-            raise Busy(
-                f"another run holds the {family.name.lower()} lock: {who}",
-                "wait and retry, pass --lock-wait SECONDS, or see `dbops unlock`",
-            )
+            if have_own and own:
+                _release(conn, family, False)
+            raise _busy(conn, family, JobFamily.SCHEMA if have_own else family)
+        failpoint("locks.wait")
         time.sleep(min(backoff_delay(attempt, first=0.05, cap=0.5), max(0.0, deadline - time.monotonic())))
         attempt += 1
-    released: tuple[bool, int] | None = None
+    row = conn.execute("select pg_backend_pid()").fetchone()
+    holder = int(row[0]) if row else 0
+    released: list[tuple[bool, int] | None] = []
     try:
         yield
     finally:
-        if not conn.closed:
-            # a broken connection releases the lock by ending
-            with contextlib.suppress(psycopg.Error):
-                row = conn.execute(
-                    "select pg_advisory_unlock(%s, %s), pg_backend_pid()", (NAMESPACE, int(family))
-                ).fetchone()
-                released = (bool(row[0]), int(row[1])) if row else None
-    if released is not None and released != (True, holder):
-        raise ConfigError(
-            f"the {family.name.lower()} lock was taken by server process {holder} and released by "
-            f"{released[1]} ({'held' if released[0] else 'not held'} there): the connection changed "
-            "server sessions during the run (a transaction-mode pooler?), so the lock protected nothing",
-            "give dbops a direct URL: --direct-url or DBOPS_DIRECT_URL; check what this run changed",
-        )
+        released.append(_release(conn, JobFamily.SCHEMA, shared))
+        if own:
+            released.append(_release(conn, family, False))
+    for outcome in released:
+        if outcome is not None and outcome != (True, holder):
+            raise ConfigError(
+                f"the {family.name.lower()} lock was taken by server process {holder} and released by "
+                f"{outcome[1]} ({'held' if outcome[0] else 'not held'} there): the connection changed "
+                "server sessions during the run (a transaction-mode pooler?), so the lock protected nothing",
+                "give dbops a direct URL: --direct-url or DBOPS_DIRECT_URL; check what this run changed",
+            )

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from psycopg import sql
 
+from ops.errors import ConfigError
+
 _HEADER = re.compile(r"^--\s*([a-z][a-z0-9_-]*)\s*:\s*(.*?)\s*$")
 
 
@@ -41,8 +43,21 @@ def parse_headers(text: str) -> dict[str, str]:
     return headers
 
 
+def read_text(path: Path) -> str:
+    """A SQL file's text; bytes that are not UTF-8 are a configuration error naming the offset."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 1]!r})",
+            "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
+        ) from exc
+
+
 def read_sql_file(path: Path) -> SqlFile:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     return SqlFile(path.stem, path, text, parse_headers(text))
 
 

@@ -15,7 +15,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.server import ROOT, TEST_SERVER_HOME
 
@@ -75,8 +77,18 @@ class Dbops:
             if not line:
                 return None
             if line.startswith("failpoint: "):
+                self._wait_until_stopped()
                 return line.removeprefix("failpoint: ").strip()
             self.stderr_lines.append(line)
+
+    def _wait_until_stopped(self) -> None:
+        """The line comes just before the process stops itself: a SIGCONT sent in between would
+        be lost and leave it stopped for good, so wait for the kernel to report it stopped."""
+        stat = Path(f"/proc/{self.proc.pid}/stat")
+        deadline = time.monotonic() + HANG_GUARD_S
+        while stat.read_text().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+            assert time.monotonic() < deadline, "the process wrote its failpoint but never stopped"
+            time.sleep(0.001)
 
     def kill(self) -> None:
         """SIGKILL, also of a stopped process; reaps it."""
@@ -90,6 +102,11 @@ class Dbops:
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 pipe.close()
+
+    def ended(self) -> tuple[int, str, str]:
+        """After stopped_at() returned None (the process ended): (exit code, stdout, stderr)."""
+        self._reap()
+        return self.proc.returncode, "".join(self._stdout), "".join(self.stderr_lines)
 
     def resume(self) -> None:
         os.kill(self.proc.pid, signal.SIGCONT)

@@ -6,11 +6,10 @@ whose snapshot pg_dump imports (`pg_export_snapshot` + `--snapshot`), while pg_d
 
 from __future__ import annotations
 
+import errno
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -35,6 +34,8 @@ from ops.backup.manifest import (
     fsync_dir,
     make_private,
     private_dir,
+    reclaim_partials,
+    run_identity,
     table_name,
     write_manifest,
     write_private,
@@ -42,6 +43,7 @@ from ops.backup.manifest import (
 from ops.backup.tools import PgTools, choose_compression, client_env, find_tools
 from ops.db import Conn, connect, redact, server_major
 from ops.errors import ConfigError, OperationFailed
+from ops.failpoints import failpoint
 from ops.locks import JobFamily, job_lock
 from ops.migrations import history
 from ops.retry import elapsed_s
@@ -69,6 +71,7 @@ class BackupResult:
     id: str
     path: str
     manifest: Manifest
+    reclaimed: tuple[str, ...] = ()  # `.partial` folders of ended runs this run removed
 
 
 def backup_id(started: datetime, database: str) -> str:
@@ -95,19 +98,23 @@ def check_request(request: BackupRequest) -> None:
 
 
 def make_partial(backup_dir: Path, bid: str) -> Path:
-    """The hidden work folder, with its owner recorded; a clear error when the directory is unusable."""
+    """The hidden work folder, with its owner recorded; a clear error when the directory is unusable.
+
+    A folder whose owner could not be recorded is removed again: nothing unowned is left."""
+    work = backup_dir / f".{bid}{PARTIAL_SUFFIX}"
     try:
         private_dir(backup_dir)
-        work = backup_dir / f".{bid}{PARTIAL_SUFFIX}"
         work.mkdir(mode=PRIVATE_DIR)
         work.chmod(PRIVATE_DIR)
-        owner = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started_at": datetime.now(UTC).isoformat(),
-        }
-        write_private(work / OWNER, json.dumps(owner) + "\n")
+        failpoint("backup.partial.created")
+        write_private(work / OWNER, json.dumps(run_identity()) + "\n")
     except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            raise OperationFailed(
+                f"cannot write to the backup directory {backup_dir}: {exc.strerror or exc}",
+                "free space on its disk, or pass --dir to another directory",
+            ) from exc
         raise ConfigError(
             f"cannot write to the backup directory {backup_dir}: {exc.strerror or exc}",
             "pass --dir (or set DBOPS_BACKUP_DIR / backup_dir) to a writable directory",
@@ -238,6 +245,7 @@ def run_backup(conninfo: str, request: BackupRequest, progress: Progress | None 
             started = datetime.now(UTC)
             clock = time.monotonic()
             bid = backup_id(started, conn.info.dbname)
+            reclaimed = reclaim_partials(request.backup_dir)
             work = make_partial(request.backup_dir, bid)
             try:
                 dumped = _dump(conninfo, request, tools, compression.spec, work, progress)
@@ -262,6 +270,7 @@ def run_backup(conninfo: str, request: BackupRequest, progress: Progress | None 
                     files=dumped.files,
                     toc_entries=dumped.toc_entries,
                 )
+                failpoint("backup.manifest.write")
                 write_manifest(work, manifest)
                 final = publish(work, request.backup_dir, bid)
             except BaseException:
@@ -270,7 +279,7 @@ def run_backup(conninfo: str, request: BackupRequest, progress: Progress | None 
     if final != bid:
         manifest = replace(manifest, id=final)
         write_manifest(request.backup_dir / final, manifest)
-    return BackupResult(final, str(request.backup_dir / final), manifest)
+    return BackupResult(final, str(request.backup_dir / final), manifest, reclaimed)
 
 
 def _dump(

@@ -8,12 +8,16 @@ complete, so a folder with a readable manifest is a finished backup.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
+import socket
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -318,3 +322,58 @@ def count_differences(expected: Mapping[str, int], found: Mapping[str, int]) -> 
 
 def ids(backups: Iterable[Backup]) -> list[str]:
     return [b.id for b in backups]
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of `pid` (clock ticks since boot), None when no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def run_identity() -> dict[str, Any]:
+    """Who writes a work folder: host, pid and the pid's start time (a reused pid is another run)."""
+    pid = os.getpid()
+    return {
+        "pid": pid,
+        "pid_start": _process_start(pid),
+        "host": socket.gethostname(),
+        "started_at": datetime.now(UTC).isoformat(),
+    }
+
+
+UNOWNED_GRACE_S = 600
+
+
+def owner_ended(folder: Path) -> bool:
+    """The run that wrote `folder` is gone: its process ended (same host), or it never recorded
+    itself and the folder is older than UNOWNED_GRACE_S (a crash between mkdir and the owner file)."""
+    try:
+        owner = json.loads((folder / OWNER).read_text(encoding="utf-8"))
+        pid, host = int(owner["pid"]), str(owner["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        # no owner yet: a run between mkdir and its owner file, unless that was long ago
+        with contextlib.suppress(OSError):
+            return time.time() - folder.stat().st_mtime > UNOWNED_GRACE_S
+        return False
+    if host != socket.gethostname():
+        return False  # another machine's run: not ours to judge
+    started = _process_start(pid)
+    return started is None or (owner.get("pid_start") is not None and started != owner["pid_start"])
+
+
+def reclaim_partials(backup_dir: Path, *, dry_run: bool = False) -> tuple[str, ...]:
+    """Remove the `.partial` work folders of runs that ended; their names."""
+    if not backup_dir.is_dir():
+        return ()
+    gone = [
+        entry for entry in sorted(backup_dir.iterdir())
+        if entry.is_dir() and entry.name.startswith(".") and entry.name.endswith(PARTIAL_SUFFIX)
+        and owner_ended(entry)
+    ]  # fmt: skip
+    if not dry_run:
+        for entry in gone:
+            shutil.rmtree(entry, ignore_errors=True)
+    return tuple(entry.name for entry in gone)

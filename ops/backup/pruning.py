@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ops.backup.manifest import list_backups
+from ops.backup.manifest import list_backups, reclaim_partials
 from ops.errors import ConfigError, OperationFailed
 
 
@@ -57,6 +57,7 @@ class PruneResult:
     decisions: tuple[PruneDecision, ...]
     in_progress: tuple[str, ...]
     deleted: tuple[str, ...]
+    reclaimed: tuple[str, ...] = ()  # `.partial` folders of runs that ended (killed, disk full)
 
     @property
     def kept(self) -> tuple[str, ...]:
@@ -106,6 +107,7 @@ def _keep_per_period(
 
 def prune(backup_dir: Path, policy: PrunePolicy, *, dry_run: bool = False) -> PruneResult:
     policy.check()
+    reclaimed = reclaim_partials(backup_dir, dry_run=dry_run)
     listing = list_backups(backup_dir)
     # physical chains and their WAL follow --keep-window (ops.backup.physical_pruning), never this policy
     logical = [b for b in listing.backups if b.manifest.kind == "logical"]
@@ -117,7 +119,8 @@ def prune(backup_dir: Path, policy: PrunePolicy, *, dry_run: bool = False) -> Pr
             if not d.keep:
                 _delete(backup_dir, d.id)
                 deleted.append(d.id)
-    return PruneResult(dry_run, tuple(decisions), listing.in_progress, tuple(deleted))
+    in_progress = tuple(name for name in listing.in_progress if name not in reclaimed)
+    return PruneResult(dry_run, tuple(decisions), in_progress, tuple(deleted), reclaimed)
 
 
 def _delete(backup_dir: Path, backup_id: str) -> None:

@@ -16,6 +16,7 @@ Precedence as everywhere: flag > env `DBOPS_CHECK_*` > file > default.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -125,6 +126,8 @@ def load_check_config(
     extra = file.get("params", {})
     if not isinstance(extra, dict):
         raise ConfigError("[tool.dbops.checks.params] must be a table", "see README, dbops check")
+    for key, value in extra.items():
+        _check_param(key, value)
     params.update(extra)
     return CheckConfig(
         schemas=chosen,
@@ -135,3 +138,24 @@ def load_check_config(
         params=params,
         waivers=_waivers(file.get("waivers", {})),
     )
+
+
+_PARAM_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _check_param(key: str, value: Any) -> None:
+    """A threshold reaches the SQL as the setting `dbops.<key>`: a plain name and a scalar (or a list)."""
+    where = f"[tool.dbops.checks.params] {key!r}"
+    if not _PARAM_NAME.match(key):
+        raise ConfigError(
+            f"{where}: not a parameter name (lowercase letters, digits, underscores)",
+            "use a name from README, dbops check (e.g. bloat_ratio)",
+        )
+    scalars = str | int | float | bool
+    if not isinstance(value, scalars) and not (
+        isinstance(value, list) and all(isinstance(v, scalars) for v in value)
+    ):
+        raise ConfigError(
+            f"{where}: expected a number, a string or a list of them, got {value!r}",
+            'write it like bloat_ratio = 0.5 or api_roles = ["anon"]',
+        )

@@ -26,6 +26,7 @@ from ops.checks.library import CATEGORIES, CheckDef, severity_rank
 from ops.config import Settings
 from ops.db import Conn, pg_error_message
 from ops.errors import ConfigError, ExitCode
+from ops.locks import JobFamily, job_lock
 from ops.retry import elapsed_ms
 
 Status = Literal["passed", "failed", "waived", "unknown"]
@@ -357,7 +358,7 @@ def run_checks(
     library = load_library(settings.checks_dir, settings.project_root)
     chosen = select_checks(library, only, categories, deep)
     results: list[CheckResult] = []
-    with conn.transaction():
+    with job_lock(conn, JobFamily.CHECK, settings.lock_wait), conn.transaction():
         conn.execute("set transaction isolation level repeatable read, read only")
         conn.execute("set local row_security = off")
         if config.schemas is None:

@@ -127,6 +127,14 @@ def cli(
     )
 
 
+def _end_on_sigterm(signum: int, frame: object) -> None:
+    # like Ctrl-C: cleanup blocks run (work folders, scratch databases), transactions roll back
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _end_on_sigterm)
     cli.main(prog_name="dbops")
     sys.exit(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,28 +11,40 @@ from contextlib import contextmanager
 import click
 import psycopg
 
-from ops.errors import DbopsError, ExitCode, exit_code_for
+from ops.errors import DbopsError, ExitCode, connection_lost, exit_code_for
+
+
+def _secrets(obj: object) -> list[str]:
+    """Passwords of every URL this run was given, in each form a message may show them."""
+    from ops.db import passwords_in
+
+    flags = getattr(obj, "flags", {}) or {}
+    urls = [flags.get("database_url"), os.environ.get("DATABASE_URL"), os.environ.get("DBOPS_DATABASE_URL")]
+    return sorted({p for url in urls for p in passwords_in(url)}, key=len, reverse=True)
 
 
 def _show(ctx: click.Context, message: str, hint: str | None, code: ExitCode, label: str = "Error") -> None:
     from ops.db import redact
 
-    message, hint = redact(message), redact(hint) if hint else None
+    obj = ctx.find_root().obj
+    secrets = _secrets(obj)
+    message, hint = redact(message, secrets=secrets), redact(hint, secrets=secrets) if hint else None
     click.echo(f"{label}: {message}", err=True)
     if hint:
         click.echo(f"Hint: {hint}", err=True)
-    obj = ctx.find_root().obj
     if obj is not None and getattr(obj, "json", False) and not getattr(obj, "emitted", False):
         click.echo(json.dumps({"error": message, "hint": hint, "exit_code": int(code)}))
     if obj is not None and getattr(obj, "verbosity", 0) > 0:
-        click.echo(traceback.format_exc(), err=True)
+        click.echo(redact(traceback.format_exc(), secrets=secrets), err=True)
 
 
 @contextmanager
 def report_errors(ctx: click.Context) -> Iterator[None]:
     try:
         yield
-    except (DbopsError, psycopg.Error, KeyboardInterrupt) as exc:
+    except (click.exceptions.Exit, click.ClickException, click.Abort):
+        raise
+    except (Exception, KeyboardInterrupt) as exc:  # a defect too: one Error line, a traceback only with -v
         message, hint = _message_and_hint(exc)
         code = exit_code_for(exc)
         _show(ctx, message, hint, code, exc.label if isinstance(exc, DbopsError) else "Error")
@@ -43,9 +56,14 @@ def _message_and_hint(exc: BaseException) -> tuple[str, str | None]:
 
     if isinstance(exc, DbopsError):
         return exc.message, exc.hint
-    if isinstance(exc, psycopg.OperationalError):
+    if isinstance(exc, psycopg.Error) and connection_lost(exc):
         return f"lost the connection: {pg_error_message(exc)}", "check the server, then run the command again"
     if isinstance(exc, psycopg.Error):
         hint = exc.diag.message_hint or "the transaction was rolled back; fix the cause and rerun"
         return pg_error_message(exc), hint
-    return "interrupted", "the current transaction was rolled back; rerun to finish"
+    if isinstance(exc, OSError):  # a full disk, a permission: what was being written is not kept
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}", "free space or fix the permissions, then rerun"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", "the current transaction was rolled back; rerun to finish"
+    return f"unexpected {type(exc).__name__}: {exc}", "rerun with -v and report the traceback"

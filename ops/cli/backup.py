@@ -140,6 +140,8 @@ def backup_group(
             f"({m.dump_format}, {m.compression}), {m.toc_entries} TOC entries, {m.duration_s:.1f} s"
         )
         click.echo(f"  in {result.path}")
+        for name in result.reclaimed:
+            click.echo(f"  removed {name}, left by a backup run that ended")
         click.echo(f"  prove it: dbops backup verify {result.id} --restore")
 
     app.emit(result, text)
@@ -349,6 +351,8 @@ def prune_cmd(
                 click.echo(f"keep    {d.id} ({', '.join(d.reasons)})")
             else:
                 click.echo(f"{'would delete' if dry_run else 'deleted'} {d.id}")
+        for name in result.reclaimed:
+            click.echo(f"{'would remove' if dry_run else 'removed'} {name} (left by a run that ended)")
         for name in result.in_progress:
             click.echo(f"left alone (in progress): {name}")
         gone = len(result.to_delete)

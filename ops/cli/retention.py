@@ -52,6 +52,9 @@ class _Output(Listener):
         if self.progress is not None:
             self.task = self.progress.add_task(f"{rule} ({action})", total=max(eligible, 1))
 
+    def warning(self, text: str) -> None:
+        click.echo(f"Warning: {text}", err=True)
+
     def batch_done(self, report: BatchReport) -> None:
         if self.app.json:
             click.echo(json.dumps({"event": "batch", **jsonable(report)}))

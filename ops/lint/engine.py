@@ -44,7 +44,7 @@ from ops.lint.sources import (
     start_squawk,
 )
 from ops.lint.statements import SqlText, parse_sql, waiver_scope
-from ops.sqlfiles import parse_headers
+from ops.sqlfiles import parse_headers, read_text
 
 _KIND_BY_DIR_NAME: dict[str, FileKind] = {"migrations": "migration", "policies": "policy", "checks": "check"}
 
@@ -100,7 +100,7 @@ def lint(
     timings = {"sqlfluff": time.perf_counter() - t}
 
     t = time.perf_counter()
-    texts = {f.display: f.path.read_text(encoding="utf-8") for f in files}
+    texts = {f.display: read_text(f.path) for f in files}
     parsed = {name: parse_sql(text) for name, text in texts.items()}
     if "safety" in categories:
         findings.extend(own_findings(files, texts, parsed))
@@ -165,7 +165,7 @@ def _lint_file(path: Path, roots: Mapping[FileKind, Path], project_root: Path, c
         kind = "rollback" if path.name.endswith(".rollback.sql") else "migration"
         forward = path.with_name(path.name.removesuffix(".rollback.sql") + ".sql")
         header_file = forward if kind == "rollback" and forward.is_file() else path
-        headers = parse_headers(header_file.read_text(encoding="utf-8"))
+        headers = parse_headers(read_text(header_file))
         transactional = headers.get("transactional", "true").strip().lower() != "false"
     for base in (project_root, cwd):
         if path.is_relative_to(base):

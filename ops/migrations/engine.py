@@ -25,9 +25,10 @@ from ops import sqlfiles
 from ops.config import Settings
 from ops.db import Conn, pg_error_message
 from ops.errors import ConfigError, OperationFailed
+from ops.failpoints import failpoint
 from ops.locks import JobFamily, job_lock
 from ops.migrations import history
-from ops.migrations.files import MigrationFile, chosen_note, find, read_migration_dir
+from ops.migrations.files import MigrationFile, check_all_or_nothing, chosen_note, find, read_migration_dir
 from ops.migrations.runner import SQLFileError, run_statements, set_lock_timeout, with_lock_retries
 from ops.retry import elapsed_ms
 from ops.sqltext import Statement
@@ -211,6 +212,7 @@ def _run_file(conn: Conn, m: MigrationFile, settings: Settings, direction: Direc
                 set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
                 _execute(conn, statements, path)
                 record()
+                failpoint("migrate.before_commit")
 
         with_lock_retries(settings, path, attempt)
     else:
@@ -317,6 +319,8 @@ def migrate(
                 plan.append(f)
             if target and f.id == target.id:
                 break
+        for m in plan:  # all or nothing, checked before the first statement runs
+            check_all_or_nothing(m)
         if dry_run:
             return RunReport("apply", True, tuple(_dry_run(conn, plan, settings, "apply")), tuple(notes))
         history.ensure_history(conn)
@@ -380,6 +384,8 @@ def rollback(
         plan = plan_rollback(files, applied, steps=steps, to=to, everything=everything)
         _require_rollbacks(plan)
         chosen = chosen_note(to, find(files, to)) if to else []
+        for m in plan:
+            check_all_or_nothing(m, ("rollback",))
         if dry_run:
             return RunReport(
                 "rollback", True, tuple(_dry_run(conn, plan, settings, "rollback", before)), tuple(chosen)

@@ -16,10 +16,12 @@ from pathlib import Path
 
 from ops import sqltext
 from ops.errors import ConfigError
-from ops.sqlfiles import parse_headers
+from ops.sqlfiles import parse_headers, read_text
 from ops.sqltext import Statement
 
 _ID = re.compile(r"^(\d{4})_[a-z0-9_]+$")
+# the one rule for migration file names: `dbops lint`, `migrate` and `status` all use it
+FILE_NAME = re.compile(r"^(\d{4})[._]([a-z0-9][a-z0-9_.-]*?)(\.rollback)?\.sql$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -41,7 +43,7 @@ class MigrationFile:
     def script(self, direction: str) -> tuple[Path, list[Statement]]:
         """The file to run for `direction` ('apply' or 'rollback') and its statements."""
         path = self.path if direction == "apply" else self.rollback_path
-        return path, split_statements(path.read_text(encoding="utf-8"), path)
+        return path, split_statements(read_text(path), path)
 
     def matches_recorded(self, recorded_normalized_sha256: str | None) -> bool:
         """Whether a recorded comment-free checksum is this file's, by either normaliser."""
@@ -61,13 +63,40 @@ def split_statements(text: str, path: Path | str = "<sql>") -> list[Statement]:
         raise ConfigError(f"{path}:{line}: {exc}", "close the string, quoted name or comment") from exc
 
 
+def transaction_control(text: str, path: Path | str = "<sql>") -> list[tuple[int, str]]:
+    """(line, statement kind) of each top-level statement that begins or ends a transaction or
+    a savepoint: in a transactional migration it would break all or nothing."""
+    return [
+        (st.line, st.transaction_control) for st in split_statements(text, path) if st.transaction_control
+    ]
+
+
+def check_all_or_nothing(m: MigrationFile, directions: tuple[str, ...] = ("apply", "rollback")) -> None:
+    """Refuse (exit 2) a transactional migration whose file holds transaction control."""
+    if not m.transactional:
+        return
+    for direction in directions:
+        path = m.path if direction == "apply" else m.rollback_path
+        if direction == "rollback" and not m.has_rollback:
+            continue
+        found = transaction_control(read_text(path), path)
+        if found:
+            line, kind = found[0]
+            raise ConfigError(
+                f"{path.name}:{line}: {kind} in a transactional migration: it would commit part of "
+                "the migration and leave the rest unapplied",
+                "remove it (dbops runs the whole file in one transaction), or split the file and "
+                "mark the part that must commit `-- transactional: false`",
+            )
+
+
 def normalize_sql(text: str) -> str:
     """The SQL without comments and whitespace: equal for cosmetic edits (`ops.sqltext.normalize`)."""
     return sqltext.normalize(text)
 
 
 def read_migration(path: Path) -> MigrationFile:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     headers = parse_headers(text)
     transactional = headers.get("transactional", "true").strip().lower() != "false"
     return MigrationFile(
@@ -96,11 +125,15 @@ def read_migration_dir(directory: Path) -> list[MigrationFile]:
             "rewrite each as NAME.sql (and NAME.rollback.sql), or apply them with yoyo first and "
             "`dbops mark` them",
         )
-    files = {
-        p.stem: read_migration(p)
-        for p in sorted(directory.glob("*.sql"))
-        if not p.name.endswith(".rollback.sql")
-    }
+    paths = sorted(directory.glob("*.sql"))
+    for p in sorted(paths, key=lambda p: p.name.endswith(".rollback.sql")):  # a migration before its rollback
+        if not FILE_NAME.match(p.name):
+            raise ConfigError(
+                f"{p.name}: not a migration file name (NNNN_name.sql or NNNN_name.rollback.sql, or yoyo's "
+                "NNNN.name.sql; lowercase letters, digits, '_', '-' and '.'): dbops cannot order it",
+                f"rename it, or move it out of {directory}",
+            )
+    files = {p.stem: read_migration(p) for p in paths if not p.name.endswith(".rollback.sql")}
     for f in files.values():
         for dep in f.depends:
             if dep not in files:

@@ -8,7 +8,9 @@ and the PostgreSQL error.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +21,13 @@ from psycopg import sql
 from ops.config import Settings
 from ops.db import Conn, connect, with_database
 from ops.errors import OperationFailed
+from ops.failpoints import failpoint
+from ops.locks import SCRATCH_NAMESPACE
 from ops.migrations import catalog, history
 from ops.migrations.engine import apply_file, rollback_file
 from ops.migrations.files import MigrationFile, read_migration_dir
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,15 +50,44 @@ class VerifyReport:
 
 @contextmanager
 def scratch_database(conninfo: str, prefix: str = "dbops_scratch") -> Iterator[str]:
-    """A new empty database on the same server, dropped afterwards; yields its conninfo."""
-    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
-    with connect(conninfo) as admin:
-        admin.execute(sql.SQL("create database {} template template0").format(sql.Identifier(name)))
-    try:
-        yield with_database(conninfo, name)
-    finally:
-        with connect(conninfo) as admin:
-            admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    """A new empty database on the same server, dropped afterwards; yields its conninfo.
+
+    Its name carries a key of an advisory lock this run holds for the database's life, so the
+    next run with the same prefix tells a leftover of a killed run (lock free) from a scratch
+    database in use, and drops the leftover.
+    """
+    key = secrets.randbelow(2**31 - 1) + 1
+    name = f"{prefix}_{os.getpid()}_{key}"
+    with connect(conninfo) as owner:
+        owner.execute("select pg_advisory_lock(%s, %s)", (SCRATCH_NAMESPACE, key))
+        reclaim_scratch_databases(owner, prefix)
+        owner.execute(sql.SQL("create database {} template template0").format(sql.Identifier(name)))
+        try:
+            failpoint("scratch.created")
+            yield with_database(conninfo, name)
+        finally:
+            owner.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def reclaim_scratch_databases(conn: Conn, prefix: str) -> list[str]:
+    """Drop the `prefix` scratch databases whose run ended (their lock is free); their names."""
+    pattern = re.compile(rf"^{re.escape(prefix)}_\d+_(\d+)$")
+    dropped = []
+    for (name,) in conn.execute("select datname from pg_database order by 1").fetchall():
+        match = pattern.match(name)
+        if not match:
+            continue
+        key = int(match.group(1))
+        row = conn.execute("select pg_try_advisory_lock(%s, %s)", (SCRATCH_NAMESPACE, key)).fetchone()
+        if not (row and row[0]):
+            continue  # its run is alive
+        try:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+            dropped.append(name)
+            log.warning("dropped scratch database %s, left by a run that ended", name)
+        finally:
+            conn.execute("select pg_advisory_unlock(%s, %s)", (SCRATCH_NAMESPACE, key))
+    return dropped
 
 
 def verify(conninfo: str, settings: Settings) -> VerifyReport:

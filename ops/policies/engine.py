@@ -215,7 +215,7 @@ def withdraw(conn: Conn, plan: Sequence[MigrationFile], settings: Settings) -> t
     if not settings.policies_dir.is_dir():
         return ()
     files = read_policy_dir(settings.policies_dir)
-    scripts = "\n".join(m.rollback_path.read_text(encoding="utf-8") for m in plan if m.has_rollback)
+    scripts = "\n".join(sqlfiles.read_text(m.rollback_path) for m in plan if m.has_rollback)
     notes: list[str] = []
     with job_lock(conn, JobFamily.MIGRATE, settings.lock_wait):
         live = read_states(conn, [f.table for f in files])

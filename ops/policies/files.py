@@ -15,6 +15,7 @@ from ops.db import Conn
 from ops.errors import ConfigError
 from ops.migrations import SQLFileError, Statement, run_statements, split_statements
 from ops.policies.state import TableState, qualified
+from ops.sqlfiles import read_text
 
 _FILE_STEM = re.compile(r"^(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)$")
 
@@ -32,7 +33,7 @@ class PolicyFile:
     sha256: str
 
     def statements(self) -> tuple[Statement, ...]:
-        return _split(self.path.read_text(encoding="utf-8"), self.path)
+        return _split(read_text(self.path), self.path)
 
 
 @functools.lru_cache(maxsize=256)
@@ -57,7 +58,7 @@ def read_policy_dir(directory: Path) -> list[PolicyFile]:
                 "name it <table>.sql (schema public) or <schema>.<table>.sql, in lowercase",
             )
         table = f"{match.group(1) or 'public'}.{match.group(2)}"
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = hashlib.sha256(read_text(path).encode()).hexdigest()  # refuses non-UTF-8 up front
         files.append(PolicyFile(path, table, digest))
     return files
 

@@ -82,6 +82,7 @@ class RunResult:
     dry_run: bool
     max_runtime_s: float | None
     started_at: str = ""
+    metrics_error: str = ""  # why the metrics file could not be written (the run's outcome stands)
 
     @property
     def rows(self) -> int:
@@ -110,6 +111,10 @@ class Listener:
         return None
 
     def batch_done(self, report: BatchReport) -> None:
+        return None
+
+    def warning(self, text: str) -> None:
+        """Something went wrong beside the run (its metrics file), not in it."""
         return None
 
 
@@ -352,10 +357,11 @@ def apply_rules(
 ) -> RunResult:
     """Validate every rule against the catalog, take the retention lock, run the rules in order."""
     started = clock_start if clock_start is not None else time.monotonic()
-    checked = [validate(conn, rule) for rule in rules]
     deadline = started + run.max_runtime_s if run.max_runtime_s is not None else None
     started_at = _now(conn).isoformat()
     with job_lock(conn, JobFamily.RETENTION, lock_wait), _job_timeouts(conn, run):
+        # the column lists, read under the schema lock: no migration changes them until the end
+        checked = [validate(conn, rule) for rule in rules]
         runner = _Runner(conn, run, listener or Listener(), deadline, batch_size)
         results = [_apply_rule(runner, rule, dry_run) for rule in checked]
     return RunResult(tuple(results), elapsed_s(started), dry_run, run.max_runtime_s, started_at)
@@ -380,15 +386,15 @@ def restore_rule(
     leaves their units in the archive and restores the rest (reported as skipped).
     """
     started = time.monotonic()
-    rule = validate(conn, rule)
     if rule.kind != "archive":
         raise ConfigError(
             f"rule {rule.name!r} deletes rows; there is nothing to restore", "restore an archive rule"
         )
     started_at = _now(conn).isoformat()
-    plan = units.restore_plan(rule, since)
     deadline = started + run.max_runtime_s if run.max_runtime_s is not None else None
     with job_lock(conn, JobFamily.RETENTION, lock_wait), _job_timeouts(conn, run):
+        rule = validate(conn, rule)  # under the schema lock, as in apply_rules
+        plan = units.restore_plan(rule, since)
         if not skip_conflicts:
             _refuse_conflicts(units.conflicts(conn, plan), rule)
         runner = _Runner(conn, run, listener or Listener(), deadline, batch_size)

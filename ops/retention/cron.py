@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,7 @@ def retention_run(
             f"cannot write the metrics file {metrics_file}: its directory is missing or read-only",
             "create the directory or pass another --metrics-file",
         )
+    listener = listener or Listener()
     try:
         run = run_settings(tool, max_runtime)
         rules = select_rules(configured_rules(tool), None)
@@ -131,12 +133,28 @@ def retention_run(
                 listener=listener, clock_start=started,
             )  # fmt: skip
         code = int(ExitCode.PARTIAL) if result.partial else int(ExitCode.OK)
-        return result
     except BaseException as exc:
-        code = int(exit_code_for(exc))
+        _write_metrics(metrics_file, result, int(exit_code_for(exc)), started, listener)
         raise
-    finally:
-        if metrics_file is not None:
-            text = render_metrics(result, code, time.monotonic() - started, time.time())
-            failpoint("retention.metrics.write")
-            write_atomically(metrics_file, text)
+    assert result is not None
+    problem = _write_metrics(metrics_file, result, code, started, listener)
+    return replace(result, metrics_error=problem) if problem else result
+
+
+def _write_metrics(
+    path: Path | None, result: RunResult | None, code: int, started: float, listener: Listener
+) -> str:
+    """Write the metrics file; a failure (a full disk) is reported, never raised over the run's outcome."""
+    if path is None:
+        return ""
+    text = render_metrics(result, code, time.monotonic() - started, time.time())
+    failpoint("retention.metrics.write")
+    try:
+        write_atomically(path, text)
+    except OSError as exc:
+        problem = (
+            f"metrics file {path} not written: {exc.strerror or exc} (the previous one, if any, is kept)"
+        )
+        listener.warning(problem)
+        return problem
+    return ""

@@ -109,14 +109,22 @@ class RunSettings:
     batch_pause_ms: int = 0
 
 
+MAX_AGE_S = 100 * 366 * 86400
+
+
 def parse_age(value: Any, name: str) -> timedelta:
     """'90 days', '36h', '2w', '30min' or a number of seconds."""
+    hint = "write it like 90 days, 36h or 2w"
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=float(value))
-    match = _AGE.match(str(value).lower())
-    if not match or (match.group(2) or "s") not in _AGE_UNITS:
-        raise ConfigError(f"{name}: cannot read {value!r} as an age", "write it like 90 days, 36h or 2w")
-    return timedelta(seconds=float(match.group(1)) * _AGE_UNITS[match.group(2) or "s"])
+        seconds = float(value)
+    else:
+        match = _AGE.match(value.lower()) if isinstance(value, str) else None
+        if not match or (match.group(2) or "s") not in _AGE_UNITS:
+            raise ConfigError(f"{name}: cannot read {value!r} as an age", hint)
+        seconds = float(match.group(1)) * _AGE_UNITS[match.group(2) or "s"]
+    if not 0 <= seconds <= MAX_AGE_S:  # also false for nan
+        raise ConfigError(f"{name}: {value!r} is out of range (0 to 100 years)", hint)
+    return timedelta(seconds=seconds)
 
 
 def parse_since(value: str) -> datetime:

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from ops.lint.model import Finding, LintFile, RuleInfo
 from ops.lint.statements import SqlText, Statement
+from ops.migrations.files import FILE_NAME
 from ops.sarif import Level
-from ops.sqlfiles import parse_headers
+from ops.sqlfiles import parse_headers, read_text
 
 # id -> (level, help). The help is what SARIF shows next to a result.
 RULES: dict[str, tuple[Level, str]] = {
@@ -90,7 +91,7 @@ RULES: dict[str, tuple[Level, str]] = {
     "waiver-unused": ("warning", "A waiver that waives nothing is stale: remove it."),
 }
 
-_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+(\.rollback)?\.sql$")
+_MIGRATION = FILE_NAME
 
 
 def rule_infos() -> dict[str, RuleInfo]:
@@ -170,7 +171,7 @@ def migration_dir_findings(directory: Path, display: dict[Path, str]) -> list[Fi
 
 
 def _depends_findings(mid: str, path: Path, shown: str, forward: dict[str, Path]) -> list[Finding]:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     depends = parse_headers(text).get("depends", "").split()
     line = next((n for n, t in enumerate(text.splitlines(), 1) if re.match(r"--\s*depends\s*:", t)), 1)
     findings: list[Finding] = []

@@ -1,0 +1,161 @@
+"""Nothing half-written kept, nothing left behind: a full disk (a real, small tmpfs filled at a
+failpoint), kill -9 and SIGTERM of backup runs, and the scratch databases of killed verifies."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ops.locks import NAMESPACE, JobFamily
+from tests.conftest import Database
+from tests.processes import Dbops
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs: a disk that really fills (needs root, as the embedded test server does)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(disk)],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def _fill(disk: Path) -> None:
+    """Write until the disk says ENOSPC: big pieces, then single bytes for the last page."""
+    with open(disk / "filler", "ab", buffering=0) as fh:
+        for piece in (b"\0" * 65536, b"\0"):
+            try:
+                while True:
+                    fh.write(piece)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+
+
+def _left(disk: Path) -> list[str]:
+    return sorted(p.name for p in disk.iterdir() if p.name != "filler")
+
+
+def _stop_fill_finish(run: Dbops, point: str, disk: Path) -> tuple[int, str, str]:
+    assert run.stopped_at() == point
+    _fill(disk)
+    run.resume()
+    return run.finish()
+
+
+def test_manifest_on_a_full_disk_exits_4_and_keeps_nothing(db: Database, small_disk: Path) -> None:
+    run = Dbops.start(db.url, "backup", "--dir", str(small_disk), failpoints="backup.manifest.write")
+    code, out, err = _stop_fill_finish(run, "backup.manifest.write", small_disk)
+    assert code == 4, out + err
+    assert err.count("Error: ") == 1 and "No space left on device" in err and "Traceback" not in err
+    assert _left(small_disk) == []
+
+
+def test_owner_file_on_a_full_disk_leaves_no_empty_partial(db: Database, small_disk: Path) -> None:
+    run = Dbops.start(db.url, "backup", "--dir", str(small_disk), failpoints="backup.partial.created")
+    code, out, err = _stop_fill_finish(run, "backup.partial.created", small_disk)
+    assert code == 4, out + err
+    assert err.count("Error: ") == 1 and "Traceback" not in err
+    assert _left(small_disk) == []
+
+
+def test_metrics_file_on_a_full_disk_keeps_the_runs_exit_code(db: Database, small_disk: Path) -> None:
+    metrics = small_disk / "retention.prom"
+    run = Dbops.start(db.url, "retention", "run", "--metrics-file", str(metrics),
+                      failpoints="retention.metrics.write")  # fmt: skip
+    code, out, err = _stop_fill_finish(run, "retention.metrics.write", small_disk)
+    assert code == 0, out + err
+    assert "Warning: metrics file" in err and "No space left on device" in err and "Traceback" not in err
+    assert _left(small_disk) == []  # no temporary file left either
+
+
+def test_metrics_failure_does_not_mask_busy(db: Database, small_disk: Path) -> None:
+    _fill(small_disk)
+    db.conn.execute("select pg_advisory_lock(%s, %s)", (NAMESPACE, int(JobFamily.RETENTION)))
+    try:
+        code, out, err = Dbops.start(db.url, "retention", "run", "--metrics-file",
+                                     str(small_disk / "retention.prom")).finish()  # fmt: skip
+    finally:
+        db.conn.execute("select pg_advisory_unlock_all()")
+    assert code == 5, out + err
+    assert "Warning: metrics file" in err and "Traceback" not in err
+
+
+def _partials(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".partial"))
+
+
+def test_prune_removes_partial_folders_of_ended_runs_only(db: Database, tmp_path: Path) -> None:
+    killed = Dbops.start(db.url, "backup", "--dir", str(tmp_path), failpoints="backup.manifest.write")
+    assert killed.stopped_at() == "backup.manifest.write"
+    killed.kill()
+    unowned = tmp_path / ".2000-01-01T000000Z-x.partial"  # died before writing its owner file
+    unowned.mkdir()
+    os.utime(unowned, (1e9, 1e9))
+    assert len(_partials(tmp_path)) == 2
+    alive = Dbops.start(db.url, "backup", "--dir", str(tmp_path), failpoints="backup.manifest.write")
+    try:
+        assert alive.stopped_at() == "backup.manifest.write"
+        assert len(_partials(tmp_path)) == 1  # the new run reclaimed both
+        ours = _partials(tmp_path)
+        code, out, err = Dbops.start(db.url, "--json", "backup", "prune", "--dir", str(tmp_path),
+                                     "--keep-last", "1").finish()  # fmt: skip
+        assert code == 0, out + err
+        assert _partials(tmp_path) == ours  # a live run's folder is left alone
+    finally:
+        alive.kill()
+    code, out, err = Dbops.start(db.url, "--json", "backup", "prune", "--dir", str(tmp_path),
+                                 "--keep-last", "1").finish()  # fmt: skip
+    assert code == 0, out + err
+    assert json.loads(out)["reclaimed"] == ours
+    assert _partials(tmp_path) == []
+
+
+def test_sigterm_of_backup_removes_its_partial_folder(db: Database, tmp_path: Path) -> None:
+    run = Dbops.start(db.url, "backup", "--dir", str(tmp_path), failpoints="backup.manifest.write")
+    assert run.stopped_at() == "backup.manifest.write"
+    os.kill(run.proc.pid, signal.SIGTERM)
+    run.resume()
+    code, out, err = run.finish()
+    assert code == 128 + signal.SIGTERM, out + err
+    assert _partials(tmp_path) == [] and list(tmp_path.iterdir()) == []
+
+
+def _scratch(db: Database, prefix: str) -> list[str]:
+    rows = db.conn.execute("select datname from pg_database where datname like %s", (prefix + "%",))
+    return sorted(r[0] for r in rows.fetchall())
+
+
+def test_a_killed_verify_restores_scratch_database_is_dropped_by_the_next(
+    db: Database, tmp_path: Path
+) -> None:
+    code, out, err = Dbops.start(db.url, "--json", "backup", "--dir", str(tmp_path)).finish()
+    assert code == 0, out + err
+    bid = json.loads(out)["id"]
+    before = _scratch(db, "dbops_backup_verify_")
+    killed = Dbops.start(db.url, "backup", "verify", bid, "--restore", "--dir", str(tmp_path),
+                         failpoints="scratch.created")  # fmt: skip
+    assert killed.stopped_at() == "scratch.created"
+    killed.kill()
+    leftover = sorted(set(_scratch(db, "dbops_backup_verify_")) - set(before))
+    assert len(leftover) == 1
+    code, out, err = Dbops.start(
+        db.url, "backup", "verify", bid, "--restore", "--dir", str(tmp_path)
+    ).finish()
+    assert code == 0, out + err
+    assert f"dropped scratch database {leftover[0]}" in err
+    assert _scratch(db, "dbops_backup_verify_") == before
