@@ -21,7 +21,7 @@ from ops.sqltext import Statement
 
 _ID = re.compile(r"^(\d{4})_[a-z0-9_]+$")
 # the one rule for migration file names: `dbops lint`, `migrate` and `status` all use it
-FILE_NAME = re.compile(r"^(\d{4})[._]([a-z0-9][a-z0-9_.-]*?)(\.rollback)?\.sql$")
+FILE_NAME = re.compile(r"^(\d{4})[._](?:[a-z0-9][a-z0-9_.-]*?)(\.rollback)?\.sql$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
