@@ -167,8 +167,8 @@ def _job_timeouts(conn: Conn, run: RunSettings) -> Iterator[None]:
         yield
     finally:
         if not conn.closed and not conn.broken:
-            if conn.info.transaction_status != TransactionStatus.IDLE:
-                conn.rollback()
+            if conn.info.transaction_status == TransactionStatus.INERROR:
+                conn.rollback()  # a failed batch's transaction; a caller's open one is the caller's
             conn.execute("reset lock_timeout; reset statement_timeout")
 
 
