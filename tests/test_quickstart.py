@@ -65,7 +65,11 @@ def test_make_demo_ends_with_every_migration_applied(tmp_path: Path) -> None:
         )
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert f"{MIGRATION_COUNT} applied; head: {HEAD}" in demo.stdout
-        assert len(list(backups.iterdir())) == 1  # `backup verify latest --restore` found it there
+        # the logical backup that `backup verify latest --restore` checked, the physical base
+        # backup of the PITR part, and the WAL its receiver streamed: all in the test's folder
+        kinds = sorted(json.loads(m.read_text())["kind"] for m in backups.glob("*/manifest.json"))
+        assert kinds == ["logical", "physical"], kinds
+        assert (backups / "wal").is_dir()
     finally:
         subprocess.run(
             [str(ROOT / ".venv" / "bin" / "dbops"), "db", "stop"], env=env, capture_output=True, check=False
