@@ -48,8 +48,9 @@ def test_embedded_server_lifecycle(tmp_path: Path) -> None:
 def test_make_demo_ends_with_every_migration_applied(tmp_path: Path) -> None:
     if not (ROOT / ".venv" / "bin" / "dbops").exists() or shutil.which("make") is None:
         pytest.skip("make demo runs the project's .venv")
-    env = {**os.environ, "DBOPS_HOME": str(tmp_path / "demo")}
+    env = {**os.environ, "DBOPS_HOME": str(tmp_path / "demo"), "DBOPS_BACKUP_DIR": str(tmp_path / "backups")}
     env.pop("DATABASE_URL", None)
+    checkout_backups = sorted((ROOT / "backups").rglob("*")) if (ROOT / "backups").exists() else None
     try:
         demo = subprocess.run(
             ["make", "-s", "demo"],
@@ -62,7 +63,11 @@ def test_make_demo_ends_with_every_migration_applied(tmp_path: Path) -> None:
         )
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert f"{MIGRATION_COUNT} applied; head: {HEAD}" in demo.stdout
+        assert any((tmp_path / "backups").iterdir())  # the demo's backup went to the test's folder
     finally:
         subprocess.run(
             [str(ROOT / ".venv" / "bin" / "dbops"), "db", "stop"], env=env, capture_output=True, check=False
         )
+    # the test writes nothing into the checkout
+    after = sorted((ROOT / "backups").rglob("*")) if (ROOT / "backups").exists() else None
+    assert after == checkout_backups
