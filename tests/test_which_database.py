@@ -85,14 +85,16 @@ def test_the_project_is_found_by_walking_up(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("how", ["flag", "env"])
-def test_project_flag_and_env_name_the_project(how: str, outside: Path) -> None:
+def test_project_flag_and_env_name_the_project(how: str, outside: Path, tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.dbops]\n", encoding="utf-8")
     if how == "flag":
-        result = _run(outside, "--project", str(ROOT), "lint", "--processes", "1", "checks/index_invalid.sql")
+        result = _run(outside, "--project", str(project), "--json", "db", "status")
     else:
-        result = _run(
-            outside, "lint", "--processes", "1", "checks/index_invalid.sql", DBOPS_PROJECT=str(ROOT)
-        )
+        result = _run(outside, "--json", "db", "status", DBOPS_PROJECT=str(project))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert f'"pgdata": "{project}/.dbops/pgdata"' in result.stdout
     missing = _run(outside, "--project", str(outside), "status")
     assert missing.returncode == 2
     assert f"Error: --project {outside}: no pyproject.toml with [tool.dbops] there" in missing.stderr
