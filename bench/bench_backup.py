@@ -46,9 +46,9 @@ def dbops(*args: str) -> list[str]:
 
 def _overhead_parts(url: str, dump: Path) -> str:
     """What dbops adds around pg_dump, each timed alone: row counts, SHA-256, the TOC read-back."""
-    from ops.backup import count_rows, toc_entries
-    from ops.backup_manifest import sha256_file
-    from ops.backup_tools import PgTools
+    from ops.backup import PgTools
+    from ops.backup.dump import count_rows, toc_entries
+    from ops.backup.manifest import sha256_file
 
     started = time.perf_counter()
     with psycopg.connect(url) as conn:

@@ -68,7 +68,7 @@ def _server_url() -> str:
 
 
 def _prepare(admin_url: str) -> str:
-    from ops import migrate, policies
+    from ops import migrations, policies
     from ops.config import load_settings
     from ops.db import with_database
 
@@ -79,7 +79,7 @@ def _prepare(admin_url: str) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         settings = load_settings({"database_url": url}, {}, ROOT)
         # as `dbops migrate` does it: the migrations, then policies/
-        migrate.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
+        migrations.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
         conn.execute(DEMO_DATA.encode())
         conn.execute("create extension if not exists amcheck")
         conn.execute("vacuum analyze")
@@ -102,7 +102,7 @@ def _dbops(url: str, *args: str, home: str | None = None) -> None:
 
 def _raw_sql_checks(url: str) -> None:
     """The baseline: the check files' SELECTs through bare psycopg, one transaction."""
-    from ops.check_config import DEFAULT_PARAMS
+    from ops.checks import DEFAULT_PARAMS
 
     files = sorted((ROOT / "checks").glob("*.sql"))
     with psycopg.connect(url) as conn:
@@ -121,13 +121,13 @@ def _deep_bytes(url: str) -> int:
     from ops import sqlfiles
 
     with psycopg.connect(url) as conn:
-        rows = conn.execute(sqlfiles.query("amcheck_targets"), {"schemas": list(SCHEMAS)}).fetchall()
+        targets = sqlfiles.query("ops.checks", "amcheck_targets")
+        rows = conn.execute(targets, {"schemas": list(SCHEMAS)}).fetchall()
     return sum(int(r[3]) for r in rows)
 
 
 def _check_in_process(url: str) -> None:
-    from ops.check_config import CheckConfig
-    from ops.checks import run_checks
+    from ops.checks import CheckConfig, run_checks
     from ops.config import load_settings
 
     settings = load_settings({"database_url": url}, {}, ROOT)
@@ -136,8 +136,7 @@ def _check_in_process(url: str) -> None:
 
 
 def _deep_in_process(url: str) -> None:
-    from ops.check_config import CheckConfig
-    from ops.checks import run_checks
+    from ops.checks import CheckConfig, run_checks
     from ops.config import load_settings
 
     settings = load_settings({"database_url": url}, {}, ROOT)

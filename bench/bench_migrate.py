@@ -12,7 +12,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from bench.common import ROOT, fresh_database, median_seconds, report, run, server_url
 from ops import embedded
-from ops.migration_files import read_migration_dir
+from ops.migrations import read_migration_dir
 
 BIN = Path(sys.executable).parent
 REPEAT = 5

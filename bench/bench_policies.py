@@ -12,21 +12,20 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from bench.common import ROOT, connect, fresh_database, median_seconds, report, server_url
-from ops import migrate, policies
+from ops import migrations, policies
 from ops.config import load_settings
-from ops.policy_state import qualified, read_states
-from ops.rls import acting_as
+from ops.db import Conn
+from ops.policies import qualified, read_states
+from ops.queries.rls import acting_as
 
 _best = median_seconds
 
 
-def _raw_apply(conn: psycopg.Connection[Any], files: list[policies.PolicyFile]) -> None:
+def _raw_apply(conn: Conn, files: list[policies.PolicyFile]) -> None:
     with conn.transaction():
         states = read_states(conn, [f.table for f in files])
         for f in files:
@@ -40,7 +39,7 @@ def _raw_apply(conn: psycopg.Connection[Any], files: list[policies.PolicyFile]) 
 def main() -> None:
     with fresh_database(server_url()) as url, connect(url) as conn:
         settings = load_settings({"database_url": url}, os.environ, ROOT)
-        migrate.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
+        migrations.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
         files = policies.read_policy_dir(settings.policies_dir)
         policies.apply(conn, settings)  # warm the statement cache
         tool = _best(lambda: policies.apply(conn, settings), 7)

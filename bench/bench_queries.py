@@ -39,10 +39,11 @@ import psycopg
 
 from bench.dataset import bench_dataset
 from ops import queries as q
+from ops.db import Conn
 from ops.queries._base import statement
-from ops.rls import bound_as
+from ops.queries.rls import bound_as
 
-Conn = psycopg.Connection[Any]
+Conn = Conn
 Statements = list[tuple[str, dict[str, Any]]]
 VARIANTS = ("library", "bare", "bound", "bare_rls", "bind")
 WARMUP = 10  # calls per variant before timing: psycopg prepares a statement on its 5th use

@@ -34,6 +34,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from ops.db import Conn
+
 ROOT = Path(__file__).resolve().parent.parent
 DBNAME = "dbops_bench_retention"
 # Scale 1 is the size (2M plan_cache rows, 1M quizzes archived); it takes about ten
@@ -53,7 +55,7 @@ def _server_url() -> str:
 
 
 def _setup(admin_url: str) -> str:
-    from ops import migrate
+    from ops import migrations
     from ops.config import load_settings
 
     with psycopg.connect(admin_url, autocommit=True) as admin:
@@ -61,11 +63,11 @@ def _setup(admin_url: str) -> str:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(DBNAME)))
     url = make_conninfo(admin_url, dbname=DBNAME)
     with psycopg.connect(url, autocommit=True) as conn:
-        migrate.migrate(conn, load_settings({"database_url": url}, {}, ROOT))
+        migrations.migrate(conn, load_settings({"database_url": url}, {}, ROOT))
     return url
 
 
-def _seed(conn: psycopg.Connection[Any]) -> None:
+def _seed(conn: Conn) -> None:
     conn.execute(
         "create table seed_plan_cache as select id, cache_key, plan, created_at,"
         " created_at + interval '24 hours' as expires_at from ("
@@ -87,7 +89,7 @@ def _seed(conn: psycopg.Connection[Any]) -> None:
     )
 
 
-def _reload(conn: psycopg.Connection[Any], table: str) -> None:
+def _reload(conn: Conn, table: str) -> None:
     name, seed = sql.Identifier(table), sql.Identifier(f"seed_{table}")
     conn.execute(sql.SQL("truncate {}").format(name))
     if table == "quizzes":
@@ -135,7 +137,7 @@ def _read_while(url: str, action: Any) -> tuple[float, Any]:
     return _p99(latencies), result
 
 
-def bench_evict(url: str, conn: psycopg.Connection[Any]) -> None:
+def bench_evict(url: str, conn: Conn) -> None:
     _reload(conn, "plan_cache")
     expired = conn.execute("select count(*) from plan_cache where expires_at < now()").fetchone()[0]  # type: ignore[index]
     t0 = time.perf_counter()
@@ -161,7 +163,7 @@ def bench_evict(url: str, conn: psycopg.Connection[Any]) -> None:
     print(f"reader_p99_ratio: {during / idle:.2f}")
 
 
-def bench_archive(url: str, conn: psycopg.Connection[Any]) -> None:
+def bench_archive(url: str, conn: Conn) -> None:
     _reload(conn, "quizzes")
     eligible = sql.SQL(
         "q.created_at < now() - interval '90 days' and exists (select from quizzes as n"

@@ -14,12 +14,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from bench.common import ROOT, connect, server_url
+from ops.db import Conn
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -27,17 +26,17 @@ ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
 @contextmanager
 def migrated_database(name: str) -> Iterator[str]:
     """A migrated scratch database on the bench server (BENCH_DATABASE_URL or .dbops/bench)."""
-    from ops import migrate
+    from ops import migrations
     from ops.config import load_settings
-    from ops.verify import scratch_database
+    from ops.migrations import scratch_database
 
     with scratch_database(server_url(), name) as url:
         with connect(url) as conn:
-            migrate.migrate(conn, load_settings({"database_url": url}, {}, ROOT))
+            migrations.migrate(conn, load_settings({"database_url": url}, {}, ROOT))
         yield url
 
 
-def truncate_all(conn: psycopg.Connection[Any]) -> None:
+def truncate_all(conn: Conn) -> None:
     from ops.sample import TABLES
 
     conn.execute(sql.SQL("truncate {} cascade").format(sql.SQL(", ").join(map(sql.Identifier, TABLES))))

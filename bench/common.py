@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ops import embedded
 from ops.db import connect
-from ops.verify import scratch_database
+from ops.migrations import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -29,13 +29,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from bench.common import ROOT, server_url
-from ops.db import connect, with_database
+from ops.db import Conn, connect, with_database
 
 PREFIX = "dbops_bench_data_"
 BUILD_PREFIX = "dbops_bench_build_"
@@ -53,7 +51,7 @@ class Template:
 
 def _inputs() -> list[Path]:
     files = sorted((ROOT / "migrations").glob("*.sql")) + sorted((ROOT / "policies").glob("*.sql"))
-    return files + sorted((ROOT / "ops").glob("sample*.py"))
+    return files + sorted((ROOT / "ops" / "sample").glob("*.py"))
 
 
 def _head() -> str:
@@ -74,14 +72,14 @@ def template_name(users: int, seed: int = 1, day: str | None = None) -> str:
     return f"{PREFIX}{_head()}_{users}u_s{seed}_{day}_{_digest()}"
 
 
-def _databases(admin: psycopg.Connection[Any], prefix: str) -> list[str]:
+def _databases(admin: Conn, prefix: str) -> list[str]:
     rows = admin.execute(
         "select datname from pg_database where starts_with(datname, %s) order by 1", (prefix,)
     ).fetchall()
     return [r[0] for r in rows]
 
 
-def _drop(admin: psycopg.Connection[Any], name: str) -> None:
+def _drop(admin: Conn, name: str) -> None:
     admin.execute(sql.SQL("alter database {} is_template false").format(sql.Identifier(name)))
     admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
 
@@ -98,7 +96,7 @@ def _pid_alive(name: str, prefix: str) -> bool:
     return True
 
 
-def _drop_stale(admin: psycopg.Connection[Any], keep: str) -> tuple[str, ...]:
+def _drop_stale(admin: Conn, keep: str) -> tuple[str, ...]:
     """Templates of another day or digest, and builds and clones of processes that died."""
     day_digest = keep.rsplit("_", 2)[-2:]
     dropped = []
@@ -115,7 +113,7 @@ def _drop_stale(admin: psycopg.Connection[Any], keep: str) -> tuple[str, ...]:
 
 
 def _build(server: str, name: str, users: int, seed: int) -> None:
-    from ops import migrate, policies
+    from ops import migrations, policies
     from ops.config import load_settings
     from ops.sample import load_sample_data
 
@@ -126,7 +124,7 @@ def _build(server: str, name: str, users: int, seed: int) -> None:
         url = with_database(server, scratch)
         settings = load_settings({"database_url": url}, {}, ROOT)
         with connect(url) as conn:
-            migrate.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
+            migrations.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
             load_sample_data(conn, users, seed=seed, anchor=datetime.now(UTC))
             conn.execute("vacuum")  # hint bits and visibility map set once, in the template
         with connect(server) as admin:

@@ -11,6 +11,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from ops.config import Settings
 from ops.errors import ConnectError
 
+Conn = psycopg.Connection[Any]  # the connection type every dbops function takes
 APPLICATION_NAME = "dbops"
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]*)(@)")
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
@@ -48,7 +49,7 @@ def with_database(conninfo: str, dbname: str) -> str:
     return make_conninfo(conninfo, dbname=dbname)
 
 
-def connect(conninfo: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg.Connection[Any]:
+def connect(conninfo: str, *, autocommit: bool = True, **kwargs: Any) -> Conn:
     """A connection named `dbops`; the server checks every second that the client still lives.
 
     Without that check a backend whose client was killed keeps running its statement (and
@@ -62,7 +63,7 @@ def connect(conninfo: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg
     return conn
 
 
-def _open(conninfo: str, *, autocommit: bool, **kwargs: Any) -> psycopg.Connection[Any]:
+def _open(conninfo: str, *, autocommit: bool, **kwargs: Any) -> Conn:
     try:
         return psycopg.connect(
             conninfo,

@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
-from typing import Any
 
 import psycopg
 
 from ops import sqlfiles
+from ops.db import Conn
 from ops.errors import Busy
 
 NAMESPACE = 0x64626F70  # "dbop": keeps our keys apart from the application's advisory locks
@@ -49,9 +49,9 @@ class LockHolder:
         )
 
 
-def holders(conn: psycopg.Connection[Any], family: JobFamily | None = None) -> list[LockHolder]:
+def holders(conn: Conn, family: JobFamily | None = None) -> list[LockHolder]:
     rows = conn.execute(
-        sqlfiles.query("lock_holders"),
+        sqlfiles.query(__name__, "lock_holders"),
         {"namespace": NAMESPACE, "family": int(family) if family else None},
     ).fetchall()
     result = []
@@ -64,7 +64,7 @@ def holders(conn: psycopg.Connection[Any], family: JobFamily | None = None) -> l
 
 @contextmanager
 def job_lock(
-    conn: psycopg.Connection[Any], family: JobFamily, wait_seconds: float | None = None
+    conn: Conn, family: JobFamily, wait_seconds: float | None = None
 ) -> Iterator[None]:
     """Hold the family's lock on `conn` (autocommit) for the block; raise Busy after the wait."""
     wait = DEFAULT_WAIT[family] if wait_seconds is None else wait_seconds
@@ -99,12 +99,12 @@ class UnlockReport:
     dry_run: bool
 
 
-def unlock(conn: psycopg.Connection[Any], *, dry_run: bool = False) -> UnlockReport:
+def unlock(conn: Conn, *, dry_run: bool = False) -> UnlockReport:
     """Who holds dbops locks now, and clear yoyo lock rows left by ended processes.
 
     Advisory locks need no clearing: the server drops them with their session.
     """
-    from ops import history
+    from ops.migrations import history
 
     return UnlockReport(
         tuple(holders(conn)),

@@ -1,7 +1,12 @@
-"""Loader for `.sql` files with `-- key: value` header lines (the tool's own queries, checks)."""
+"""Loader for `.sql` files with `-- key: value` header lines (the tool's own queries, checks).
+
+Each package keeps the SQL it runs in a `sql/` folder beside its modules; `query(__name__,
+"name")` loads `sql/name.sql` next to the calling module.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -10,7 +15,6 @@ from pathlib import Path
 from psycopg import sql
 
 _HEADER = re.compile(r"^--\s*([a-z][a-z0-9_-]*)\s*:\s*(.*?)\s*$")
-QUERY_DIR = Path(__file__).parent / "sql"
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,19 @@ def read_sql_file(path: Path) -> SqlFile:
 
 
 @cache
-def load(name: str) -> SqlFile:
-    """One of the tool's own queries, `ops/sql/<name>.sql`."""
-    return read_sql_file(QUERY_DIR / f"{name}.sql")
+def sql_dir(owner: str) -> Path:
+    """The `sql/` folder beside module or package `owner` (a dotted name such as `ops.backup`)."""
+    spec = importlib.util.find_spec(owner)
+    if spec is None or spec.origin is None:
+        raise LookupError(f"no module {owner} to hold SQL files")
+    return Path(spec.origin).parent / "sql"
 
 
-def query(name: str) -> sql.SQL:
-    return sql.SQL(load(name).text)  # type: ignore[arg-type,unused-ignore]
+@cache
+def load(owner: str, name: str) -> SqlFile:
+    """One of the tool's own queries: `sql/<name>.sql` beside module or package `owner`."""
+    return read_sql_file(sql_dir(owner) / f"{name}.sql")
+
+
+def query(owner: str, name: str) -> sql.SQL:
+    return sql.SQL(load(owner, name).text)  # type: ignore[arg-type,unused-ignore]

@@ -6,10 +6,9 @@ from typing import Any
 
 from psycopg import sql
 
-from ops.check_config import DEFAULT_PARAMS, CheckConfig
-from ops.checks import CheckReport, CheckResult, run_checks
+from ops.checks import DEFAULT_PARAMS, CheckConfig, CheckReport, CheckResult, run_checks
 from ops.config import Settings
-from ops.policy_state import create_statement, qualified, read_recorded, read_states
+from ops.policies import create_statement, qualified, read_recorded, read_states
 from tests.conftest import Database
 
 

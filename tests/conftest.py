@@ -15,18 +15,19 @@ from pytest_postgresql import factories
 
 from ops.cli import cli
 from ops.config import Settings, load_settings
+from ops.db import Conn
 from tests.server import ROOT, start_test_server
 
 SERVER = start_test_server()
 
 
 def _migrate_template(host: str, port: int, user: str, dbname: str, password: str | None, **_: Any) -> None:
-    from ops import migrate, policies
+    from ops import migrations, policies
 
     url = SERVER.url(dbname)
     settings = settings_for(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        migrate.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
+        migrations.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
 
 
 postgresql_migrated_proc = factories.postgresql_noproc(
@@ -60,7 +61,7 @@ class Database:
     """A test's own database: its URL and an autocommit connection to it."""
 
     url: str
-    conn: psycopg.Connection[Any]
+    conn: Conn
 
     def settings(self, **flags: Any) -> Settings:
         return settings_for(self.url, **flags)
@@ -70,19 +71,19 @@ class Database:
         return None if row is None else row[0]
 
 
-def _database(conn: psycopg.Connection[Any]) -> Iterator[Database]:
+def _database(conn: Conn) -> Iterator[Database]:
     conn.autocommit = True
     yield Database(SERVER.url(conn.info.dbname), conn)
 
 
 @pytest.fixture
-def db(postgresql_migrated: psycopg.Connection[Any]) -> Iterator[Database]:
+def db(postgresql_migrated: Conn) -> Iterator[Database]:
     """A database at the head of the shipped migrations."""
     yield from _database(postgresql_migrated)
 
 
 @pytest.fixture
-def empty_db(postgresql_empty: psycopg.Connection[Any]) -> Iterator[Database]:
+def empty_db(postgresql_empty: Conn) -> Iterator[Database]:
     """An empty database (no migrations applied)."""
     yield from _database(postgresql_empty)
 

@@ -7,10 +7,9 @@ tests hold whether or not the policies/ files of this checkout are applied.
 
 from __future__ import annotations
 
-from typing import Any
-
-import psycopg
 from psycopg import sql
+
+from ops.db import Conn
 
 OWNER = "app.current_user_id()"
 POLICIES: dict[str, str] = {
@@ -23,7 +22,7 @@ POLICIES: dict[str, str] = {
 }
 
 
-def apply_owner_only(conn: psycopg.Connection[Any]) -> None:
+def apply_owner_only(conn: Conn) -> None:
     """Replace every policy of the app's tables with the owner-only ones."""
     with conn.transaction():
         for table, policy in conn.execute(

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import psycopg
 from psycopg import sql
+
+from ops.db import Conn
 
 ARCHIVED_TABLES = ("quizzes", "tutor_chats", "study_sessions", "topics", "misconceptions")
 
 
-def columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
+def columns(conn: Conn, table: str) -> list[str]:
     rows = conn.execute(
         "select column_name from information_schema.columns"
         " where table_schema = 'public' and table_name = %s order by ordinal_position",
@@ -19,7 +18,7 @@ def columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def checksums(conn: psycopg.Connection[Any], schema: str, table: str) -> dict[str, str]:
+def checksums(conn: Conn, schema: str, table: str) -> dict[str, str]:
     """id -> md5 of the row's source columns (so an archived row compares with its original)."""
     cols = sql.SQL(", ").join(sql.Identifier("t", c) for c in columns(conn, table))
     query = sql.SQL("select t.id::text, md5(row({})::text) from {} as t").format(
@@ -28,7 +27,7 @@ def checksums(conn: psycopg.Connection[Any], schema: str, table: str) -> dict[st
     return {k: v for k, v in conn.execute(query).fetchall()}
 
 
-def fill_plan_cache(conn: psycopg.Connection[Any], total: int) -> set[str]:
+def fill_plan_cache(conn: Conn, total: int) -> set[str]:
     """`total` rows, every other one expired a day ago (interleaved); returns the expired ids."""
     conn.execute(
         "insert into plan_cache (cache_key, plan, created_at, expires_at)"
@@ -42,7 +41,7 @@ def fill_plan_cache(conn: psycopg.Connection[Any], total: int) -> set[str]:
 
 
 def fill_archivable(
-    conn: psycopg.Connection[Any], sessions: int = 40, groups: int = 20, chats: int | None = None
+    conn: Conn, sessions: int = 40, groups: int = 20, chats: int | None = None
 ) -> None:
     """Quizzes in groups, chats of all ages, sessions (some COMPLETED) with topics and misconceptions."""
     conn.execute(
@@ -77,7 +76,7 @@ def fill_archivable(
     )
 
 
-def eligible_archive(conn: psycopg.Connection[Any]) -> dict[str, set[str]]:
+def eligible_archive(conn: Conn) -> dict[str, set[str]]:
     """What the shipped archive rules must move, written independently of the tool's SQL."""
 
     def ids(query: str) -> set[str]:
@@ -114,7 +113,7 @@ def eligible_archive(conn: psycopg.Connection[Any]) -> dict[str, set[str]]:
     }
 
 
-def snapshot_archive(conn: psycopg.Connection[Any]) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+def snapshot_archive(conn: Conn) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
     """Per table: (source checksums, archive checksums)."""
     return {t: (checksums(conn, "public", t), checksums(conn, "archive", t)) for t in ARCHIVED_TABLES}
 
@@ -135,7 +134,7 @@ def assert_moved_exactly(
             assert set(archived) == eligible[table], f"{table}: eligible rows left behind"
 
 
-def assert_units_whole(conn: psycopg.Connection[Any]) -> None:
+def assert_units_whole(conn: Conn) -> None:
     """A session's topics and misconceptions are where the session is."""
     split = conn.execute(
         "select count(*) from archive.topics as t join study_sessions as s on t.session_id = s.id"

@@ -1,6 +1,6 @@
 """The RLS access matrix: every managed table x operation x caller, with its expected outcome.
 
-A cell runs one statement as one caller (through ops.rls.acting_as, on a connection of
+A cell runs one statement as one caller (through ops.queries.rls.acting_as, on a connection of
 a LOGIN role that is neither superuser, nor BYPASSRLS, nor the tables' owner), then looks
 at the target row as service_role inside the same transaction to see whether the
 statement reached it, and rolls everything back. UPDATE and DELETE have no WHERE clause:
@@ -20,7 +20,8 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
 
-from ops.rls import acting_as
+from ops.db import Conn
+from ops.queries.rls import acting_as
 
 TESTER = "dbops_rls_tester"
 OPS = ("select", "insert", "update", "move", "delete")
@@ -93,7 +94,7 @@ insert into archive.quizzes (id, user_id, topic_id, questions) values
 """
 
 
-def seed(admin: psycopg.Connection[Any], fx: Fixture) -> None:
+def seed(admin: Conn, fx: Fixture) -> None:
     params = {k: v for k, v in vars(fx).items()}
     with admin.transaction():
         for statement in SEED.split(";"):
@@ -327,7 +328,7 @@ def statement(cell: Cell, new_id: UUID) -> tuple[sql.Composed, dict[str, Any]]:
     return sql.SQL("delete from {}").format(table), {}
 
 
-def _reached(conn: psycopg.Connection[Any], cell: Cell, new_id: UUID, params: dict[str, Any]) -> bool:
+def _reached(conn: Conn, cell: Cell, new_id: UUID, params: dict[str, Any]) -> bool:
     """Seen as service_role: did the statement reach the target row?"""
     s, table = cell.subject, _table(cell.subject.table)
     conn.execute("set local role service_role")
@@ -359,7 +360,7 @@ class Outcome:
     detail: str
 
 
-def run_cell(conn: psycopg.Connection[Any], cell: Cell) -> Outcome:
+def run_cell(conn: Conn, cell: Cell) -> Outcome:
     """Run the cell's statement as its caller; roll back; say whether it reached the target."""
     new_id = uuid4()
     query, params = statement(cell, new_id)
@@ -381,7 +382,7 @@ def run_cell(conn: psycopg.Connection[Any], cell: Cell) -> Outcome:
     return result[0]
 
 
-def killing_cell(conn: psycopg.Connection[Any], chosen: Iterable[Cell]) -> Cell | None:
+def killing_cell(conn: Conn, chosen: Iterable[Cell]) -> Cell | None:
     """The first cell whose outcome is not the expected one (None: all as expected)."""
     for cell in chosen:
         if run_cell(conn, cell).allowed != cell.expected:
@@ -389,7 +390,7 @@ def killing_cell(conn: psycopg.Connection[Any], chosen: Iterable[Cell]) -> Cell 
     return None
 
 
-def ensure_tester(admin: psycopg.Connection[Any]) -> str:
+def ensure_tester(admin: Conn) -> str:
     """Create (once per server) the LOGIN role the RLS tests connect as; return its password."""
     admin.execute(
         sql.SQL(

@@ -15,7 +15,7 @@ import pytest
 from psycopg import sql
 
 from ops import embedded, sqlfiles
-from ops.backup_manifest import MANIFEST, Manifest, read_manifest
+from ops.backup.manifest import MANIFEST, Manifest, read_manifest
 from ops.locks import NAMESPACE, JobFamily
 from tests.conftest import SERVER, Database, settings_for
 from tests.server import HEAD, MIGRATION_COUNT
@@ -55,7 +55,7 @@ def fingerprints(url: str) -> dict[str, tuple[int, str]]:
     """Per table: the row count and an md5 over its rows' text, in a stable order."""
     found = {}
     with psycopg.connect(url, autocommit=True) as conn:
-        for schema, table in conn.execute(sqlfiles.query("backup_tables")).fetchall():
+        for schema, table in conn.execute(sqlfiles.query("ops.backup", "backup_tables")).fetchall():
             query = sql.SQL(
                 "select count(*), coalesce(md5(string_agg(t::text, E'\\n' order by t::text)), '') from {} t"
             )
@@ -74,7 +74,7 @@ def only_backup(where: Path) -> Path:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, Path]]:
     """One migrated database with rows and one backup of it, for the whole module (both read-only)."""
-    from ops import migrate, policies
+    from ops import migrations, policies
     from ops.backup import BackupRequest, run_backup
 
     name = f"dbops_backup_source_{os.getpid()}"
@@ -84,7 +84,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database,
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             settings = settings_for(url)
-            migrate.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
+            migrations.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
             database = Database(url, conn)
             add_rows(database)
             where = tmp_path_factory.mktemp("shared") / "backups"
@@ -285,7 +285,7 @@ def test_missing_pg_dump_is_a_clear_error(
 def test_older_pg_dump_is_refused_before_anything_runs(
     source: Database, backup_dir: Path, run_cli: Any
 ) -> None:
-    from ops.backup_tools import program_version
+    from ops.backup.tools import program_version
 
     old, _ = program_version(OLD_PG_BIN / "pg_dump")
     server = embedded.server_version()
@@ -338,7 +338,7 @@ def test_failed_dump_leaves_nothing(source: Database, backup_dir: Path, tmp_path
 
 
 def test_unsupported_compression_is_refused(source: Database, backup_dir: Path, run_cli: Any) -> None:
-    from ops.backup_tools import PgTools, supports
+    from ops.backup.tools import PgTools, supports
 
     tools = PgTools(embedded.bin_dir(), embedded.server_version(), 18)
     if supports(tools, "lz4"):
@@ -480,7 +480,7 @@ def test_manifest_round_trips_through_json(taken: Path) -> None:
 
 
 def test_auto_compression_measures_a_sample() -> None:
-    from ops.backup_tools import pick_gzip_level
+    from ops.backup.tools import pick_gzip_level
 
     text = b"".join(
         b'%d\tthe student reviews integration by parts\t{"score": %d}\n' % (i, i % 97) for i in range(20000)

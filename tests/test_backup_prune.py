@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ops.backup_manifest import FileSum, Manifest, Verification, list_backups, write_manifest
-from ops.backup_prune import Candidate, PrunePolicy, plan_prune
+from ops.backup import Candidate, PrunePolicy, plan_prune
+from ops.backup.manifest import FileSum, Manifest, Verification, list_backups, write_manifest
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 

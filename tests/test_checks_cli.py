@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ops import migrate
+from ops import migrations
 from tests.checkhelp import run, seed_policies
 from tests.conftest import Database
 
@@ -32,7 +32,7 @@ analyze;
 def test_seed_policies_fire_before_policies_apply_and_not_after(empty_db: Database, run_cli: Any) -> None:
     """The migrations alone (no policies step) leave the seed's permissive policies; the real
     `dbops policies apply` replaces them with policies/, and both checks go quiet."""
-    migrate.migrate(empty_db.conn, empty_db.settings())
+    migrations.migrate(empty_db.conn, empty_db.settings())
     before = run_cli("check", "--only", "rls_policy_always_true", url=empty_db.url)
     assert before.exit_code == 1
     assert "error     rls_policy_always_true:public.quizzes.Allow all access to quizzes" in before.output

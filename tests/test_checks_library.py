@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from ops.check_library import load_library
+from ops.checks import load_library
 from tests.checkhelp import objects, run, seed_policies
 from tests.conftest import Database, settings_for
 

@@ -12,9 +12,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from ops.check_config import CheckConfig, Waiver, load_check_config
-from ops.check_library import check_from_file
-from ops.checks import CheckResult, run_checks
+from ops.checks import CheckConfig, CheckResult, Waiver, check_from_file, load_check_config, run_checks
 from ops.errors import ConfigError
 from tests.checkhelp import objects, result, run, seed_policies
 from tests.conftest import Database

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from ops.config import Settings, load_settings
-from ops.lint import file_findings, lint
-from ops.lint_model import LintReport
-from ops.lint_rules import RULES
-from ops.lint_sql import parse_sql, waiver_scope
+from ops.lint import LintReport, file_findings, lint
+from ops.lint.rules.migrations import RULES
+from ops.lint.statements import parse_sql, waiver_scope
 from tests.server import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "lint"
@@ -172,7 +171,7 @@ def test_shipped_sql_lints_clean(run_cli: Any, monkeypatch: pytest.MonkeyPatch) 
 
 def test_shipped_sql_lints_clean_in_machine_formats(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same report as `dbops lint` on the shipped SQL, rendered as SARIF and GitHub commands."""
-    from ops.lint_output import github_lines, sarif
+    from ops.lint import github_lines, sarif
 
     report = lint(root_settings(), cwd=ROOT)
     assert report.findings == () and not report.failed
@@ -307,7 +306,7 @@ def test_usage_errors_exit_2(run_cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_
 
 
 def test_non_transactional_statements_that_belong_there() -> None:
-    from ops.lint_model import LintFile
+    from ops.lint import LintFile
 
     text = """-- transactional: false
 set statement_timeout = 0;
@@ -324,7 +323,7 @@ do $$ begin perform 1; end $$;
 
 
 def test_read_only_check_quiet_on_words_in_literals_and_columns() -> None:
-    from ops.lint_model import LintFile
+    from ops.lint import LintFile
 
     text = """-- id: x
 -- severity: info
@@ -369,7 +368,7 @@ def test_pre_commit_hook_and_ci_wiring() -> None:
     pattern = re.compile(hook["files"])
     assert pattern.search("migrations/0012_x.sql") and pattern.search("policies/users.sql")
     assert pattern.search("checks/fk_without_index.sql") and not pattern.search(
-        "ops/sql/catalog_snapshot.sql"
+        "ops/migrations/sql/catalog_snapshot.sql"
     )
     assert "dbops lint" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -415,7 +414,7 @@ def test_console_script_with_parallel_sqlfluff(tmp_path: Path) -> None:
 
 
 def test_policy_file_grants_and_switches() -> None:
-    from ops.lint_model import LintFile
+    from ops.lint import LintFile
 
     text = """alter table archive.quizzes enable row level security;
 alter table archive.quizzes force row level security;

@@ -12,10 +12,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from ops import catalog, migrate, policies
+from ops import migrations, policies
 from ops.config import Settings
 from ops.errors import Busy, ConfigError, OperationFailed
 from ops.locks import NAMESPACE, JobFamily
+from ops.migrations import catalog
 from tests.conftest import Database
 from tests.server import HEAD, MIGRATION_COUNT
 
@@ -34,10 +35,10 @@ def test_up_down_up_leaves_the_catalog_of_a_single_migrate(empty_db: Database, d
     settings = empty_db.settings()
     with_policies = functools.partial(policies.apply_changed, settings=settings)
     blank = catalog.snapshot(empty_db.conn)
-    migrate.migrate(empty_db.conn, settings, after=with_policies)
+    migrations.migrate(empty_db.conn, settings, after=with_policies)
     once = catalog.snapshot(empty_db.conn)
     assert catalog.diff(catalog.snapshot(db.conn), once) == []
-    notes = migrate.rollback(
+    notes = migrations.rollback(
         empty_db.conn,
         settings,
         everything=True,
@@ -53,19 +54,19 @@ def test_up_down_up_leaves_the_catalog_of_a_single_migrate(empty_db: Database, d
     assert catalog.diff(blank, catalog.snapshot(empty_db.conn)) == []
     assert _applied(empty_db) == []
     # the tables come back with the seed's policies: migrate re-applies policies/ over them
-    migrate.migrate(empty_db.conn, settings, after=with_policies)
+    migrations.migrate(empty_db.conn, settings, after=with_policies)
     assert catalog.diff(once, catalog.snapshot(empty_db.conn)) == []
 
 
 def test_migrate_to_and_rollback_steps(empty_db: Database) -> None:
     settings = empty_db.settings()
-    report = migrate.migrate(empty_db.conn, settings, to="0003")
+    report = migrations.migrate(empty_db.conn, settings, to="0003")
     assert [s.id for s in report.steps] == ["0001_core_schema", "0002_session_context", "0003_users_rls"]
-    back = migrate.rollback(empty_db.conn, settings, steps=2)
+    back = migrations.rollback(empty_db.conn, settings, steps=2)
     assert [s.id for s in back.steps] == ["0003_users_rls", "0002_session_context"]
     assert _applied(empty_db) == ["0001_core_schema"]
-    migrate.migrate(empty_db.conn, settings)
-    migrate.rollback(empty_db.conn, settings, to="0009")
+    migrations.migrate(empty_db.conn, settings)
+    migrations.rollback(empty_db.conn, settings, to="0009")
     assert _applied(empty_db)[-1] == "0009_roles"
 
 
@@ -78,7 +79,7 @@ def test_history_rows_commit_with_the_migration(project: Path, db: Database) -> 
         "create trigger refuse before insert on _yoyo_migration for each row execute function refuse()"
     )
     with pytest.raises(OperationFailed, match="writing the migration history failed: history is read-only"):
-        migrate.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")))
+        migrations.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")))
     assert db.scalar("select to_regclass('widget')") is None
     assert db.scalar("select count(*) from dbops.migration_checksum where migration_id = '0013_widget'") == 0
 
@@ -89,7 +90,7 @@ def test_syntax_error_names_file_and_line_and_keeps_earlier_ones(project: Path, 
     )
     (project / "migrations" / "0013_broken.rollback.sql").write_text("drop table half_done;\n")
     with pytest.raises(OperationFailed) as caught:
-        migrate.migrate(empty_db.conn, empty_db.settings(migrations_dir=str(project / "migrations")))
+        migrations.migrate(empty_db.conn, empty_db.settings(migrations_dir=str(project / "migrations")))
     assert caught.value.message.endswith('/migrations/0013_broken.sql:5: syntax error at or near ";"')
     assert "fix the file" in (caught.value.hint or "")
     assert empty_db.scalar("select to_regclass('half_done')") is None
@@ -99,13 +100,13 @@ def test_syntax_error_names_file_and_line_and_keeps_earlier_ones(project: Path, 
 def test_runtime_error_line_inside_a_multiline_statement(project: Path, db: Database) -> None:
     _write(project, "0013_typo", "create table t (\n  id int,\n  x no_such_type\n);\n")
     with pytest.raises(OperationFailed, match=r"0013_typo.sql:4: type \"no_such_type\" does not exist"):
-        migrate.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")))
+        migrations.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")))
 
 
 def test_missing_rollback_file_is_refused_before_anything_runs(project: Path, db: Database) -> None:
     _write(project, "0013_oneway", "create table oneway (id int);", rollback=None)
     with pytest.raises(ConfigError, match="0013_oneway.sql has no rollback file"):
-        migrate.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")))
+        migrations.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")))
     assert db.scalar("select to_regclass('oneway')") is None
 
 
@@ -114,27 +115,27 @@ def test_edited_file_is_refused_and_cosmetic_edit_reported(project: Path, db: Da
     path = project / "migrations" / "0003_users_rls.sql"
     original = path.read_text()
     path.write_text("-- a note added later\n" + original + "\n\n")
-    report = migrate.status(db.conn, settings)
+    report = migrations.status(db.conn, settings)
     row = next(m for m in report.migrations if m.id == "0003_users_rls")
     assert (row.state, row.note) == ("applied", "comments or whitespace changed since applied")
-    assert migrate.migrate(db.conn, settings).notes == (
+    assert migrations.migrate(db.conn, settings).notes == (
         "0003_users_rls: comments or whitespace changed since applied",
     )
 
     path.write_text(original.replace("add column name text unique", "add column name varchar(80) unique"))
-    row = next(m for m in migrate.status(db.conn, settings).migrations if m.id == "0003_users_rls")
+    row = next(m for m in migrations.status(db.conn, settings).migrations if m.id == "0003_users_rls")
     assert row.state == "edited"
     with pytest.raises(ConfigError, match="migration 0003_users_rls was edited after it was applied") as c:
-        migrate.migrate(db.conn, settings)
+        migrations.migrate(db.conn, settings)
     assert "dbops mark --rehash 0003_users_rls" in (c.value.hint or "")
-    migrate.mark(db.conn, settings, ["0003"], rehash=True)
-    assert not migrate.status(db.conn, settings).needs_attention
+    migrations.mark(db.conn, settings, ["0003"], rehash=True)
+    assert not migrations.status(db.conn, settings).needs_attention
 
 
 def test_missing_file_is_reported(project: Path, db: Database) -> None:
     (project / "migrations" / f"{HEAD}.sql").unlink()
     (project / "migrations" / f"{HEAD}.rollback.sql").unlink()
-    report = migrate.status(db.conn, db.settings(migrations_dir=str(project / "migrations")))
+    report = migrations.status(db.conn, db.settings(migrations_dir=str(project / "migrations")))
     assert report.migrations[-1].state == "missing-file"
     assert report.needs_attention
 
@@ -156,7 +157,7 @@ def test_lock_timeout_is_retried_then_gives_up(touches_users: Settings, db: Data
     with psycopg.connect(db.url) as blocker:
         blocker.execute("lock table users in access share mode")
         with pytest.raises(OperationFailed, match=r"no lock within 100 ms after 4 tries"):
-            migrate.migrate(db.conn, settings)
+            migrations.migrate(db.conn, settings)
     assert (
         db.scalar(
             "select count(*) from pg_attribute where attrelid = 'users'::regclass and attname = 'nickname'"
@@ -170,13 +171,13 @@ def test_lock_timeout_retry_succeeds_when_the_blocker_ends(touches_users: Settin
     blocker = psycopg.connect(db.url)
     blocker.execute("lock table users in access share mode")
     threading.Timer(0.4, blocker.close).start()
-    report = migrate.migrate(db.conn, settings)
+    report = migrations.migrate(db.conn, settings)
     assert [s.id for s in report.steps] == ["0013_touch_users"]
 
 
 def test_invalid_index_from_a_failed_concurrent_build_is_rebuilt(empty_db: Database) -> None:
     settings = empty_db.settings()
-    migrate.migrate(empty_db.conn, settings, to="0007")
+    migrations.migrate(empty_db.conn, settings, to="0007")
     empty_db.conn.execute(
         "insert into quizzes (user_id, topic_id, questions, created_at) "
         "values ('u', 't', '[]', '2026-01-01'), ('u', 't', '[]', '2026-01-01')"
@@ -192,7 +193,7 @@ def test_invalid_index_from_a_failed_concurrent_build_is_rebuilt(empty_db: Datab
         )
         is False
     )
-    report = migrate.migrate(empty_db.conn, settings)
+    report = migrations.migrate(empty_db.conn, settings)
     step = next(s for s in report.steps if s.id == "0008_access_indexes")
     assert "dropped invalid index" in step.note
     row = empty_db.conn.execute(
@@ -205,15 +206,15 @@ def test_invalid_index_from_a_failed_concurrent_build_is_rebuilt(empty_db: Datab
 def test_non_transactional_migration_reruns_after_partial_failure(empty_db: Database) -> None:
     """0008 stopped half-way (an index built, history not written) finishes on the rerun."""
     settings = empty_db.settings()
-    migrate.migrate(empty_db.conn, settings, to="0007")
+    migrations.migrate(empty_db.conn, settings, to="0007")
     empty_db.conn.execute("create index concurrently idx_plan_cache_expires_at on plan_cache (expires_at)")
-    migrate.migrate(empty_db.conn, settings)
+    migrations.migrate(empty_db.conn, settings)
     assert _applied(empty_db)[-1] == HEAD
 
 
 def test_dry_run_changes_nothing_and_shows_sql(empty_db: Database) -> None:
     before = catalog.snapshot(empty_db.conn)
-    report = migrate.migrate(empty_db.conn, empty_db.settings(), dry_run=True)
+    report = migrations.migrate(empty_db.conn, empty_db.settings(), dry_run=True)
     assert report.dry_run and len(report.steps) == MIGRATION_COUNT
     assert any("create table users" in s for s in report.steps[0].sql)
     assert report.steps[7].note.startswith("not executed in a dry run")
@@ -224,14 +225,14 @@ def test_dry_run_changes_nothing_and_shows_sql(empty_db: Database) -> None:
 def test_dry_run_reports_a_broken_migration(project: Path, db: Database) -> None:
     _write(project, "0013_broken", "select frobnicate from;")
     with pytest.raises(OperationFailed, match="0013_broken.sql:2"):
-        migrate.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")), dry_run=True)
+        migrations.migrate(db.conn, db.settings(migrations_dir=str(project / "migrations")), dry_run=True)
 
 
 def test_busy_lock_names_its_holder(db: Database) -> None:
     with psycopg.connect(db.url, application_name="colleague") as other:
         other.execute("select pg_advisory_lock(%s, %s)", (NAMESPACE, int(JobFamily.MIGRATE)))
         with pytest.raises(Busy) as caught:
-            migrate.migrate(db.conn, db.settings(lock_wait="0"))
+            migrations.migrate(db.conn, db.settings(lock_wait="0"))
     assert "another run holds the migrate lock: pid" in caught.value.message
     assert "colleague" in caught.value.message
     assert "--lock-wait" in (caught.value.hint or "")
@@ -242,7 +243,7 @@ def test_lock_wait_waits_for_the_holder(db: Database) -> None:
     other.execute("select pg_advisory_lock(%s, %s)", (NAMESPACE, int(JobFamily.MIGRATE)))
     threading.Timer(0.3, other.close).start()
     started = time.monotonic()
-    migrate.migrate(db.conn, db.settings(lock_wait="10"))
+    migrations.migrate(db.conn, db.settings(lock_wait="10"))
     assert time.monotonic() - started >= 0.25
 
 
@@ -252,17 +253,17 @@ def test_stale_yoyo_lock_row_does_not_block(db: Database) -> None:
         "primary key (locked))"
     )
     db.conn.execute("insert into yoyo_lock (ctime, pid) values (now(), 2147483000)")
-    report = migrate.migrate(db.conn, db.settings())
+    report = migrations.migrate(db.conn, db.settings())
     assert report.notes == ("cleared yoyo lock rows of ended processes: [2147483000]",)
     assert db.scalar("select count(*) from yoyo_lock") == 0
 
 
 def test_mark_and_unmark_baseline_without_running(empty_db: Database) -> None:
     settings = empty_db.settings()
-    migrate.mark(empty_db.conn, settings, ["0001", "0002"])
+    migrations.mark(empty_db.conn, settings, ["0001", "0002"])
     assert empty_db.scalar("select to_regclass('users')") is None
     assert _applied(empty_db) == ["0001_core_schema", "0002_session_context"]
-    migrate.unmark(empty_db.conn, settings, ["0002"])
+    migrations.unmark(empty_db.conn, settings, ["0002"])
     assert _applied(empty_db) == ["0001_core_schema"]
     log = empty_db.conn.execute("select operation from _yoyo_log order by created_at_utc").fetchall()
     assert [r[0] for r in log] == ["mark", "mark", "unmark"]
@@ -295,6 +296,6 @@ def _yoyo_url(db: Database) -> str:
 def test_json_report_is_plain_data(db: Database) -> None:
     from ops.cli._context import jsonable
 
-    data = jsonable(migrate.status(db.conn, db.settings()))
+    data = jsonable(migrations.status(db.conn, db.settings()))
     assert json.loads(json.dumps(data))["head"] == HEAD
     assert data["needs_attention"] is False

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ops.errors import ConfigError
-from ops.migration_files import (
+from ops.migrations import (
     find,
     new_migration,
     normalize_sql,

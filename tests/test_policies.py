@@ -14,7 +14,7 @@ import pytest
 from ops import policies
 from ops.errors import ConfigError
 from ops.locks import NAMESPACE, JobFamily
-from ops.policy_state import read_states
+from ops.policies import read_states
 from tests.conftest import ROOT, SERVER, Database
 from tests.server import MIGRATION_COUNT
 

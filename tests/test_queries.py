@@ -368,7 +368,7 @@ def test_plan_cache_bad_input(rls_db: Database) -> None:
 def test_authenticated_callers_cannot_write_the_plan_cache(rls_db: Database, alice: UUID) -> None:
     import psycopg
 
-    from ops.rls import acting_as
+    from ops.queries.rls import acting_as
 
     with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(rls_db.conn, alice):
         rls_db.conn.execute("insert into plan_cache (cache_key, plan) values ('x', '{}')")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 from weakref import WeakKeyDictionary
 
@@ -18,8 +17,9 @@ import pytest
 from psycopg import pq
 
 from ops import queries as q
+from ops.db import Conn
 from ops.errors import ConfigError
-from ops.rls import acting_as
+from ops.queries.rls import acting_as
 from tests.conftest import Database
 from tests.owner_only import apply_owner_only
 
@@ -34,7 +34,7 @@ class Setup:
     login_role: str
 
     @property
-    def conn(self) -> psycopg.Connection[Any]:
+    def conn(self) -> Conn:
         return self.db.conn
 
 
@@ -52,10 +52,10 @@ class Traffic:
     statements: list[str]
 
 
-_PREPARED: WeakKeyDictionary[psycopg.Connection[Any], dict[str, str]] = WeakKeyDictionary()
+_PREPARED: WeakKeyDictionary[Conn, dict[str, str]] = WeakKeyDictionary()
 
 
-def traffic(conn: psycopg.Connection[Any], call: Callable[[], object]) -> Traffic:
+def traffic(conn: Conn, call: Callable[[], object]) -> Traffic:
     """What `call` sent: its round trips and the text of each statement executed."""
     with tempfile.TemporaryFile() as trace:
         conn.pgconn.trace(trace.fileno())

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
 import psycopg
 import pytest
 
 from ops import queries as q
+from ops.db import Conn
 from tests.conftest import Database
 from tests.owner_only import apply_owner_only
 
@@ -25,7 +26,7 @@ T = TypeVar("T")
 
 
 def run_concurrently(
-    db: Database, work: Callable[[psycopg.Connection[Any], int], T]
+    db: Database, work: Callable[[Conn, int], T]
 ) -> list[T | BaseException]:
     """work(conn, writer) in WRITERS threads at once; each result or the exception raised."""
     barrier = threading.Barrier(WRITERS)
@@ -71,7 +72,7 @@ def test_concurrent_chat_appends_lose_no_message(rls_db: Database, round_: int) 
     user = q.login(rls_db.conn, "alice")
     per_writer = 5
 
-    def append(conn: psycopg.Connection[Any], n: int) -> int:
+    def append(conn: Conn, n: int) -> int:
         last = 0
         for i in range(per_writer):
             last = q.append_chat_messages(conn, user, "topic", [{"role": "user", "content": f"w{n}-m{i}"}])
@@ -93,7 +94,7 @@ def test_concurrent_transitions_from_one_phase_let_exactly_one_win(rls_db: Datab
     user = q.login(rls_db.conn, "alice")
     sid = q.start_session(rls_db.conn, user, "GATE CSE")
 
-    def move(conn: psycopg.Connection[Any], n: int) -> q.SessionState:
+    def move(conn: Conn, n: int) -> q.SessionState:
         return q.save_session(conn, user, sid, "INTAKE", "generate_plan", {"writer": n})
 
     results = run_concurrently(rls_db, move)

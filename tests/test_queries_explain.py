@@ -16,8 +16,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ops import migrate
-from ops.rls import acting_as
+from ops import migrations
+from ops.db import Conn
+from ops.queries.rls import acting_as
 from ops.sample import SampleShape, load_sample_data
 from ops.sqlfiles import query
 from tests.conftest import SERVER, settings_for
@@ -37,7 +38,7 @@ SHAPE = SampleShape(
 
 @dataclass(frozen=True)
 class Big:
-    conn: psycopg.Connection[Any]
+    conn: Conn
     user: UUID
     topic: str
     session: UUID
@@ -52,7 +53,7 @@ def big() -> Iterator[Big]:
     url = SERVER.url(DBNAME)
     try:
         with psycopg.connect(url, autocommit=True) as conn:
-            migrate.migrate(conn, settings_for(url))
+            migrations.migrate(conn, settings_for(url))
             apply_owner_only(conn)
             load_sample_data(conn, 20_000, seed=11, shape=SHAPE)
             user, topic = conn.execute("select user_id, topic_id from quizzes limit 1").fetchone()  # type: ignore[misc]
@@ -69,9 +70,10 @@ def big() -> Iterator[Big]:
 
 
 def plan_nodes(big: Big, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every node of the plan of ops/sql/<name>.sql, planned as the application user."""
+    """Every node of the plan of ops/queries/sql/<name>.sql, planned as the application user."""
     with acting_as(big.conn, big.user, "authenticated"):
-        row = big.conn.execute(sql.SQL("explain (format json) ") + query(name), params).fetchone()
+        explain = sql.SQL("explain (format json) ") + query("ops.queries", name)
+        row = big.conn.execute(explain, params).fetchone()
     assert row is not None
     nodes, todo = [], [row[0][0]["Plan"]]
     while todo:

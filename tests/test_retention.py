@@ -13,7 +13,7 @@ import pytest
 
 from ops import retention
 from ops.locks import NAMESPACE, JobFamily
-from ops.retention_rules import configured_rules, run_settings
+from ops.retention import configured_rules, run_settings
 from tests.conftest import Database
 from tests.processes import Dbops
 from tests.retention_data import (

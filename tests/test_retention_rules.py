@@ -9,9 +9,16 @@ from typing import Any
 import pytest
 
 from ops.errors import ConfigError
-from ops.retention import BatchSizer, p99
-from ops.retention_cron import render_metrics, write_atomically
-from ops.retention_rules import DEFAULT_RULES, configured_rules, parse_age, parse_since, run_settings
+from ops.retention import (
+    DEFAULT_RULES,
+    configured_rules,
+    parse_age,
+    parse_since,
+    render_metrics,
+    run_settings,
+    write_atomically,
+)
+from ops.retention.batches import BatchSizer, p99
 from tests.conftest import Database
 
 

@@ -19,8 +19,9 @@ from psycopg.conninfo import make_conninfo
 
 from ops import policies
 from ops.config import Settings
-from ops.policy_state import read_states
-from ops.rls import acting_as
+from ops.db import Conn
+from ops.policies import read_states
+from ops.queries.rls import acting_as
 from tests import rls_matrix as m
 from tests.conftest import SERVER, settings_for
 
@@ -31,13 +32,13 @@ CELLS = m.cells(FX)
 @dataclass
 class RlsEnv:
     url: str
-    admin: psycopg.Connection[Any]
-    tester: psycopg.Connection[Any]
+    admin: Conn
+    tester: Conn
     settings: Settings
     tables: list[str]
 
 
-def _tester_attributes(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, Any]:
+def _tester_attributes(conn: Conn, tables: list[str]) -> dict[str, Any]:
     row = conn.execute(
         "select rolsuper, rolbypassrls, rolcanlogin from pg_roles where rolname = current_user"
     ).fetchone()
@@ -171,7 +172,7 @@ def _per_row_calls(plan: list[str]) -> list[str]:
     ]
 
 
-def _plan(conn: psycopg.Connection[Any], query: sql.Composable) -> list[str]:
+def _plan(conn: Conn, query: sql.Composable) -> list[str]:
     return [r[0] for r in conn.execute(sql.SQL("explain (verbose, costs off) {}").format(query)).fetchall()]
 
 

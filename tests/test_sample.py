@@ -64,7 +64,7 @@ def test_loaded_rows_are_pinned_for_a_seed(db: Database) -> None:
 
 
 def test_binary_fields_load_as_the_values_they_encode(db: Database) -> None:
-    from ops.sample_binary import (
+    from ops.sample.copy_binary import (
         HEADER,
         NULL,
         TRAILER,

@@ -19,7 +19,7 @@ _BIN_HELP = "Directory of pg_dump/pg_restore (default: DBOPS_PG_BIN_DIR, the emb
 
 
 def _dir(app: AppContext, flag: str | None) -> Path:
-    from ops.backup_tools import path_setting
+    from ops.backup import path_setting
 
     found = path_setting(app.settings, "backup_dir", flag, os.environ, "backups")
     assert found is not None
@@ -27,7 +27,7 @@ def _dir(app: AppContext, flag: str | None) -> Path:
 
 
 def _bin_dir(app: AppContext, flag: str | None) -> Path | None:
-    from ops.backup_tools import path_setting
+    from ops.backup import path_setting
 
     return path_setting(app.settings, "pg_bin_dir", flag, os.environ, None)
 
@@ -133,7 +133,7 @@ def backup_group(
 @click.pass_context
 def list_cmd(ctx: click.Context, app: AppContext, directory: str | None) -> None:
     """List finished backups, oldest first, with their last verification."""
-    from ops.backup_manifest import list_backups
+    from ops.backup import list_backups
 
     where = _dir(app, directory or ctx.parent.meta.get("backup_dir") if ctx.parent else directory)
     listing = list_backups(where)
@@ -179,8 +179,7 @@ def verify_cmd(
 
     Exit 7 when anything differs from the manifest. The outcome is recorded in the manifest.
     """
-    from ops.backup_manifest import find_backup
-    from ops.backup_restore import verify_backup
+    from ops.backup import find_backup, verify_backup
 
     parent = ctx.parent.meta if ctx.parent else {}
     backup = find_backup(_dir(app, directory or parent.get("backup_dir")), backup_id)
@@ -242,7 +241,7 @@ def prune_cmd(
     dry_run: bool,
 ) -> None:
     """Delete the backups the policy does not keep; never the newest verified one."""
-    from ops.backup_prune import PrunePolicy, prune
+    from ops.backup import PrunePolicy, prune
 
     parent = ctx.parent.meta if ctx.parent else {}
     result = prune(
@@ -293,8 +292,7 @@ def restore_cmd(
     Checksums are verified first; the restore runs in one transaction (unless --jobs) and
     stops at the first error. Afterwards `dbops status` on the target shows the backup's head.
     """
-    from ops.backup_manifest import find_backup
-    from ops.backup_restore import restore_backup
+    from ops.backup import find_backup, restore_backup
 
     backup = find_backup(_dir(app, opts["directory"]), backup_id)
     if clean and not dry_run:

@@ -44,7 +44,7 @@ def _render_text(report: Any) -> None:
 
 
 def _render_list(app: AppContext) -> None:
-    from ops.check_library import load_library
+    from ops.checks import load_library
 
     checks = load_library(app.settings.checks_dir, app.settings.project_root)
 
@@ -104,8 +104,7 @@ def check_cmd(
     if list_only:
         _render_list(app)
         return
-    from ops.check_config import load_check_config
-    from ops.checks import run_checks
+    from ops.checks import load_check_config, run_checks
 
     config = load_check_config(
         app.settings, os.environ, schemas=schemas, fail_on=fail_on, allow_unknown=allow_unknown

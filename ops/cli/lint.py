@@ -9,7 +9,7 @@ import click
 
 from ops.cli._context import AppContext, pass_app
 from ops.errors import ExitCode
-from ops.lint_model import FAIL_ON
+from ops.lint import FAIL_ON
 
 
 @click.command("lint")
@@ -42,8 +42,7 @@ def lint_cmd(
     directories). A finding is waived by a comment on or before its statement:
     `-- dbops: ignore RULE reason` (`ignore-file` for the whole file).
     """
-    from ops.lint import lint
-    from ops.lint_output import github_lines, sarif, text_lines
+    from ops.lint import github_lines, lint, sarif, text_lines
 
     report = lint(app.settings, paths, fail_on=fail_on, processes=processes)
     fmt = fmt or ("json" if app.json else "text")

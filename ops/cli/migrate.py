@@ -47,11 +47,11 @@ def migrate_cmd(app: AppContext, to: str | None, dry_run: bool) -> None:
     --dry-run runs the transactional migrations in a transaction that is rolled back and
     prints their SQL.
     """
-    from ops import migrate, policies
+    from ops import migrations, policies
 
     after = functools.partial(policies.apply_changed, settings=app.settings)
     with app.connect() as conn:
-        report = migrate.migrate(conn, app.settings, to=to, dry_run=dry_run, after=after)
+        report = migrations.migrate(conn, app.settings, to=to, dry_run=dry_run, after=after)
     _show_run(app, report)
 
 
@@ -66,12 +66,12 @@ def rollback_cmd(
     app: AppContext, steps: int | None, to: str | None, everything: bool, dry_run: bool, yes: bool
 ) -> None:
     """Roll back applied migrations, newest first, each with its .rollback.sql."""
-    from ops import history, migrate, policies
-    from ops.migration_files import read_migration_dir
+    from ops import migrations, policies
+    from ops.migrations import history, read_migration_dir
 
     with app.connect() as conn:
         if not dry_run:
-            plan = migrate.plan_rollback(
+            plan = migrations.plan_rollback(
                 read_migration_dir(app.settings.migrations_dir),
                 history.read_applied(conn),
                 steps=steps,
@@ -80,7 +80,7 @@ def rollback_cmd(
             )
             if plan:
                 confirm(f"Roll back {', '.join(m.id for m in plan)}?", yes)
-        report = migrate.rollback(
+        report = migrations.rollback(
             conn,
             app.settings,
             steps=steps,
@@ -99,10 +99,10 @@ def rollback_cmd(
 @click.pass_context
 def status_cmd(ctx: click.Context, app: AppContext, exit_code: bool) -> None:
     """List every migration: applied, pending, edited or missing-file."""
-    from ops import migrate
+    from ops import migrations
 
     with app.connect() as conn:
-        report = migrate.status(conn, app.settings)
+        report = migrations.status(conn, app.settings)
 
     def text() -> None:
         table(
@@ -127,7 +127,7 @@ def status_cmd(ctx: click.Context, app: AppContext, exit_code: bool) -> None:
 @pass_app
 def new_cmd(app: AppContext, name: str, non_transactional: bool) -> None:
     """Create migrations/NNNN_NAME.sql and its .rollback.sql."""
-    from ops.migration_files import new_migration
+    from ops.migrations import new_migration
 
     paths = new_migration(app.settings.migrations_dir, name, transactional=not non_transactional)
 
@@ -145,10 +145,10 @@ def new_cmd(app: AppContext, name: str, non_transactional: bool) -> None:
 @pass_app
 def mark_cmd(app: AppContext, ids: tuple[str, ...], rehash: bool, dry_run: bool) -> None:
     """Record migrations as applied without running them (baseline an existing database)."""
-    from ops import migrate
+    from ops import migrations
 
     with app.connect() as conn:
-        report = migrate.mark(conn, app.settings, ids, rehash=rehash, dry_run=dry_run)
+        report = migrations.mark(conn, app.settings, ids, rehash=rehash, dry_run=dry_run)
     _show_run(app, report)
 
 
@@ -158,10 +158,10 @@ def mark_cmd(app: AppContext, ids: tuple[str, ...], rehash: bool, dry_run: bool)
 @pass_app
 def unmark_cmd(app: AppContext, ids: tuple[str, ...], dry_run: bool) -> None:
     """Remove migrations from the history without running their rollbacks."""
-    from ops import migrate
+    from ops import migrations
 
     with app.connect() as conn:
-        report = migrate.unmark(conn, app.settings, ids, dry_run=dry_run)
+        report = migrations.unmark(conn, app.settings, ids, dry_run=dry_run)
     _show_run(app, report)
 
 
@@ -170,7 +170,7 @@ def unmark_cmd(app: AppContext, ids: tuple[str, ...], dry_run: bool) -> None:
 @click.pass_context
 def verify_cmd(ctx: click.Context, app: AppContext) -> None:
     """On a scratch database: apply, roll back and re-apply every migration, comparing schemas."""
-    from ops.verify import verify
+    from ops.migrations import verify
 
     report = verify(app.conninfo(), app.settings)
 

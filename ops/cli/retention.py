@@ -109,13 +109,13 @@ def _run_rules(
 ) -> None:  # fmt: skip
     from dataclasses import replace
 
-    from ops import retention, retention_rules
+    from ops import retention
 
-    rules = retention_rules.select_rules(retention_rules.configured_rules(app.settings.tool), name, kind)
+    rules = retention.select_rules(retention.configured_rules(app.settings.tool), name, kind)
     if older_than is not None:
-        age = retention_rules.parse_age(older_than, "--older-than")
+        age = retention.parse_age(older_than, "--older-than")
         rules = [replace(r, older_than=age) for r in rules]
-    run = retention_rules.run_settings(app.settings.tool, max_runtime)
+    run = retention.run_settings(app.settings.tool, max_runtime)
     with app.connect() as conn, _Output(app) as out:
         result = retention.apply_rules(
             conn, rules, run, lock_wait=app.settings.lock_wait, dry_run=dry_run, batch_size=batch_size,
@@ -179,13 +179,13 @@ def _restore(
     ctx: click.Context, app: AppContext, name: str, since: str, batch_size: int | None,
     max_runtime: float | None, dry_run: bool,
 ) -> None:  # fmt: skip
-    from ops import retention, retention_rules
+    from ops import retention
 
-    rule = retention_rules.select_rules(retention_rules.configured_rules(app.settings.tool), name, "archive")[
+    rule = retention.select_rules(retention.configured_rules(app.settings.tool), name, "archive")[
         0
     ]
-    when = retention_rules.parse_since(since)
-    run = retention_rules.run_settings(app.settings.tool, max_runtime)
+    when = retention.parse_since(since)
+    run = retention.run_settings(app.settings.tool, max_runtime)
     with app.connect() as conn, _Output(app) as out:
         result = retention.restore_rule(
             conn, rule, when, run, lock_wait=app.settings.lock_wait, dry_run=dry_run, batch_size=batch_size,
@@ -218,7 +218,7 @@ def retention_run_cmd(
     Exit 0: done; 5: another run holds the lock (skip); 6: the time budget ran out with
     backlog left (the next run continues).
     """
-    from ops.retention_cron import retention_run
+    from ops.retention import retention_run
 
     with _Output(app) as out:
         result = retention_run(

@@ -12,8 +12,9 @@ from uuid import UUID
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from ops.db import Conn
 from ops.errors import ConfigError, OperationFailed
-from ops.rls import SET_LOCAL, Actor, acting_as, actor, bound_actor, bound_as
+from ops.queries.rls import SET_LOCAL, Actor, acting_as, actor, bound_actor, bound_as
 from ops.sqlfiles import load
 
 MAX_JSON_BYTES = 1_000_000
@@ -38,9 +39,8 @@ class StaleState(OperationFailed):
     """Another writer changed the row since the caller read it; nothing was overwritten."""
 
 
-Conn = psycopg.Connection[Any]
 Rows = list[tuple[Any, ...]]
-Step = tuple[str, Mapping[str, Any]]  # (ops/sql file name, parameters)
+Step = tuple[str, Mapping[str, Any]]  # (sql/ file name, parameters)
 
 SYSTEM = actor("service_role")
 ANON = actor("anon")
@@ -53,8 +53,8 @@ def user(user_id: object) -> Actor:
 
 @cache
 def statement(name: str) -> bytes:
-    """The text of ops/sql/<name>.sql, encoded once (psycopg then finds its parsed form cached)."""
-    return load(name).text.encode()
+    """The text of sql/<name>.sql, encoded once (psycopg then finds its parsed form cached)."""
+    return load(__name__, name).text.encode()
 
 
 def bind(conn: Conn, user_id: UUID) -> AbstractContextManager[Conn]:

@@ -10,11 +10,11 @@ from uuid import UUID
 
 import psycopg
 
+from ops.db import Conn
 from ops.queries._base import (
     MAX_ITEMS,
     MISCONCEPTION_CHARS,
     SYSTEM,
-    Conn,
     InvalidInput,
     check_list,
     check_text,

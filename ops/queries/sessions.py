@@ -10,10 +10,10 @@ from uuid import UUID
 
 import psycopg
 
+from ops.db import Conn
 from ops.queries._base import (
     ANON,
     MAX_ITEMS,
-    Conn,
     InvalidInput,
     InvalidTransition,
     StaleState,

@@ -1,0 +1,129 @@
+"""`[tool.dbops.checks]`: schemas, timeouts, thresholds and waivers for `dbops check`.
+
+Precedence as everywhere: flag > env `DBOPS_CHECK_*` > file > default.
+
+    [tool.dbops.checks]
+    schemas = ["public", "app"]          # default: every non-system schema
+    statement_timeout = "10s"
+    fail_on = "error"
+
+    [tool.dbops.checks.params]           # thresholds the SQL reads as current_setting('dbops.NAME')
+    plan_cache_backlog_max = 10000
+
+    [tool.dbops.checks.waivers]
+    "security_definer_executable_by_anon:app.login(user_name text)" = { reason = "...", expires = 2027-06-30 }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from ops.checks.library import severity_rank
+from ops.config import Settings, parse_duration_ms
+from ops.errors import ConfigError
+
+FAIL_ON = ("error", "warn", "info", "none")
+DEFAULT_PARAMS: dict[str, Any] = {
+    "api_roles": ["anon", "authenticated"],
+    "plan_cache_backlog_max": 10000,
+    "bloat_min_bytes": 100 * 1024 * 1024,
+    "bloat_ratio": 0.5,
+    "sequence_used_max": 0.75,
+    "xid_age_max": 1_000_000_000,
+}
+
+
+@dataclass(frozen=True)
+class Waiver:
+    id: str
+    reason: str
+    expires: date | None = None
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    schemas: tuple[str, ...] | None = None  # None: every non-system schema
+    statement_timeout_ms: int = 10_000
+    deep_statement_timeout_ms: int = 600_000
+    fail_on: str = "error"
+    allow_unknown: bool = False
+    params: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
+    waivers: tuple[Waiver, ...] = ()
+
+
+def _waivers(table: Any) -> tuple[Waiver, ...]:
+    if not isinstance(table, dict):
+        raise ConfigError("[tool.dbops.checks.waivers] must be a table", "see README, dbops check")
+    out = []
+    for finding_id, spec in table.items():
+        if ":" not in finding_id:
+            raise ConfigError(
+                f"waiver {finding_id!r} is not a finding id",
+                "write it as CHECK:OBJECT, as `dbops check` prints it",
+            )
+        if not isinstance(spec, dict) or not str(spec.get("reason", "")).strip():
+            raise ConfigError(
+                f"waiver {finding_id!r} has no reason", 'write { reason = "why it is acceptable" }'
+            )
+        expires = spec.get("expires")
+        if expires is not None and not isinstance(expires, date):
+            try:
+                expires = date.fromisoformat(str(expires))
+            except ValueError as exc:
+                raise ConfigError(
+                    f"waiver {finding_id!r}: expires {expires!r} is not a date", "write expires = 2027-06-30"
+                ) from exc
+        out.append(Waiver(finding_id, str(spec["reason"]).strip(), expires))
+    return tuple(out)
+
+
+def _fail_on(value: str) -> str:
+    if value not in FAIL_ON:
+        raise ConfigError(f"fail_on {value!r}", f"use one of {', '.join(FAIL_ON)}")
+    severity_rank(value)
+    return value
+
+
+def load_check_config(
+    settings: Settings,
+    env: Mapping[str, str],
+    *,
+    schemas: Sequence[str] = (),
+    fail_on: str | None = None,
+    allow_unknown: bool = False,
+    statement_timeout: str | None = None,
+) -> CheckConfig:
+    file = settings.tool.get("checks", {})
+    if not isinstance(file, dict):
+        raise ConfigError("[tool.dbops.checks] must be a table", "see README, dbops check")
+    if schemas:
+        chosen: tuple[str, ...] | None = tuple(schemas)
+    elif env.get("DBOPS_CHECK_SCHEMAS"):
+        chosen = tuple(s.strip() for s in env["DBOPS_CHECK_SCHEMAS"].split(",") if s.strip())
+    elif "schemas" in file:
+        chosen = tuple(str(s) for s in file["schemas"])
+    else:
+        chosen = None
+    timeout = (
+        statement_timeout or env.get("DBOPS_CHECK_STATEMENT_TIMEOUT") or file.get("statement_timeout", "10s")
+    )
+    deep_timeout = env.get("DBOPS_CHECK_DEEP_STATEMENT_TIMEOUT") or file.get(
+        "deep_statement_timeout", "10min"
+    )
+    params = dict(DEFAULT_PARAMS)
+    extra = file.get("params", {})
+    if not isinstance(extra, dict):
+        raise ConfigError("[tool.dbops.checks.params] must be a table", "see README, dbops check")
+    params.update(extra)
+    return CheckConfig(
+        schemas=chosen,
+        statement_timeout_ms=parse_duration_ms(timeout, "statement_timeout"),
+        deep_statement_timeout_ms=parse_duration_ms(deep_timeout, "deep_statement_timeout"),
+        fail_on=_fail_on(fail_on or env.get("DBOPS_CHECK_FAIL_ON") or str(file.get("fail_on", "error"))),
+        allow_unknown=allow_unknown,
+        params=params,
+        waivers=_waivers(file.get("waivers", {})),
+    )

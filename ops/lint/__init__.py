@@ -1,0 +1,19 @@
+"""`dbops lint`: sqlfluff, squawk and the project's own rules over migrations/, policies/ and checks/."""
+
+from ops.lint.engine import file_findings, lint
+from ops.lint.model import FAIL_ON, Finding, LintFile, LintReport, RuleInfo, WaivedFinding
+from ops.lint.output import github_lines, sarif, text_lines
+
+__all__ = [
+    "FAIL_ON",
+    "Finding",
+    "LintFile",
+    "LintReport",
+    "RuleInfo",
+    "WaivedFinding",
+    "file_findings",
+    "github_lines",
+    "lint",
+    "sarif",
+    "text_lines",
+]

@@ -1,0 +1,213 @@
+"""`dbops lint`: sqlfluff, squawk and dbops' own rules over the project's SQL, as one report.
+
+squawk starts first and runs in the background while sqlfluff lints in-process and the own
+rules run; inline waivers (`-- dbops: ignore RULE reason`) are applied to all three.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ops.config import Settings
+from ops.errors import ConfigError
+from ops.lint.model import FAIL_ON, Finding, LintFile, LintReport, RuleInfo, WaivedFinding
+from ops.lint.rules.checks import check_findings, check_id_findings
+from ops.lint.rules.migrations import RULES as OWN_RULES
+from ops.lint.rules.migrations import migration_dir_findings, non_transactional_findings, rule_infos
+from ops.lint.rules.policies import policy_findings
+from ops.lint.sources import (
+    SQUAWK_RULES_URL,
+    run_sqlfluff,
+    sqlfluff_processes,
+    squawk_config,
+    start_squawk,
+)
+from ops.lint.statements import SqlText, parse_sql, waiver_scope
+from ops.sqlfiles import parse_headers
+
+_KIND_BY_DIR_NAME = {"migrations": "migration", "policies": "policy", "checks": "check"}
+
+
+def lint_settings(settings: Settings) -> Mapping[str, Any]:
+    table = settings.tool.get("lint", {})
+    if not isinstance(table, dict):
+        raise ConfigError("[tool.dbops.lint] must be a table", "see README, `dbops lint`")
+    return table
+
+
+def lint(
+    settings: Settings,
+    paths: Sequence[Path] = (),
+    *,
+    fail_on: str | None = None,
+    processes: str | int | None = None,
+    cwd: Path | None = None,
+) -> LintReport:
+    """Lint `paths` (default: the migrations, policies and checks directories)."""
+    started = time.perf_counter()
+    table = lint_settings(settings)
+    fail_on = fail_on or str(table.get("fail_on", "warning"))
+    if fail_on not in FAIL_ON:
+        raise ConfigError(f"fail_on: {fail_on!r} is not one of {', '.join(FAIL_ON)}", "fix [tool.dbops.lint]")
+    files = collect_files(settings, paths, cwd or Path.cwd())
+
+    squawk = start_squawk(files, squawk_config(table), settings.project_root)
+    t = time.perf_counter()
+    workers = sqlfluff_processes(processes if processes is not None else table.get("processes"), len(files))
+    findings, rules = run_sqlfluff(files, settings.project_root, workers)
+    timings = {"sqlfluff": time.perf_counter() - t}
+
+    t = time.perf_counter()
+    texts = {f.display: f.path.read_text(encoding="utf-8") for f in files}
+    parsed = {name: parse_sql(text) for name, text in texts.items()}
+    findings.extend(own_findings(files, texts, parsed))
+    rules.update(rule_infos())
+    timings["dbops"] = time.perf_counter() - t
+
+    squawk_findings = squawk.collect()
+    timings["squawk"] = squawk.elapsed
+    findings.extend(squawk_findings)
+    for f in squawk_findings:
+        rules.setdefault(f.rule, RuleInfo(f.rule, "squawk", f.message, SQUAWK_RULES_URL + f.rule))
+
+    kept, waived = apply_waivers(findings, parsed)
+    timings["total"] = time.perf_counter() - started
+    return LintReport(
+        files=tuple(f.display for f in files),
+        findings=tuple(sorted(kept, key=Finding.sort_key)),
+        waived=tuple(sorted(waived, key=lambda w: w.finding.sort_key())),
+        fail_on=fail_on,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        rules=rules,
+    )
+
+
+def collect_files(settings: Settings, paths: Sequence[Path], cwd: Path) -> list[LintFile]:
+    roots = {
+        "migration": settings.migrations_dir,
+        "policy": settings.policies_dir,
+        "check": settings.checks_dir,
+    }
+    targets = [cwd / p for p in paths] if paths else [d for d in roots.values() if d.is_dir()]
+    found: dict[Path, None] = {}
+    for target in targets:
+        if not target.exists():
+            raise ConfigError(
+                f"{target}: no such file or directory", "pass existing SQL files or directories"
+            )
+        if target.is_dir():
+            for path in sorted(target.rglob("*.sql")):
+                if not any(part.startswith(".") for part in path.relative_to(target).parts):
+                    found[path.resolve()] = None
+        else:
+            found[target.resolve()] = None
+    return [_lint_file(path, roots, settings.project_root, cwd) for path in found]
+
+
+def _lint_file(path: Path, roots: Mapping[str, Path], project_root: Path, cwd: Path) -> LintFile:
+    kind = next((k for k, root in roots.items() if path.is_relative_to(root)), None)
+    if kind is None:
+        kind = next((_KIND_BY_DIR_NAME[p.name] for p in path.parents if p.name in _KIND_BY_DIR_NAME), "sql")
+    transactional = True
+    if kind == "migration":
+        kind = "rollback" if path.name.endswith(".rollback.sql") else "migration"
+        forward = path.with_name(path.name.removesuffix(".rollback.sql") + ".sql")
+        header_file = forward if kind == "rollback" and forward.is_file() else path
+        headers = parse_headers(header_file.read_text(encoding="utf-8"))
+        transactional = headers.get("transactional", "true").strip().lower() != "false"
+    for base in (project_root, cwd):
+        if path.is_relative_to(base):
+            display = path.relative_to(base).as_posix()
+            break
+    else:
+        display = path.as_posix()
+    return LintFile(path, display, kind, transactional)
+
+
+def own_findings(
+    files: Sequence[LintFile], texts: Mapping[str, str], parsed: Mapping[str, SqlText]
+) -> list[Finding]:
+    findings: list[Finding] = []
+    for f in files:
+        findings.extend(file_findings(f, texts[f.display], parsed[f.display]))
+    shown = {f.display for f in files}
+    migration_dirs = sorted({f.path.parent for f in files if f.kind in ("migration", "rollback")})
+    display = {f.path: f.display for f in files}
+    for directory in migration_dirs:
+        dir_display = {p: display.get(p, _sibling_display(p, files)) for p in directory.glob("*.sql")}
+        findings.extend(f for f in migration_dir_findings(directory, dir_display) if f.path in shown)
+    findings.extend(check_id_findings([(f, texts[f.display]) for f in files if f.kind == "check"]))
+    return findings
+
+
+def file_findings(lint_file: LintFile, text: str, parsed: SqlText | None = None) -> list[Finding]:
+    """The per-file rules for the file's kind."""
+    parsed = parsed or parse_sql(text)
+    if lint_file.kind in ("migration", "rollback") and not lint_file.transactional:
+        return non_transactional_findings(lint_file, parsed)
+    if lint_file.kind == "policy":
+        return policy_findings(lint_file, parsed)
+    if lint_file.kind == "check":
+        return check_findings(lint_file, text, parsed)
+    return []
+
+
+def _sibling_display(path: Path, files: Sequence[LintFile]) -> str:
+    near = next((f for f in files if f.path.parent == path.parent), None)
+    if near is None:
+        return path.as_posix()
+    return (Path(near.display).parent / path.name).as_posix()
+
+
+def apply_waivers(
+    findings: Sequence[Finding], parsed: Mapping[str, SqlText]
+) -> tuple[list[Finding], list[WaivedFinding]]:
+    """Honour `-- dbops: ignore RULE reason`; report bare and unused waivers."""
+    kept: list[Finding] = []
+    waived: list[WaivedFinding] = []
+    used: set[tuple[str, int]] = set()
+    scopes: dict[str, list[tuple[str, str, int, tuple[int, int]]]] = {}
+    extra: list[Finding] = []
+    for path, text in parsed.items():
+        for w in text.waivers:
+            if not w.rule or not w.reason:
+                extra.append(
+                    _own(
+                        path,
+                        w.line,
+                        "waiver-no-reason",
+                        f"waiver for {w.rule or '?'} gives no reason: it is not honoured",
+                    )
+                )
+                continue
+            scope = waiver_scope(w, text.statements)
+            if scope is not None:
+                scopes.setdefault(path, []).append((w.rule.lower(), w.reason, w.line, scope))
+    for finding in findings:
+        match = next(
+            (
+                s
+                for s in scopes.get(finding.path, [])
+                if s[0] == finding.rule.lower() and s[3][0] <= finding.line <= s[3][1]
+            ),
+            None,
+        )
+        if match is None:
+            kept.append(finding)
+        else:
+            waived.append(WaivedFinding(finding, match[1], match[2]))
+            used.add((finding.path, match[2]))
+    for path, entries in scopes.items():
+        for rule, _, line, _ in entries:
+            if (path, line) not in used:
+                extra.append(
+                    _own(path, line, "waiver-unused", f"waiver for {rule} waives nothing: remove it")
+                )
+    return kept + extra, waived
+
+
+def _own(path: str, line: int, rule: str, message: str) -> Finding:
+    return Finding(path, line, 1, rule, OWN_RULES[rule][0], message, "dbops")

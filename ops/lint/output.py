@@ -1,0 +1,121 @@
+"""`dbops lint` reports as text, SARIF 2.1.0 (one run per tool) and GitHub workflow commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ops.lint.model import SOURCES, Finding, LintReport, RuleInfo
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_TOOL_URIS = {
+    "sqlfluff": "https://www.sqlfluff.com/",
+    "squawk": "https://squawkhq.com/",
+    "dbops": "https://pypi.org/project/exammentor-dbops/",
+}
+_GITHUB_LEVELS = {"error": "error", "warning": "warning", "note": "notice"}
+
+
+def text_lines(report: LintReport) -> list[str]:
+    lines = [
+        f"{f.path}:{f.line}:{f.column}: {f.level} {f.rule} {f.message} [{f.source}]" for f in report.findings
+    ]
+    for w in report.waived:
+        f = w.finding
+        lines.append(f"waived {f.path}:{f.line}: {f.rule} [{f.source}]: {w.reason}")
+    counts = ", ".join(f"{n} {level}" + ("s" if n != 1 else "") for level, n in report.counts.items() if n)
+    timing = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items())
+    summary = f"{len(report.findings)} finding(s) ({counts})" if report.findings else "no findings"
+    lines.append(
+        f"{summary} in {len(report.files)} file(s); {len(report.waived)} waived; "
+        f"fail-on {report.fail_on}: {'FAIL' if report.failed else 'ok'} ({timing})"
+    )
+    return lines
+
+
+def _escape_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(value: str) -> str:
+    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_lines(report: LintReport) -> list[str]:
+    """`::error file=...,line=...,col=...,title=...::message`, one per finding."""
+    lines = []
+    for f in report.findings:
+        props = ",".join(
+            f"{k}={_escape_property(str(v))}"
+            for k, v in (
+                ("file", f.path),
+                ("line", f.line),
+                ("col", f.column),
+                ("title", f"{f.source} {f.rule}"),
+            )
+        )
+        lines.append(f"::{_GITHUB_LEVELS[f.level]} {props}::{_escape_data(f'{f.rule}: {f.message}')}")
+    lines.append(
+        f"dbops lint: {len(report.findings)} finding(s), {len(report.waived)} waived, "
+        f"fail-on {report.fail_on}: {'FAIL' if report.failed else 'ok'}"
+    )
+    return lines
+
+
+def _result(f: Finding, rule_index: dict[str, int], reason: str | None = None) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ruleId": f.rule,
+        "ruleIndex": rule_index[f.rule],
+        "level": f.level,
+        "message": {"text": f.message},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": max(f.line, 1), "startColumn": max(f.column, 1)},
+                }
+            }
+        ],
+    }
+    if reason is not None:
+        result["suppressions"] = [{"kind": "inSource", "justification": reason}]
+    return result
+
+
+def _rule(info: RuleInfo) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "id": info.id,
+        "shortDescription": {"text": info.help.split(". ")[0][:200]},
+        "fullDescription": {"text": info.help},
+        "help": {"text": info.help},
+    }
+    if info.help_uri:
+        rule["helpUri"] = info.help_uri
+    return rule
+
+
+def sarif(report: LintReport) -> dict[str, Any]:
+    """SARIF 2.1.0: one run per tool, each with its rules; waived results carry a suppression."""
+    runs = []
+    for source in SOURCES:
+        findings: list[tuple[Finding, str | None]] = [
+            (f, None) for f in report.findings if f.source == source
+        ]
+        findings += [(w.finding, w.reason) for w in report.waived if w.finding.source == source]
+        every = {r.id for r in report.rules.values() if r.source == source == "dbops"}
+        used = sorted({f.rule for f, _ in findings} | every)
+        infos = [report.rules.get(rule, RuleInfo(rule, source, rule)) for rule in used]
+        rule_index = {info.id: i for i, info in enumerate(infos)}
+        runs.append(
+            {
+                "tool": {
+                    "driver": {
+                        "name": source,
+                        "informationUri": _TOOL_URIS[source],
+                        "rules": [_rule(i) for i in infos],
+                    }
+                },
+                "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "the project root"}}},
+                "results": [_result(f, rule_index, reason) for f, reason in findings],
+            }
+        )
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": runs}

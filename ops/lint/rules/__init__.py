@@ -1,0 +1,1 @@
+"""The project's own lint rules, one module per kind of file."""

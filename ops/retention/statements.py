@@ -1,0 +1,184 @@
+"""The statements retention runs, composed with `psycopg.sql` from validated rule names.
+
+Values (cutoffs, filters, keys, limits) are always parameters; names come only from a
+rule that `rules.validate` checked against the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import sql
+
+from ops.retention.rules import Rule
+
+Params = dict[str, Any]
+
+
+def _cols(names: Sequence[str], alias: str | None = None) -> sql.Composable:
+    if alias is None:
+        return sql.SQL(", ").join(sql.Identifier(n) for n in names)
+    return sql.SQL(", ").join(sql.Identifier(alias, n) for n in names)
+
+
+def source(rule: Rule, table: str | None = None) -> sql.Composable:
+    return sql.Identifier(rule.schema, table or rule.table)
+
+
+def archive(rule: Rule, table: str | None = None) -> sql.Composable:
+    return sql.Identifier(rule.archive_schema, table or rule.table)
+
+
+def eligible(rule: Rule, cutoff: Any, after: Any = None) -> tuple[sql.Composed, Params]:
+    """The WHERE clause (alias t) of rows the rule would move or delete now."""
+    t = "t"
+    parts: list[sql.Composable] = [sql.SQL("{} < %(cutoff)s").format(sql.Identifier(t, rule.column))]
+    params: Params = {"cutoff": cutoff}
+    for i, (column, value) in enumerate(rule.where):
+        name = f"where_{i}"
+        parts.append(sql.SQL("{} = {}").format(sql.Identifier(t, column), sql.Placeholder(name)))
+        params[name] = value
+    if rule.keep_latest_per:
+        same_group = sql.SQL(" and ").join(
+            sql.SQL("{} = {}").format(sql.Identifier("n", c), sql.Identifier(t, c))
+            for c in rule.keep_latest_per
+        )
+        parts.append(
+            sql.SQL("exists (select from {} as n where {} and ({}, {}) > ({}, {}))").format(
+                source(rule), same_group,
+                sql.Identifier("n", rule.column), sql.Identifier("n", rule.key),
+                sql.Identifier(t, rule.column), sql.Identifier(t, rule.key),
+            )
+        )  # fmt: skip
+    if after is not None:
+        parts.append(sql.SQL("{} >= %(after)s").format(sql.Identifier(t, rule.column)))
+        params["after"] = after
+    return sql.SQL(" and ").join(parts), params
+
+
+def count_eligible(rule: Rule, cutoff: Any) -> tuple[sql.Composed, Params]:
+    where, params = eligible(rule, cutoff)
+    query = sql.SQL("select count(*), min({}) from {} as t where {}").format(
+        sql.Identifier("t", rule.column), source(rule), where
+    )
+    return query, params
+
+
+def _batch_cte(
+    rule: Rule, cutoff: Any, after: Any, limit: int, skip_locked: bool
+) -> tuple[sql.Composed, Params]:
+    """Up to `limit` eligible rows by physical address, in the order of the rule's column.
+
+    The delete finds them with a TID scan instead of a join on the key, so a batch costs
+    what its rows cost. With skip_locked the rows are locked first and rows the
+    application holds are passed over; without, the batch saves the row-lock writes and
+    a row the application holds makes it fail fast on lock_timeout (the caller then
+    switches to skip_locked). A row changed since it was chosen has a new address and is
+    left alone either way.
+    """
+    where, params = eligible(rule, cutoff, after)
+    params["limit"] = limit
+    query = sql.SQL(
+        "select t.ctid as tid, {col} as order_value from {table} as t where {where} order by {col}"
+        " limit %(limit)s{lock}"
+    ).format(
+        table=source(rule),
+        where=where,
+        col=sql.Identifier("t", rule.column),
+        lock=sql.SQL(" for update of t skip locked" if skip_locked else ""),
+    )
+    return query, params
+
+
+def delete_batch(
+    rule: Rule, cutoff: Any, after: Any, limit: int, *, skip_locked: bool
+) -> tuple[sql.Composed, Params]:
+    """One batch of a ttl rule: (rows chosen, rows deleted, the largest value of the rule's column)."""
+    batch, params = _batch_cte(rule, cutoff, after, limit, skip_locked)
+    query = sql.SQL(
+        "with batch as ({batch}), gone as ("
+        "delete from {table} as t where t.ctid = any(array(select tid from batch)) returning 1) "
+        "select (select count(*) from batch), (select count(*) from gone),"
+        " (select max(order_value) from batch)"
+    ).format(batch=batch, table=source(rule))
+    return query, params
+
+
+def archive_batch(
+    rule: Rule, cutoff: Any, after: Any, limit: int, *, skip_locked: bool
+) -> tuple[sql.Composed, Params]:
+    """One batch of an archive rule without children, moved by a single statement."""
+    batch, params = _batch_cte(rule, cutoff, after, limit, skip_locked)
+    query = sql.SQL(
+        "with batch as ({batch}), gone as ("
+        "delete from {table} as t where t.ctid = any(array(select tid from batch)) returning {tcols}), "
+        "moved as (insert into {archive} ({cols}) select {cols} from gone returning 1) "
+        "select (select count(*) from batch), (select count(*) from moved),"
+        " (select max(order_value) from batch)"
+    ).format(
+        batch=batch,
+        table=source(rule),
+        tcols=_cols(rule.columns, "t"),
+        archive=archive(rule),
+        cols=_cols(rule.columns),
+    )
+    return query, params
+
+
+def lock_roots(
+    table: sql.Composable, key: str, column: str, where: sql.Composable, limit: int
+) -> sql.Composed:
+    """The keys and order values of up to `limit` unlocked rows, locked for the transaction."""
+    return sql.SQL(
+        "select {key}, {col} from {table} as t where {where} order by {col} limit {limit} "
+        "for update of t skip locked"
+    ).format(
+        key=sql.Identifier("t", key),
+        col=sql.Identifier("t", column),
+        table=table,
+        where=where,
+        limit=sql.Literal(limit),
+    )
+
+
+def child_rows(table: sql.Composable, key: str, column: str, *, lock: bool) -> sql.Composed:
+    """(key, parent key) of the rows pointing at %(parents)s; with lock, only rows it could lock."""
+    query = sql.SQL("select {key}, {col} from {table} as c where {col} = any(%(parents)s)").format(
+        key=sql.Identifier("c", key), col=sql.Identifier("c", column), table=table
+    )
+    if lock:
+        query = sql.SQL("{} for update of c skip locked").format(query)
+    return query
+
+
+def move_by_keys(
+    steps: Sequence[tuple[sql.Composable, sql.Composable, str, Sequence[str]]],
+) -> sql.Composed:
+    """One statement moving rows by key between tables: (from, to, key, columns) per step.
+
+    Each step is a delete ... returning feeding an insert; the result row holds each
+    step's inserted count, in order. Foreign keys are checked at the end of the statement,
+    so parents and children may move in either order.
+    """
+    ctes: list[sql.Composable] = []
+    counts: list[sql.Composable] = []
+    for i, (from_table, to_table, key, columns) in enumerate(steps):
+        gone, moved = sql.Identifier(f"gone_{i}"), sql.Identifier(f"moved_{i}")
+        ctes.append(
+            sql.SQL(
+                "{gone} as (delete from {src} as t where {key} = any({keys}) returning {tcols}), "
+                "{moved} as (insert into {dst} ({cols}) select {cols} from {gone} returning 1)"
+            ).format(
+                gone=gone,
+                moved=moved,
+                src=from_table,
+                dst=to_table,
+                key=sql.Identifier("t", key),
+                keys=sql.Placeholder(f"keys_{i}"),
+                tcols=_cols(columns, "t"),
+                cols=_cols(columns),
+            )
+        )
+        counts.append(sql.SQL("(select count(*) from {})").format(moved))
+    return sql.SQL("with {} select {}").format(sql.SQL(", ").join(ctes), sql.SQL(", ").join(counts))
