@@ -6,7 +6,6 @@ their own instead of patching globals.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import ConfigError
+from ops.vocabulary import duration_ms, duration_s
 
 DEFAULTS: dict[str, Any] = {
     "migrations_dir": "migrations",
@@ -24,7 +24,6 @@ DEFAULTS: dict[str, Any] = {
     "lock_retries": 3,
 }
 _PATH_KEYS = ("migrations_dir", "policies_dir", "checks_dir")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -73,18 +72,6 @@ def read_tool_table(project_root: Path) -> dict[str, Any]:
     return table
 
 
-def parse_duration_ms(value: str | float | int, name: str) -> int:
-    """'5s', '250ms', '2min', '1h' or a number of seconds, as milliseconds."""
-    if isinstance(value, int | float):
-        return int(float(value) * 1000)
-    match = _DURATION.match(value)
-    if not match:
-        raise ConfigError(f"{name}: cannot read {value!r} as a duration", "write it like 5s, 250ms or 2min")
-    number, unit = float(match.group(1)), match.group(2) or "s"
-    scale = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000}[unit]
-    return int(number * scale)
-
-
 def _pick(
     key: str, flags: Mapping[str, Any], env: Mapping[str, str], file: Mapping[str, Any]
 ) -> tuple[Any, str]:
@@ -119,7 +106,7 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -
     lock_wait_raw, _ = _pick("lock_wait", flags, env, file)
     lock_wait = None
     if lock_wait_raw is not None:
-        lock_wait = parse_duration_ms(lock_wait_raw, "lock_wait") / 1000
+        lock_wait = duration_s(lock_wait_raw, "lock_wait")
     retries_raw, _ = _pick("lock_retries", flags, env, file)
     try:
         lock_retries = int(retries_raw)
@@ -136,7 +123,7 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -
         policies_dir=path_of("policies_dir"),
         checks_dir=path_of("checks_dir"),
         lock_wait=lock_wait,
-        lock_timeout_ms=parse_duration_ms(_pick("lock_timeout", flags, env, file)[0], "lock_timeout"),
+        lock_timeout_ms=duration_ms(_pick("lock_timeout", flags, env, file)[0], "lock_timeout"),
         lock_retries=lock_retries,
         json=bool(flags.get("json")),
         verbosity=int(flags.get("verbosity") or 0),

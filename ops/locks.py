@@ -63,9 +63,7 @@ def holders(conn: Conn, family: JobFamily | None = None) -> list[LockHolder]:
 
 
 @contextmanager
-def job_lock(
-    conn: Conn, family: JobFamily, wait_seconds: float | None = None
-) -> Iterator[None]:
+def job_lock(conn: Conn, family: JobFamily, wait_seconds: float | None = None) -> Iterator[None]:
     """Hold the family's lock on `conn` (autocommit) for the block; raise Busy after the wait."""
     wait = DEFAULT_WAIT[family] if wait_seconds is None else wait_seconds
     deadline = time.monotonic() + wait

@@ -83,7 +83,7 @@ def test_unknown_revision_exits_2(run_cli, db: Database) -> None:
     result = run_cli("migrate", "--to", "9999", url=db.url)
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        "Error: unknown migration '9999'",
+        f"Error: unknown migration '9999' (migrations here: 0001 to {HEAD[:4]})",
         "Hint: run `dbops status` to list migration ids",
     ]
     _no_traceback(result)

@@ -52,7 +52,7 @@ EXPECTED: dict[str, set[tuple[str, int, str]]] = {
         ("policies/notes.sql", 3, "policy-always-true-write"),
         ("policies/notes.sql", 7, "policy-always-true-write"),
     },
-    "check_header": {("checks/missing.sql", 1, "check-header")},
+    "check_header": {("checks/missing.sql", 1, "check-header"), ("checks/missing.sql", 2, "check-header")},
     "check_single_select": {
         ("checks/not_select.sql", 6, "check-single-select"),
         ("checks/not_select.sql", 6, "check-read-only"),

@@ -132,9 +132,8 @@ def test_one_duration_grammar(text: str, expected: timedelta) -> None:
 
 @pytest.mark.parametrize("text", BAD_DURATIONS)
 def test_one_duration_grammar_refuses(text: str) -> None:
-    from ops.vocabulary import parse_duration
-
     from ops.errors import ConfigError
+    from ops.vocabulary import parse_duration
 
     with pytest.raises(ConfigError) as caught:
         parse_duration(text, "x")
@@ -158,9 +157,10 @@ def test_config_durations_read_alike_in_lint_and_at_run_time(
 ) -> None:
     project = _scratch_project(tmp_path, f'[tool.dbops{table}]\n{key} = "{value}"\n')
     shutil.copytree(ROOT / "migrations", project / "migrations")
+    shutil.copytree(ROOT / "checks", project / "checks")
     monkeypatch.chdir(project)
     ok = value != "3 fortnights"
-    linted = run_cli("lint", "--processes", "1", "migrations/0001_core_schema.sql")
+    linted = run_cli("lint", "--processes", "1", "--fail-on", "error", "migrations/0001_core_schema.sql")
     runtime_verb = {
         ".retention": ["retention", "run", "--dry-run"],
         ".retention.quizzes": ["archive", "quizzes", "--dry-run"],
@@ -224,9 +224,8 @@ def test_one_timestamp_grammar(text: str, expected: datetime) -> None:
 
 @pytest.mark.parametrize("text", ["yesterday", "now+7d", "2026-13-01", "now-soon"])
 def test_one_timestamp_grammar_refuses(text: str) -> None:
-    from ops.vocabulary import parse_timestamp
-
     from ops.errors import ConfigError
+    from ops.vocabulary import parse_timestamp
 
     with pytest.raises(ConfigError) as caught:
         parse_timestamp(text, "--since", now=NOW)
@@ -273,6 +272,7 @@ def test_fail_on_in_config_takes_the_same_words(
     project = _scratch_project(
         tmp_path, '[tool.dbops.checks]\nfail_on = "warning"\n[tool.dbops.lint]\nfail_on = "warn"\n'
     )
+    shutil.copytree(ROOT / "checks", project / "checks")
     monkeypatch.chdir(project)
     checked = run_cli("check", "--only", "extension_in_public", url=db.url)
     assert checked.exit_code == 1, checked.output

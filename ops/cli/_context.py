@@ -97,6 +97,41 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
+class Duration(click.ParamType[float]):
+    """A duration flag in the one grammar (250ms, 30s, 30m, 12h, 7d, 1w), as seconds."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        from ops.vocabulary import duration_s
+
+        return duration_s(value, param.opts[0] if param and param.opts else "duration")
+
+
+class FailOnLevel(click.Choice[str]):
+    """`error|warning|info|none`, for `check` and `lint` alike; the old words still read."""
+
+    def __init__(self) -> None:
+        from ops.vocabulary import FAIL_ON
+
+        super().__init__(FAIL_ON, case_sensitive=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ops.vocabulary import canonical_word
+
+        return str(super().convert(canonical_word(str(value)), param, ctx))
+
+
+def fail_on_option(default_help: str) -> Callable[[F], F]:
+    return click.option(
+        "--fail-on",
+        type=FailOnLevel(),
+        help=f"Exit 1 on findings at or above this level ({default_help}; warn, note, never also read).",
+    )
+
+
 def dry_run_option(f: F) -> F:
     return click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")(f)
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
-from ops.cli._context import AppContext, pass_app
+from ops.cli._context import AppContext, fail_on_option, pass_app
 from ops.errors import ExitCode
-from ops.lint import FAIL_ON
 
 
 @click.command("lint")
@@ -20,11 +19,7 @@ from ops.lint import FAIL_ON
     type=click.Choice(["text", "json", "sarif", "github"]),
     help="Report format (default text; json with the global --json).",
 )
-@click.option(
-    "--fail-on",
-    type=click.Choice(FAIL_ON),
-    help="Exit 1 on findings at or above this level (default: warning, or fail_on in [tool.dbops.lint]).",
-)
+@fail_on_option("default: warning, or fail_on in [tool.dbops.lint]")
 @click.option("--processes", metavar="N|auto", help="sqlfluff worker processes (default: auto).")
 @pass_app
 @click.pass_context

@@ -13,7 +13,7 @@ from typing import Any
 
 from ops.config import Settings
 from ops.errors import ConfigError
-from ops.lint.model import FAIL_ON, Finding, LintFile, LintReport, RuleInfo, WaivedFinding
+from ops.lint.model import Finding, LintFile, LintReport, RuleInfo, WaivedFinding
 from ops.lint.rules.checks import check_findings, check_id_findings
 from ops.lint.rules.migrations import RULES as OWN_RULES
 from ops.lint.rules.migrations import migration_dir_findings, non_transactional_findings, rule_infos
@@ -27,6 +27,7 @@ from ops.lint.sources import (
 )
 from ops.lint.statements import SqlText, parse_sql, waiver_scope
 from ops.sqlfiles import parse_headers
+from ops.vocabulary import fail_on as fail_on_word
 
 _KIND_BY_DIR_NAME = {"migrations": "migration", "policies": "policy", "checks": "check"}
 
@@ -49,9 +50,8 @@ def lint(
     """Lint `paths` (default: the migrations, policies and checks directories)."""
     started = time.perf_counter()
     table = lint_settings(settings)
-    fail_on = fail_on or str(table.get("fail_on", "warning"))
-    if fail_on not in FAIL_ON:
-        raise ConfigError(f"fail_on: {fail_on!r} is not one of {', '.join(FAIL_ON)}", "fix [tool.dbops.lint]")
+    read_project_config(settings)
+    fail_on = fail_on_word(fail_on or str(table.get("fail_on", "warning")), "lint.fail_on")
     files = collect_files(settings, paths, cwd or Path.cwd())
 
     squawk = start_squawk(files, squawk_config(table), settings.project_root)
@@ -83,6 +83,20 @@ def lint(
         timings={k: round(v, 3) for k, v in timings.items()},
         rules=rules,
     )
+
+
+def read_project_config(settings: Settings) -> None:
+    """Read `[tool.dbops]` as `check` and `retention run` will, with the same parsers.
+
+    A value the runtime would refuse (a duration, a fail-on word, a retention rule) stops
+    lint with the runtime's own error, before cron or CI meets it.
+    """
+    from ops.checks import load_check_config
+    from ops.retention import configured_rules, run_settings
+
+    load_check_config(settings, {})
+    run_settings(settings.tool)
+    configured_rules(settings.tool)
 
 
 def collect_files(settings: Settings, paths: Sequence[Path], cwd: Path) -> list[LintFile]:

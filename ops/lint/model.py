@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LEVELS = ("note", "warning", "error")  # ascending; `--fail-on never` fails on nothing
-FAIL_ON = (*LEVELS, "never")
+from ops.vocabulary import reaches
+
+LEVELS = ("note", "warning", "error")  # ascending, as SARIF names them; `note` reads as `info`
 SOURCES = ("sqlfluff", "squawk", "dbops")
-
-
-def level_rank(level: str) -> int:
-    return LEVELS.index(level) if level in LEVELS else len(LEVELS)
 
 
 @dataclass(frozen=True)
@@ -62,10 +59,7 @@ class LintReport:
 
     @property
     def failed(self) -> bool:
-        if self.fail_on == "never":
-            return False
-        threshold = level_rank(self.fail_on)
-        return any(level_rank(f.level) >= threshold for f in self.findings)
+        return any(reaches(f.level, self.fail_on) for f in self.findings)
 
     @property
     def counts(self) -> dict[str, int]:

@@ -173,9 +173,7 @@ def rollback_file(conn: Conn, m: MigrationFile, settings: Settings) -> StepRepor
     return _run_file(conn, m, settings, "rollback")
 
 
-def _run_file(
-    conn: Conn, m: MigrationFile, settings: Settings, direction: str
-) -> StepReport:
+def _run_file(conn: Conn, m: MigrationFile, settings: Settings, direction: str) -> StepReport:
     forward = direction == "apply"
     file, statements = m.script(direction)
     path = settings.display_path(file)
@@ -407,9 +405,7 @@ def mark(
         )
 
 
-def unmark(
-    conn: Conn, settings: Settings, refs: Sequence[str], *, dry_run: bool = False
-) -> RunReport:
+def unmark(conn: Conn, settings: Settings, refs: Sequence[str], *, dry_run: bool = False) -> RunReport:
     """Forget migrations in the history without running their rollbacks."""
     files = read_migration_dir(settings.migrations_dir)
     with job_lock(conn, JobFamily.MIGRATE, settings.lock_wait):

@@ -16,6 +16,18 @@ from ops.errors import ConfigError
 from ops.sqlfiles import parse_headers
 
 _ID = re.compile(r"^(\d{4})_[a-z0-9_]+$")
+# the one file-name rule, for the runtime and `dbops lint`: NNNN_name.sql, NNNN_name.rollback.sql
+MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+(\.rollback)?\.sql$")
+FILENAME_HINT = "rename it to NNNN_name.sql (`dbops new NAME` makes the next one)"
+
+
+def filename_problem(name: str) -> str | None:
+    """Why `name` is not a migration file name, or None when it is one."""
+    if MIGRATION_FILE.match(name):
+        return None
+    return f"{name} is not NNNN_name.sql or NNNN_name.rollback.sql: dbops and yoyo will not order it"
+
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -85,11 +97,12 @@ def read_migration_dir(directory: Path) -> list[MigrationFile]:
             f"migrations directory not found: {directory}",
             "pass --migrations-dir or set migrations_dir in [tool.dbops]",
         )
-    files = {
-        p.stem: read_migration(p)
-        for p in sorted(directory.glob("*.sql"))
-        if not p.name.endswith(".rollback.sql")
-    }
+    paths = sorted(directory.glob("*.sql"))
+    for p in paths:
+        problem = filename_problem(p.name)
+        if problem:
+            raise ConfigError(f"{directory.name}/{p.name}: {problem}", FILENAME_HINT)
+    files = {p.stem: read_migration(p) for p in paths if not p.name.endswith(".rollback.sql")}
     for f in files.values():
         for dep in f.depends:
             if dep not in files:
@@ -112,11 +125,13 @@ def read_migration_dir(directory: Path) -> list[MigrationFile]:
 
 
 def find(files: list[MigrationFile], ref: str) -> MigrationFile:
-    """A migration by full id or by its number ('0003')."""
-    matches = [f for f in files if f.id == ref or f.id.split("_", 1)[0] == ref]
+    """A migration by full id or by its number ('0003', '3')."""
+    number = int(ref) if ref.isdigit() else None
+    matches = [f for f in files if f.id == ref or int(f.id[:4]) == number]
     if len(matches) != 1:
+        known = f"{min(f.id for f in files)[:4]} to {max(f.id for f in files)[:4]}" if files else "none"
         raise ConfigError(
-            f"unknown migration {ref!r}",
+            f"unknown migration {ref!r} (migrations here: {known})",
             "run `dbops status` to list migration ids",
         )
     return matches[0]

@@ -217,9 +217,7 @@ def apply_changed(conn: Conn, settings: Settings) -> tuple[str, ...]:
 # -- around a rollback -------------------------------------------------------------------
 
 
-def withdraw(
-    conn: Conn, plan: Sequence[MigrationFile], settings: Settings
-) -> tuple[str, ...]:
+def withdraw(conn: Conn, plan: Sequence[MigrationFile], settings: Settings) -> tuple[str, ...]:
     """Before `dbops rollback`: drop the policies of every managed table (RLS stays on).
 
     Policies are written against the head and depend on its objects (app.current_user_id()
@@ -291,9 +289,7 @@ def reapply_after_rollback(conn: Conn, settings: Settings) -> tuple[str, ...]:
 # -- diff ---------------------------------------------------------------------------------
 
 
-def _evaluate(
-    conn: Conn, settings: Settings, files: Sequence[PolicyFile]
-) -> dict[str, TableState]:
+def _evaluate(conn: Conn, settings: Settings, files: Sequence[PolicyFile]) -> dict[str, TableState]:
     """The state each file gives its table, from an apply in a transaction that is rolled back."""
     managed = [f.table for f in files]
     states: dict[str, TableState] = {}

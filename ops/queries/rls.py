@@ -67,9 +67,7 @@ def bound_actor(conn: Conn) -> Actor | None:
 
 
 @contextmanager
-def acting_as(
-    conn: Conn, user_id: UUID | str | None, role: str = "authenticated"
-) -> Iterator[Conn]:
+def acting_as(conn: Conn, user_id: UUID | str | None, role: str = "authenticated") -> Iterator[Conn]:
     """Run the block in one transaction as `role`, with claims {"sub": user_id, "role": role}."""
     caller = actor(role, user_id)
     nested = conn.info.transaction_status != TransactionStatus.IDLE
@@ -86,9 +84,7 @@ def acting_as(
 
 
 @contextmanager
-def bound_as(
-    conn: Conn, user_id: UUID | str | None, role: str = "authenticated"
-) -> Iterator[Conn]:
+def bound_as(conn: Conn, user_id: UUID | str | None, role: str = "authenticated") -> Iterator[Conn]:
     """Bind the connection's session to `role` and the claims of `user_id` for the block.
 
     Needs an idle autocommit connection not bound already. Statements of the block run as
