@@ -41,6 +41,23 @@ class Settings:
     json: bool = False
     verbosity: int = 0
     tool: Mapping[str, Any] = field(default_factory=dict)
+    project_found: bool = True  # a pyproject.toml with [tool.dbops] (found, or --project/DBOPS_PROJECT)
+    home_explicit: bool = False  # DBOPS_HOME names the embedded server's folder
+
+    @property
+    def target_unknown(self) -> bool:
+        """No project, no URL, no DBOPS_HOME: nothing says which server to talk to."""
+        return not self.project_found and self.database_url_source == "embedded" and not self.home_explicit
+
+    def require_target(self, cwd: Path) -> None:
+        """Refuse (exit 2) rather than start a fresh embedded server in a stray folder."""
+        if self.target_unknown:
+            raise ConfigError(
+                f"no dbops project in {cwd} or above (no pyproject.toml with [tool.dbops]) "
+                "and no database URL",
+                "run dbops in the project folder, pass --project DIR (or DBOPS_PROJECT), "
+                "or give --database-url / DATABASE_URL",
+            )
 
     def display_path(self, path: Path) -> str:
         """`path` relative to the project when inside it, as messages show files."""
@@ -50,12 +67,45 @@ class Settings:
             return str(path)
 
 
-def find_project_root(start: Path) -> Path:
-    """The nearest directory at or above `start` holding a pyproject.toml, else `start`."""
+def is_project(directory: Path) -> bool:
+    """Does `directory` hold a pyproject.toml with a [tool.dbops] table?"""
+    path = directory / "pyproject.toml"
+    if not path.is_file():
+        return False
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        return "[tool.dbops" in path.read_bytes().decode("utf-8", "replace")  # read_tool_table says why
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "dbops" in tool
+
+
+def find_project_root(start: Path) -> Path | None:
+    """The nearest directory at or above `start` whose pyproject.toml has [tool.dbops]."""
     for candidate in (start, *start.parents):
-        if (candidate / "pyproject.toml").is_file():
+        if is_project(candidate):
             return candidate
-    return start
+    return None
+
+
+def _project(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> tuple[Path, bool]:
+    """The project root and whether it is one: --project > DBOPS_PROJECT > walking up from `cwd`."""
+    for name, value in (("--project", flags.get("project")), ("DBOPS_PROJECT", env.get("DBOPS_PROJECT"))):
+        if value:
+            root = (cwd / str(value)).resolve()
+            if not is_project(root):
+                raise ConfigError(
+                    f"{name} {root}: no pyproject.toml with [tool.dbops] there",
+                    "point it at the folder whose pyproject.toml has a [tool.dbops] table",
+                )
+            return root, True
+    found = find_project_root(cwd)
+    if found is not None:
+        return found, True
+    # no project: files are still shown relative to the nearest pyproject.toml (lint needs no project)
+    nearest = next((c for c in (cwd, *cwd.parents) if (c / "pyproject.toml").is_file()), cwd)
+    return nearest, False
 
 
 def read_tool_table(project_root: Path) -> dict[str, Any]:
@@ -86,8 +136,8 @@ def _pick(
 
 
 def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> Settings:
-    project_root = find_project_root(cwd)
-    file = read_tool_table(project_root)
+    project_root, project_found = _project(flags, env, cwd)
+    file = read_tool_table(project_root) if project_found else {}
 
     def path_of(key: str) -> Path:
         value, source = _pick(key, flags, env, file)
@@ -128,6 +178,8 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -
         json=bool(flags.get("json")),
         verbosity=int(flags.get("verbosity") or 0),
         tool=file,
+        project_found=project_found,
+        home_explicit=bool(home),
     )
 
 

@@ -100,6 +100,11 @@ class DbopsGroup(click.Group):
 @click.option(
     "--database-url", envvar=None, help="Server to use (default: DATABASE_URL, PG*, else embedded)."
 )
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False),
+    help="The project folder (default: DBOPS_PROJECT, else the nearest pyproject.toml with [tool.dbops]).",
+)
 @click.option("--migrations-dir", type=click.Path(file_okay=False), help="Default: migrations/.")
 @click.option("--policies-dir", type=click.Path(file_okay=False), help="Default: policies/.")
 @click.option("--checks-dir", type=click.Path(file_okay=False), help="Default: checks/.")
@@ -116,6 +121,7 @@ class DbopsGroup(click.Group):
 def cli(
     ctx: click.Context,
     database_url: str | None,
+    project: str | None,
     migrations_dir: str | None,
     policies_dir: str | None,
     checks_dir: str | None,
@@ -134,6 +140,7 @@ def cli(
     ctx.obj = AppContext(
         flags={
             "database_url": database_url,
+            "project": project,
             "migrations_dir": migrations_dir,
             "policies_dir": policies_dir,
             "checks_dir": checks_dir,
@@ -141,7 +148,8 @@ def cli(
             "verbosity": verbose - quiet,
             "lock_wait": lock_wait,
             "lock_timeout": lock_timeout,
-        }
+        },
+        needs_target=ctx.invoked_subcommand != "lint",
     )
 
 

@@ -18,15 +18,27 @@ from ops.config import Settings, load_settings
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Verbs that change data: when they run on the embedded default, they say so once on stderr.
+CHANGES_DATA = frozenset(
+    {"migrate", "rollback", "mark", "unmark", "policies apply", "evict", "archive", "retention run",
+     "sample-data", "restore"}
+)  # fmt: skip
+
+
 @dataclass
 class AppContext:
     flags: dict[str, Any]
+    needs_target: bool = True  # False for verbs that never talk to a server (lint)
     _settings: Settings | None = field(default=None, repr=False)
+    _announced: bool = field(default=False, repr=False)
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.flags, os.environ, Path.cwd())
+            settings = load_settings(self.flags, os.environ, Path.cwd())
+            if self.needs_target:
+                settings.require_target(Path.cwd())
+            self._settings = settings
         return self._settings
 
     @property
@@ -40,7 +52,25 @@ class AppContext:
     def conninfo(self) -> str:
         from ops.db import resolve_url
 
-        return resolve_url(self.settings)
+        url = resolve_url(self.settings)
+        if self.settings.database_url_source == "embedded":
+            self._announce_embedded(url)
+        return url
+
+    def _announce_embedded(self, url: str) -> None:
+        """Once per run, for a verb that changes data: which server and database it changes."""
+        ctx = click.get_current_context(silent=True)
+        verb = " ".join(ctx.command_path.split()[1:]) if ctx else ""
+        if self._announced or verb not in CHANGES_DATA:
+            return
+        from psycopg.conninfo import conninfo_to_dict
+
+        from ops.embedded import pgdata_dir
+
+        database = conninfo_to_dict(url).get("dbname") or "postgres"
+        where = pgdata_dir(self.settings.dbops_home)
+        click.echo(f"dbops: target: the embedded server ({where}), database {database}", err=True)
+        self._announced = True
 
     def connect(self) -> Any:
         from ops.db import connect
