@@ -25,7 +25,9 @@ def _version() -> str:
 
 
 def _artifact(source: str) -> str:
-    return source if not source.startswith("python:") else "ops/" + source.split(".")[1] + ".py"
+    """The check's file; a Python-backed check has none in the user's repository, so its
+    results point at the configuration that governs it (the object is the logical location)."""
+    return "pyproject.toml" if source.startswith("python:") else source
 
 
 def to_sarif(report: CheckReport) -> dict[str, Any]:

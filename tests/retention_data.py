@@ -40,9 +40,7 @@ def fill_plan_cache(conn: Conn, total: int) -> set[str]:
     return {r[0] for r in rows}
 
 
-def fill_archivable(
-    conn: Conn, sessions: int = 40, groups: int = 20, chats: int | None = None
-) -> None:
+def fill_archivable(conn: Conn, sessions: int = 40, groups: int = 20, chats: int | None = None) -> None:
     """Quizzes in groups, chats of all ages, sessions (some COMPLETED) with topics and misconceptions."""
     conn.execute(
         "insert into quizzes (user_id, topic_id, questions, created_at)"

@@ -85,7 +85,7 @@ def test_policies_apply_prints_only_what_changed(db: Database, run_cli: Any) -> 
     db.conn.execute("drop policy users_select_own on users")
     changed = run_cli("policies", "apply", url=db.url)
     (shown,) = [line for line in changed.output.splitlines() if line.startswith("applied ")]
-    assert "policies/users.sql to users" in shown and "no change" not in shown
+    assert "policies/users.sql to public.users" in shown and "no change" not in shown
 
 
 # --- lint: findings once, waived as a count ---------------------------------------------

@@ -25,9 +25,7 @@ ROUNDS = range(int(os.environ.get("DBOPS_CONCURRENCY_ROUNDS", "2")))
 T = TypeVar("T")
 
 
-def run_concurrently(
-    db: Database, work: Callable[[Conn, int], T]
-) -> list[T | BaseException]:
+def run_concurrently(db: Database, work: Callable[[Conn, int], T]) -> list[T | BaseException]:
     """work(conn, writer) in WRITERS threads at once; each result or the exception raised."""
     barrier = threading.Barrier(WRITERS)
     results: list[T | BaseException] = [RuntimeError("did not run")] * WRITERS

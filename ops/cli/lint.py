@@ -20,6 +20,7 @@ from ops.errors import ExitCode
     help="Report format (default text; json with the global --json).",
 )
 @fail_on_option("default: warning, or fail_on in [tool.dbops.lint]")
+@click.option("--show-waived", is_flag=True, help="List waived findings with their reasons (text format).")
 @click.option("--processes", metavar="N|auto", help="sqlfluff worker processes (default: auto).")
 @pass_app
 @click.pass_context
@@ -29,6 +30,7 @@ def lint_cmd(
     paths: tuple[Path, ...],
     fmt: str | None,
     fail_on: str | None,
+    show_waived: bool,
     processes: str | None,
 ) -> None:
     """Lint SQL: sqlfluff style, squawk migration safety and dbops' project rules.
@@ -49,6 +51,6 @@ def lint_cmd(
         app.flags["json"] = True
         app.emit(report, lambda: None)
     else:
-        app.emit(report, lambda: click.echo("\n".join(text_lines(report))))
+        app.emit(report, lambda: click.echo("\n".join(text_lines(report, show_waived=show_waived))))
     if report.failed:
         ctx.exit(int(ExitCode.FINDINGS))

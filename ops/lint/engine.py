@@ -19,6 +19,7 @@ from ops.lint.rules.migrations import RULES as OWN_RULES
 from ops.lint.rules.migrations import migration_dir_findings, non_transactional_findings, rule_infos
 from ops.lint.rules.policies import policy_findings
 from ops.lint.sources import (
+    SQLFLUFF_ERROR_CODES,
     SQUAWK_RULES_URL,
     run_sqlfluff,
     sqlfluff_processes,
@@ -73,7 +74,7 @@ def lint(
     for f in squawk_findings:
         rules.setdefault(f.rule, RuleInfo(f.rule, "squawk", f.message, SQUAWK_RULES_URL + f.rule))
 
-    kept, waived = apply_waivers(findings, parsed)
+    kept, waived = apply_waivers(dedupe(findings, parsed), parsed)
     timings["total"] = time.perf_counter() - started
     return LintReport(
         files=tuple(f.display for f in files),
@@ -174,6 +175,35 @@ def _sibling_display(path: Path, files: Sequence[LintFile]) -> str:
     if near is None:
         return path.as_posix()
     return (Path(near.display).parent / path.name).as_posix()
+
+
+_SYNTAX_RULES = frozenset({*SQLFLUFF_ERROR_CODES, "syntax-error"})
+
+
+def dedupe(findings: Sequence[Finding], parsed: Mapping[str, SqlText]) -> list[Finding]:
+    """One finding per place and meaning: a statement that does not parse is one syntax error
+    (sqlfluff's, else squawk's first), not one per source and token; exact repeats go too."""
+    kept: list[Finding] = []
+    seen: set[tuple[str, int, int, str]] = set()
+    broken: set[tuple[str, int]] = set()
+    for f in sorted(findings, key=lambda f: (f.sort_key(), f.source != "sqlfluff")):
+        if f.rule in _SYNTAX_RULES:
+            place = (f.path, _statement_start(parsed.get(f.path), f.line))
+            if place in broken:
+                continue
+            broken.add(place)
+        key = (f.path, f.line, f.column, f.rule)
+        if key not in seen:
+            seen.add(key)
+            kept.append(f)
+    return kept
+
+
+def _statement_start(text: SqlText | None, line: int) -> int:
+    for st in text.statements if text else ():
+        if st.line <= line <= st.end_line:
+            return st.line
+    return line
 
 
 def apply_waivers(

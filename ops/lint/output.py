@@ -15,18 +15,20 @@ _TOOL_URIS = {
 _GITHUB_LEVELS = {"error": "error", "warning": "warning", "note": "notice"}
 
 
-def text_lines(report: LintReport) -> list[str]:
+def text_lines(report: LintReport, *, show_waived: bool = False) -> list[str]:
+    """One line per finding and a summary; waived findings as a count unless `show_waived`."""
     lines = [
         f"{f.path}:{f.line}:{f.column}: {f.level} {f.rule} {f.message} [{f.source}]" for f in report.findings
     ]
-    for w in report.waived:
+    for w in report.waived if show_waived else ():
         f = w.finding
         lines.append(f"waived {f.path}:{f.line}: {f.rule} [{f.source}]: {w.reason}")
     counts = ", ".join(f"{n} {level}" + ("s" if n != 1 else "") for level, n in report.counts.items() if n)
     timing = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items())
     summary = f"{len(report.findings)} finding(s) ({counts})" if report.findings else "no findings"
+    waived_hint = " (--show-waived lists them)" if report.waived and not show_waived else ""
     lines.append(
-        f"{summary} in {len(report.files)} file(s); {len(report.waived)} waived; "
+        f"{summary} in {len(report.files)} file(s); {len(report.waived)} waived{waived_hint}; "
         f"fail-on {report.fail_on}: {'FAIL' if report.failed else 'ok'} ({timing})"
     )
     return lines

@@ -226,7 +226,8 @@ def select_rules(rules: Mapping[str, Rule], name: str | None, kind: str | None =
         rule = rules[name]
         if kind is not None and rule.kind != kind:
             other = "dbops evict" if rule.kind == "ttl" else "dbops archive"
-            raise ConfigError(f"rule {name!r} is a {rule.kind} rule", f"run it with `{other} {name}`")
+            article = "an" if rule.kind == "archive" else "a"
+            raise ConfigError(f"rule {name!r} is {article} {rule.kind} rule", f"run it with `{other} {name}`")
         return [rule]
     return [r for r in rules.values() if kind is None or r.kind == kind]
 
