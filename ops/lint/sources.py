@@ -182,6 +182,20 @@ def sqlfluff_processes(setting: object, file_count: int) -> int:
     return count if count > 0 else max(1, (os.cpu_count() or 1) + count)
 
 
+SQLFLUFF_DEFAULTS = Path(__file__).with_name("sqlfluff_defaults.cfg")
+
+
+def has_sqlfluff_config(root: Path) -> bool:
+    """Does the repository configure sqlfluff itself (where sqlfluff looks for settings)?"""
+    if (root / ".sqlfluff").is_file():
+        return True
+    for name, section in (("pyproject.toml", "[tool.sqlfluff"), ("setup.cfg", "[sqlfluff"), ("tox.ini", "[sqlfluff")):
+        path = root / name
+        if path.is_file() and section in path.read_text(encoding="utf-8", errors="replace"):
+            return True
+    return False
+
+
 def run_sqlfluff(
     files: Sequence[LintFile], project_root: Path, processes: int
 ) -> tuple[list[Finding], dict[str, RuleInfo]]:
@@ -191,7 +205,10 @@ def run_sqlfluff(
     from sqlfluff.core.errors import SQLFluffUserError
 
     try:
-        config = FluffConfig.from_path(str(project_root), overrides={"dialect": "postgres"})
+        defaults = None if has_sqlfluff_config(project_root) else str(SQLFLUFF_DEFAULTS)
+        config = FluffConfig.from_path(
+            str(project_root), extra_config_path=defaults, overrides={"dialect": "postgres"}
+        )
         result = Linter(config=config).lint_paths(tuple(str(f.path) for f in files), processes=processes)
     except SQLFluffUserError as exc:
         raise ConfigError(f"sqlfluff: {exc}", "fix [tool.sqlfluff] in pyproject.toml") from exc
