@@ -183,13 +183,18 @@ def sqlfluff_processes(setting: object, file_count: int) -> int:
 
 
 SQLFLUFF_DEFAULTS = Path(__file__).with_name("sqlfluff_defaults.cfg")
+_SQLFLUFF_SECTIONS = (
+    ("pyproject.toml", "[tool.sqlfluff"),
+    ("setup.cfg", "[sqlfluff"),
+    ("tox.ini", "[sqlfluff"),
+)
 
 
 def has_sqlfluff_config(root: Path) -> bool:
     """Does the repository configure sqlfluff itself (where sqlfluff looks for settings)?"""
     if (root / ".sqlfluff").is_file():
         return True
-    for name, section in (("pyproject.toml", "[tool.sqlfluff"), ("setup.cfg", "[sqlfluff"), ("tox.ini", "[sqlfluff")):
+    for name, section in _SQLFLUFF_SECTIONS:
         path = root / name
         if path.is_file() and section in path.read_text(encoding="utf-8", errors="replace"):
             return True
