@@ -18,7 +18,7 @@ from ops.errors import Busy, ConfigError, OperationFailed
 from ops.locks import NAMESPACE, JobFamily
 from ops.migrations import catalog
 from tests.conftest import Database
-from tests.server import HEAD, MIGRATION_COUNT
+from tests.server import HEAD, MIGRATION_COUNT, ROOT
 
 
 def _write(project: Path, name: str, sql: str, rollback: str | None = "select 1;") -> None:
@@ -299,3 +299,27 @@ def test_json_report_is_plain_data(db: Database) -> None:
     data = jsonable(migrations.status(db.conn, db.settings()))
     assert json.loads(json.dumps(data))["head"] == HEAD
     assert data["needs_attention"] is False
+
+
+def test_a_checksum_of_the_previous_normaliser_is_accepted_and_re_recorded(db: Database) -> None:
+    import hashlib
+
+    from ops.sqltext import legacy_normalize
+
+    path = ROOT / "migrations" / "0003_users_rls.sql"
+    legacy = hashlib.sha256(legacy_normalize(path.read_text()).encode()).hexdigest()
+    current = migrations.read_migration(path).normalized_sha256
+    assert legacy != current
+    db.conn.execute(
+        "update dbops.migration_checksum set normalized_sha256 = %s, sha256 = 'older bytes'"
+        " where migration_id = '0003_users_rls'",
+        (legacy,),
+    )  # as a database migrated by an earlier dbops, with a cosmetic edit since
+    (row,) = [m for m in migrations.status(db.conn, db.settings()).migrations if m.id == "0003_users_rls"]
+    assert (row.state, row.note) == ("applied", "comments or whitespace changed since applied")
+    report = migrations.migrate(db.conn, db.settings())
+    assert "re-recorded the comment-free checksums of 1 applied migrations" in report.notes
+    recorded = db.scalar(
+        "select normalized_sha256 from dbops.migration_checksum where migration_id = '0003_users_rls'"
+    )
+    assert recorded == current

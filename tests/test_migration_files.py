@@ -21,13 +21,35 @@ from tests.server import ROOT
 def test_statements_know_their_lines() -> None:
     text = "-- depends: x\n\ncreate table a (id int);\n\n-- comment only\n\nselect 1;\n"
     statements = split_statements(text)
-    assert [s.line for s in statements] == [1, 5]
-    assert statements[1].sql.endswith("select 1;")
+    assert [s.line for s in statements] == [3, 7]  # the line of each statement's code
+    assert statements[1].sql == "select 1"
 
 
 def test_dollar_quoted_bodies_stay_whole() -> None:
     text = "do $$ begin perform 1; raise notice 'a;b'; end $$;\nselect 2;"
     assert len(split_statements(text)) == 2
+
+
+def test_an_unterminated_string_is_refused_with_file_and_line() -> None:
+    with pytest.raises(ConfigError, match=r"^0001_a.sql:2: unterminated quoted string"):
+        split_statements("select 1;\nselect 'open;\n", "0001_a.sql")
+
+
+def test_a_checksum_recorded_by_the_previous_normaliser_still_matches(tmp_path: Path) -> None:
+    import hashlib
+
+    from ops.sqltext import legacy_normalize
+
+    path = tmp_path / "0001_a.sql"
+    path.write_text("CREATE TABLE a (id int); -- why\n")
+    legacy = hashlib.sha256(legacy_normalize(path.read_text()).encode()).hexdigest()
+    current = read_migration(path)
+    assert legacy != current.normalized_sha256  # the two normalisers differ on this file
+    assert current.matches_recorded(legacy)
+    path.write_text("create table a (id int);\n")  # a cosmetic edit under either normaliser
+    assert read_migration(path).matches_recorded(current.normalized_sha256)
+    path.write_text("create table a (id bigint);\n")
+    assert not read_migration(path).matches_recorded(legacy)
 
 
 def test_cosmetic_edits_keep_the_normalized_checksum(tmp_path: Path) -> None:

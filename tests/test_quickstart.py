@@ -42,6 +42,7 @@ def test_embedded_server_lifecycle(tmp_path: Path) -> None:
         assert "applied 0012_archive_owner_indexes" in migrated.stdout
     finally:
         stopped = _dbops(home, "--json", "db", "stop")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert json.loads(stopped.stdout)["running"] is False
 
 

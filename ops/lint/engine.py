@@ -16,6 +16,7 @@ from ops.errors import ConfigError
 from ops.lint.model import Finding, LintFile, LintReport, RuleInfo, WaivedFinding
 from ops.lint.rules.checks import check_findings, check_id_findings
 from ops.lint.rules.migrations import RULES as OWN_RULES
+from ops.lint.rules.migrations import finding as own_finding
 from ops.lint.rules.migrations import migration_dir_findings, non_transactional_findings, rule_infos
 from ops.lint.rules.policies import policy_findings
 from ops.lint.sources import (
@@ -161,6 +162,9 @@ def own_findings(
 def file_findings(lint_file: LintFile, text: str, parsed: SqlText | None = None) -> list[Finding]:
     """The per-file rules for the file's kind."""
     parsed = parsed or parse_sql(text)
+    if parsed.unreadable is not None:
+        line, column = parsed.unreadable_line, parsed.unreadable_column
+        return [own_finding(lint_file.display, line, "unreadable-sql", str(parsed.unreadable), column)]
     if lint_file.kind in ("migration", "rollback") and not lint_file.transactional:
         return non_transactional_findings(lint_file, parsed)
     if lint_file.kind == "policy":

@@ -1,9 +1,8 @@
 """SQL files as statements of tokens, for dbops' own lint rules and inline waivers.
 
-The project's lexer (`ops.sqltext`) is enough here: the rules look at the shape of a
-statement (its leading words, the table it targets, a policy's roles and predicates), never
-at full semantics, and it keeps dollar-quoted bodies, string literals and comments apart
-from code.
+The statements and tokens are `ops.sqltext`'s, the same ones the migration runner reads:
+PostgreSQL's own lexer and parser decide where a statement ends and what a string, a
+quoted name or a comment is, so lint and runtime cannot disagree on a file.
 """
 
 from __future__ import annotations
@@ -12,62 +11,9 @@ import re
 from dataclasses import dataclass
 
 from ops import sqltext
+from ops.sqltext import Statement, Token
 
 _WAIVER = re.compile(r"^--\s*dbops:\s*(ignore(?:-file)?)\b\s*(\S*)\s*(.*?)\s*$")
-_MAIN_VERBS = {"select", "insert", "update", "delete", "merge", "values", "table"}
-
-
-@dataclass(frozen=True)
-class Token:
-    text: str  # lower-case for words, as written for quoted names and literals
-    line: int
-    kind: str  # "word" | "quoted" | "literal" | "punct" | "op"
-
-    @property
-    def name(self) -> str:
-        """The identifier it denotes: unquoted words fold to lower case, quoted keep theirs."""
-        if self.kind == "quoted":
-            return self.text[1:-1].replace('""', '"')
-        return self.text
-
-
-@dataclass(frozen=True)
-class Statement:
-    tokens: tuple[Token, ...]  # code only: no whitespace, no comments, no final ';'
-    line: int  # first line of code
-    end_line: int  # line of its last code token (or ';')
-
-    def words(self, count: int | None = None) -> list[str]:
-        words = [t.text for t in self.tokens if t.kind == "word"]
-        return words if count is None else words[:count]
-
-    @property
-    def verb(self) -> str:
-        """What the statement does: its first word; for WITH, the main statement's first word."""
-        first = self.tokens[0].text if self.tokens else ""
-        if first != "with":
-            return first
-        depth = 0
-        for t in self.tokens[1:]:
-            if t.text == "(":
-                depth += 1
-            elif t.text == ")":
-                depth -= 1
-            elif depth == 0 and t.kind == "word" and t.text in _MAIN_VERBS:
-                return t.text
-        return first
-
-    def head(self, count: int = 3) -> str:
-        """The statement's first tokens, to name it in a message."""
-        parts: list[str] = []
-        for i, t in enumerate(self.tokens):
-            parts.append(t.text)
-            qualified = i + 1 < len(self.tokens) and self.tokens[i + 1].text == "."
-            if t.text != "." and not qualified:
-                count -= 1
-                if count == 0:
-                    break
-        return " ".join(parts).replace(" . ", ".")
 
 
 @dataclass(frozen=True)
@@ -83,58 +29,36 @@ class Waiver:
 class SqlText:
     statements: tuple[Statement, ...]
     waivers: tuple[Waiver, ...]
-
-
-def _code_tokens(kind: str, value: str, line: int) -> list[Token]:
-    if kind == "word":  # sqltext keeps `schema.table` together: split it at the dots
-        parts = value.lower().split(".")
-        out = [Token(parts[0], line, "word")]
-        for part in parts[1:]:
-            out += [Token(".", line, "punct"), Token(part, line, "word")]
-        return [t for t in out if t.text]
-    if kind == "ident":
-        return [Token(value, line, "quoted")]
-    if kind in ("string", "dollar"):
-        return [Token(value, line, "literal")]
-    return [Token(value, line, "punct" if value in "()," else "op")]
+    unreadable: sqltext.ScanError | None = None  # where PostgreSQL's lexer stops reading the file
+    unreadable_line: int = 0
+    unreadable_column: int = 0
 
 
 def parse_sql(text: str) -> SqlText:
     """Statements with their code tokens and lines, plus the `-- dbops: ignore` comments."""
-    statements: list[Statement] = []
+    try:
+        tokens = sqltext.scan(text)
+    except sqltext.ScanError as exc:
+        line_start = text.rfind("\n", 0, exc.offset) + 1
+        return SqlText((), (), exc, text.count("\n", 0, exc.offset) + 1, exc.offset - line_start + 1)
     waivers: list[Waiver] = []
-    current: list[Token] = []
-    line = 1
     last_code_line = 0
-    for tok in sqltext.tokens(text):
-        value = text[tok.start : tok.end]
-        start_line = line
-        line += value.count("\n")
-        if tok.kind == "ws":
+    for tok in tokens:
+        if tok.kind != "comment":
+            last_code_line = tok.line + tok.text.count("\n")
             continue
-        if tok.kind == "comment":
-            match = _WAIVER.match(value)
-            if match:
-                waivers.append(
-                    Waiver(
-                        line=start_line,
-                        rule=match.group(2),
-                        reason=match.group(3),
-                        whole_file=match.group(1) == "ignore-file",
-                        trailing=last_code_line == start_line,
-                    )
+        match = _WAIVER.match(tok.text)
+        if match:
+            waivers.append(
+                Waiver(
+                    line=tok.line,
+                    rule=match.group(2),
+                    reason=match.group(3),
+                    whole_file=match.group(1) == "ignore-file",
+                    trailing=last_code_line == tok.line,
                 )
-            continue
-        last_code_line = line
-        if tok.kind == "semi":
-            if current:
-                statements.append(Statement(tuple(current), current[0].line, line))
-            current = []
-            continue
-        current.extend(_code_tokens(tok.kind, value, start_line))
-    if current:
-        statements.append(Statement(tuple(current), current[0].line, last_code_line))
-    return SqlText(tuple(statements), tuple(waivers))
+            )
+    return SqlText(tuple(sqltext.split(text)), tuple(waivers))
 
 
 def waiver_scope(waiver: Waiver, statements: tuple[Statement, ...]) -> tuple[int, int] | None:
@@ -209,3 +133,18 @@ def always_true(expr: tuple[Token, ...]) -> bool:
         text = text[1:-1]
     text = re.sub(r"::bool(ean)?$", "", text)
     return text in {"true", "1=1", "'t'", "'true'", "notfalse", "'1'='1'"}
+
+
+__all__ = [
+    "SqlText",
+    "Statement",
+    "Token",
+    "Waiver",
+    "always_true",
+    "index_of",
+    "parenthesized",
+    "parse_sql",
+    "qualified_name",
+    "table_key",
+    "waiver_scope",
+]

@@ -19,7 +19,6 @@ from ops.migrations.engine import (
 )
 from ops.migrations.files import (
     MigrationFile,
-    Statement,
     find,
     new_migration,
     normalize_sql,
@@ -29,6 +28,7 @@ from ops.migrations.files import (
 )
 from ops.migrations.runner import SQLFileError, run_statements, set_lock_timeout, with_lock_retries
 from ops.migrations.verification import VerifyReport, VerifyStep, scratch_database, verify
+from ops.sqltext import Statement
 
 __all__ = [
     "MigrationFile",

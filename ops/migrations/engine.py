@@ -11,12 +11,12 @@
 from __future__ import annotations
 
 import functools
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import psycopg
+from pglast import ast
 from psycopg import errors as pgerrors
 from psycopg import sql
 
@@ -26,14 +26,9 @@ from ops.db import Conn, pg_error_message
 from ops.errors import ConfigError, OperationFailed
 from ops.locks import JobFamily, job_lock
 from ops.migrations import history
-from ops.migrations.files import MigrationFile, Statement, find, read_migration_dir
+from ops.migrations.files import MigrationFile, find, read_migration_dir
 from ops.migrations.runner import SQLFileError, run_statements, set_lock_timeout, with_lock_retries
-
-_CONCURRENT_INDEX = re.compile(
-    r"create\s+(?:unique\s+)?index\s+concurrently\s+(?:if\s+not\s+exists\s+)?"
-    r"(?P<name>[\w\"]+)\s+on\s+(?:only\s+)?(?P<table>[\w\".]+)",
-    re.IGNORECASE,
-)
+from ops.sqltext import Statement
 
 
 class MigrationSQLError(SQLFileError):
@@ -103,7 +98,7 @@ def status_of(files: Sequence[MigrationFile], applied: dict[str, history.Applied
         if a.sha256 is None:
             note = f"no checksum recorded: `dbops mark --rehash {f.id}` records one"
             rows.append(MigrationStatus(f.id, "applied", stamp, f.transactional, note))
-        elif a.normalized_sha256 != f.normalized_sha256:
+        elif a.sha256 != f.sha256 and not f.matches_recorded(a.normalized_sha256):
             note = f"SQL changed since applied: restore the file or `dbops mark --rehash {f.id}`"
             rows.append(MigrationStatus(f.id, "edited", stamp, f.transactional, note))
         elif a.sha256 != f.sha256:
@@ -147,21 +142,30 @@ def _execute(conn: Conn, statements: Sequence[Statement], path: str) -> None:
     run_statements(conn, statements, path, MigrationSQLError)
 
 
+def _concurrent_index_name(st: Statement) -> str | None:
+    """The (schema-qualified, quoted) name a CREATE INDEX CONCURRENTLY builds, as the parser reads it."""
+    node = st.node
+    if not isinstance(node, ast.IndexStmt) or not node.concurrent or not node.idxname:
+        return None
+    schema = node.relation.schemaname if node.relation is not None else None
+    parts = [p for p in (schema, node.idxname) if p]
+    return ".".join(sql.Identifier(p).as_string() for p in parts)
+
+
 def _drop_invalid_indexes(conn: Conn, statements: Sequence[Statement]) -> list[str]:
     dropped = []
     for st in statements:
-        for match in _CONCURRENT_INDEX.finditer(st.sql):
-            name = match.group("name")
-            table = match.group("table")
-            qualified = f"{table.rsplit('.', 1)[0]}.{name}" if "." in table else name
-            row = conn.execute(sqlfiles.query(__name__, "invalid_index"), {"name": qualified}).fetchone()
-            if row:
-                conn.execute(
-                    sql.SQL("drop index concurrently if exists {}").format(
-                        sql.SQL(".").join(sql.Identifier(p) for p in row[0].split("."))
-                    )
+        qualified = _concurrent_index_name(st)
+        if qualified is None:
+            continue
+        row = conn.execute(sqlfiles.query(__name__, "invalid_index"), {"name": qualified}).fetchone()
+        if row:
+            conn.execute(
+                sql.SQL("drop index concurrently if exists {}").format(
+                    sql.SQL(".").join(sql.Identifier(p) for p in row[0].split("."))
                 )
-                dropped.append(row[0])
+            )
+            dropped.append(row[0])
     return dropped
 
 
@@ -221,7 +225,7 @@ def _run_file(conn: Conn, m: MigrationFile, settings: Settings, direction: str) 
         direction,
         True,
         int((time.monotonic() - started) * 1000),
-        tuple(s.sql for s in statements),
+        tuple(s.sql + ";" for s in statements),
         note,
     )
 
@@ -266,7 +270,7 @@ def _dry_run(
                     direction,
                     False,
                     int((time.monotonic() - started) * 1000),
-                    tuple(s.sql for s in statements),
+                    tuple(s.sql + ";" for s in statements),
                     note,
                 )
             )
@@ -315,6 +319,9 @@ def migrate(
         if dry_run:
             return RunReport("apply", True, tuple(_dry_run(conn, plan, settings, "apply")), tuple(notes))
         history.ensure_history(conn)
+        rerecorded = history.rerecord_legacy_checksums(conn, [f for f in files if f.id in applied])
+        if rerecorded:
+            notes.append(f"re-recorded the comment-free checksums of {len(rerecorded)} applied migrations")
         steps = [apply_file(conn, m, settings) for m in plan]
         if after is not None:
             notes += after(conn)

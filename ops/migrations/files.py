@@ -14,6 +14,7 @@ from pathlib import Path
 from ops import sqltext
 from ops.errors import ConfigError
 from ops.sqlfiles import parse_headers
+from ops.sqltext import Statement
 
 _ID = re.compile(r"^(\d{4})_[a-z0-9_]+$")
 # the one file-name rule, for the runtime and `dbops lint`: NNNN_name.sql, NNNN_name.rollback.sql
@@ -32,20 +33,6 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
-class Statement:
-    sql: str
-    line: int  # 1-based line of the statement's first character in its file
-
-    @property
-    def code_line(self) -> int:
-        """The line of the first line that is not blank or a comment."""
-        for offset, text in enumerate(self.sql.splitlines()):
-            if text.strip() and not text.strip().startswith("--"):
-                return self.line + offset
-        return self.line
-
-
-@dataclass(frozen=True)
 class MigrationFile:
     id: str
     path: Path
@@ -54,6 +41,7 @@ class MigrationFile:
     depends: tuple[str, ...]
     sha256: str
     normalized_sha256: str
+    legacy_normalized_sha256: str  # the normaliser before PostgreSQL's lexer read the SQL
 
     @property
     def has_rollback(self) -> bool:
@@ -62,16 +50,28 @@ class MigrationFile:
     def script(self, direction: str) -> tuple[Path, list[Statement]]:
         """The file to run for `direction` ('apply' or 'rollback') and its statements."""
         path = self.path if direction == "apply" else self.rollback_path
-        return path, split_statements(path.read_text(encoding="utf-8"))
+        return path, split_statements(path.read_text(encoding="utf-8"), path)
+
+    def matches_recorded(self, recorded_normalized_sha256: str | None) -> bool:
+        """Whether a recorded comment-free checksum is this file's, by either normaliser."""
+        return recorded_normalized_sha256 in (self.normalized_sha256, self.legacy_normalized_sha256)
 
 
-def split_statements(text: str) -> list[Statement]:
-    """Statements with the line each starts on, so errors can name file and line."""
-    return [Statement(text[a:b], text.count("\n", 0, a) + 1) for a, b in sqltext.split(text)]
+def split_statements(text: str, path: Path | str = "<sql>") -> list[Statement]:
+    """Statements with the line each starts on, so errors can name file and line.
+
+    A file that PostgreSQL's lexer cannot read (an unterminated string, quoted name or
+    comment) is refused before any of it runs.
+    """
+    try:
+        return sqltext.split(text)
+    except sqltext.ScanError as exc:
+        line = text.count("\n", 0, exc.offset) + 1
+        raise ConfigError(f"{path}:{line}: {exc}", "close the string, quoted name or comment") from exc
 
 
 def normalize_sql(text: str) -> str:
-    """The SQL with comments removed and whitespace collapsed: equal for cosmetic edits."""
+    """The SQL without comments and whitespace: equal for cosmetic edits (`ops.sqltext.normalize`)."""
     return sqltext.normalize(text)
 
 
@@ -87,6 +87,7 @@ def read_migration(path: Path) -> MigrationFile:
         depends=tuple(headers.get("depends", "").split()),
         sha256=hashlib.sha256(text.encode()).hexdigest(),
         normalized_sha256=hashlib.sha256(normalize_sql(text).encode()).hexdigest(),
+        legacy_normalized_sha256=hashlib.sha256(sqltext.legacy_normalize(text).encode()).hexdigest(),
     )
 
 

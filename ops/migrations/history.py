@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -112,6 +113,26 @@ def record_apply(
             "duration_ms": duration_ms,
         },
     )
+
+
+def rerecord_legacy_checksums(conn: Conn, files: Sequence[MigrationFile]) -> list[str]:
+    """Replace comment-free checksums recorded by the previous normaliser with the current one's.
+
+    Only a recorded value that is exactly the file's legacy checksum is replaced, so an
+    edited file stays edited. Returns the ids re-recorded.
+    """
+    done: list[str] = []
+    for f in files:
+        if f.legacy_normalized_sha256 == f.normalized_sha256:
+            continue
+        cur = conn.execute(
+            "update dbops.migration_checksum set normalized_sha256 = %s"
+            " where migration_id = %s and normalized_sha256 = %s",
+            (f.normalized_sha256, f.id, f.legacy_normalized_sha256),
+        )
+        if cur.rowcount:
+            done.append(f.id)
+    return done
 
 
 def record_rollback(conn: Conn, migration_id: str, *, log: str = "rollback") -> None:

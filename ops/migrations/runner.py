@@ -14,7 +14,7 @@ from psycopg import sql
 from ops.config import Settings
 from ops.db import Conn, pg_error_message
 from ops.errors import OperationFailed
-from ops.migrations.files import Statement
+from ops.sqltext import Statement
 
 
 class SQLFileError(OperationFailed):
@@ -41,11 +41,11 @@ def run_statements(
     """
     for st in statements:
         try:
-            conn.execute(st.sql.encode())
+            conn.execute((st.sql + ";").encode())  # as written: the server names the ";" in errors
         except pgerrors.LockNotAvailable:
             raise
         except psycopg.Error as exc:
-            line = st.code_line
+            line = st.line
             position = exc.diag.statement_position
             if position and position.isdigit():
                 line = st.line + st.sql[: int(position) - 1].count("\n")

@@ -32,13 +32,13 @@ class PolicyFile:
     sha256: str
 
     def statements(self) -> tuple[Statement, ...]:
-        return _split(self.path.read_text(encoding="utf-8"))
+        return _split(self.path.read_text(encoding="utf-8"), self.path)
 
 
 @functools.lru_cache(maxsize=256)
-def _split(text: str) -> tuple[Statement, ...]:
+def _split(text: str, path: Path) -> tuple[Statement, ...]:
     # `migrate`, `diff` and the tests run the same files again and again
-    return tuple(split_statements(text))
+    return tuple(split_statements(text, path))
 
 
 def read_policy_dir(directory: Path) -> list[PolicyFile]:

@@ -1,10 +1,21 @@
-"""The project's one reading of SQL text: tokens, statement spans, the comment-free form."""
+"""The project's one reading of SQL text, by PostgreSQL's own lexer and parser (pglast).
 
-from ops.sqltext.lexer import Token, normalize, split, tokens
+`scan` gives tokens, `split` statements with their lines, tokens and parse-tree node,
+`normalize` the comment-free form that content checksums compare. The migration runner,
+the policy runner, the checksum normaliser and `dbops lint` all read SQL through it.
+"""
+
+from ops.sqltext.legacy import legacy_normalize
+from ops.sqltext.scan import ScanError, Token, TokenKind, normalize, scan
+from ops.sqltext.statements import Statement, split
 
 __all__ = [
+    "ScanError",
+    "Statement",
     "Token",
+    "TokenKind",
+    "legacy_normalize",
     "normalize",
+    "scan",
     "split",
-    "tokens",
 ]

@@ -66,6 +66,10 @@ RULES: dict[str, tuple[str, str]] = {
         "A check only reads: no data-changing statement or CTE, no SELECT INTO, no FOR UPDATE/SHARE, "
         "no function with side effects (nextval, set_config, advisory locks, ...).",
     ),
+    "unreadable-sql": (
+        "error",
+        "PostgreSQL's lexer reads the whole file: no unterminated string, quoted name or comment.",
+    ),
     "waiver-no-reason": ("error", "`-- dbops: ignore RULE reason` needs a reason; a bare waiver is ignored."),
     "waiver-unused": ("warning", "A waiver that waives nothing is stale: remove it."),
 }
