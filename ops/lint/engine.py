@@ -181,30 +181,38 @@ def _sibling_display(path: Path, files: Sequence[LintFile]) -> str:
     return (Path(near.display).parent / path.name).as_posix()
 
 
-_SYNTAX_RULES = frozenset({*SQLFLUFF_ERROR_CODES, "syntax-error"})
+_SYNTAX_RULES = frozenset({*SQLFLUFF_ERROR_CODES, "syntax-error", "unreadable-sql"})
+# who says best what is wrong with SQL that does not parse: PostgreSQL's own parser first
+_SYNTAX_SOURCE_RANK = {"dbops": 0, "sqlfluff": 1, "squawk": 2}
 
 
 def dedupe(findings: Sequence[Finding], parsed: Mapping[str, SqlText]) -> list[Finding]:
     """One finding per place and meaning: a statement that does not parse is one syntax error
-    (sqlfluff's, else squawk's first), not one per source and token; exact repeats go too."""
+    (PostgreSQL's parser's, else sqlfluff's, else squawk's), not one per source and token;
+    exact repeats go too."""
+    syntax: dict[tuple[str, int], Finding] = {}
     kept: list[Finding] = []
     seen: set[tuple[str, int, int, str]] = set()
-    broken: set[tuple[str, int]] = set()
-    for f in sorted(findings, key=lambda f: (f.sort_key(), f.source != "sqlfluff")):
+    for f in sorted(findings, key=Finding.sort_key):
         if f.rule in _SYNTAX_RULES:
             place = (f.path, _statement_start(parsed.get(f.path), f.line))
-            if place in broken:
-                continue
-            broken.add(place)
+            best = syntax.get(place)
+            rank = (_SYNTAX_SOURCE_RANK.get(f.source, 3), f.line, f.column)
+            if best is None or rank < (_SYNTAX_SOURCE_RANK.get(best.source, 3), best.line, best.column):
+                syntax[place] = f
+            continue
         key = (f.path, f.line, f.column, f.rule)
         if key not in seen:
             seen.add(key)
             kept.append(f)
-    return kept
+    return kept + list(syntax.values())
 
 
 def _statement_start(text: SqlText | None, line: int) -> int:
-    for st in text.statements if text else ():
+    """The first line of the statement holding `line`; 0 for a file that does not parse at all."""
+    if text is None or text.unreadable is not None:
+        return 0
+    for st in text.statements:
         if st.line <= line <= st.end_line:
             return st.line
     return line

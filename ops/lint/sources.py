@@ -201,6 +201,23 @@ def has_sqlfluff_config(root: Path) -> bool:
     return False
 
 
+_TRACKER_WARNINGS = "ignore::UserWarning:multiprocessing.resource_tracker"
+
+
+def _quiet_resource_tracker() -> None:
+    """Keep multiprocessing's resource tracker from writing "leaked semaphore" to stderr.
+
+    sqlfluff's pool (spawn start method) ends with terminate() and join(); its queue
+    semaphores are unlinked by then, but the tracker process sometimes still holds their
+    names and reports them at exit, then fails to unlink them ("No such file or directory"):
+    noise on every few parallel runs, for nothing left behind. The tracker is a separate
+    process started with this interpreter's -W options, so the filter must be in place
+    before the pool creates its first semaphore.
+    """
+    if _TRACKER_WARNINGS not in sys.warnoptions:
+        sys.warnoptions.append(_TRACKER_WARNINGS)
+
+
 def run_sqlfluff(
     files: Sequence[LintFile], project_root: Path, processes: int
 ) -> tuple[list[Finding], dict[str, RuleInfo]]:
@@ -214,6 +231,8 @@ def run_sqlfluff(
         config = FluffConfig.from_path(
             str(project_root), extra_config_path=defaults, overrides={"dialect": "postgres"}
         )
+        if processes > 1:
+            _quiet_resource_tracker()
         result = Linter(config=config).lint_paths(tuple(str(f.path) for f in files), processes=processes)
     except SQLFluffUserError as exc:
         raise ConfigError(f"sqlfluff: {exc}", "fix [tool.sqlfluff] in pyproject.toml") from exc
