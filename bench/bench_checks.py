@@ -68,9 +68,9 @@ def _server_url() -> str:
 
 
 def _prepare(admin_url: str) -> str:
-    from ops import migrations, policies
     from ops.config import load_settings
     from ops.db import with_database
+    from ops.deploy import deploy
 
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(BENCH_DB)))
@@ -79,7 +79,7 @@ def _prepare(admin_url: str) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         settings = load_settings({"database_url": url}, {}, ROOT)
         # as `dbops migrate` does it: the migrations, then policies/
-        migrations.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
+        deploy(conn, settings)
         conn.execute(DEMO_DATA.encode())
         conn.execute("create extension if not exists amcheck")
         conn.execute("vacuum analyze")

@@ -16,9 +16,10 @@ import os
 from psycopg import sql
 
 from bench.common import ROOT, connect, fresh_database, median_seconds, report, server_url
-from ops import migrations, policies
+from ops import policies
 from ops.config import load_settings
 from ops.db import Conn
+from ops.deploy import deploy
 from ops.policies import qualified, read_states
 from ops.queries.rls import acting_as
 
@@ -39,7 +40,7 @@ def _raw_apply(conn: Conn, files: list[policies.PolicyFile]) -> None:
 def main() -> None:
     with fresh_database(server_url()) as url, connect(url) as conn:
         settings = load_settings({"database_url": url}, os.environ, ROOT)
-        migrations.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
+        deploy(conn, settings)
         files = policies.read_policy_dir(settings.policies_dir)
         policies.apply(conn, settings)  # warm the statement cache
         tool = _best(lambda: policies.apply(conn, settings), 7)

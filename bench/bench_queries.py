@@ -8,8 +8,16 @@ For every pattern it times, on the same data in the same run, interleaved:
              role and claims are set once per request, so a call is the statement alone;
   bare_rls - the bare statements on a connection bound to the caller: the policies' own
              server work, with no library code;
-  bind     - entering and leaving `queries.bind` (what a request pays once for binding).
-It prints `query_<pattern>_p50|p99` (library / bare), `query_<pattern>_bound_p50|p99`
+  bind     - entering and leaving `queries.bind` (what a request pays once for binding);
+  pooled   - the library call on an unbound connection opened with `connect(url, pooled=True)`:
+             the pooler-safe per-call path (nothing prepared, nothing set for the session),
+             what an application behind PgBouncer in transaction mode runs;
+  bare_unprepared - the bare statements on that connection (prepare=False): the floor a
+             pooled client can reach at all.
+It prints `query_<pattern>_p50|p99` (library / bare), `query_<pattern>_pooled_p50|p99`
+(pooled / bare: the pooler-safe path against bare psycopg as it runs on a direct
+connection), `query_<pattern>_pooled_vs_unprepared_p50` (pooled / bare_unprepared: the
+library's own cost there), `query_<pattern>_bound_p50|p99`
 (bound / bare), `_bound_vs_bare_rls_p50` (the library's own cost), `_rls_only_p50`
 (bare_rls / bare: what RLS costs the server), `query_<pattern>_request5_p50` (bind + 5
 bound calls vs 5 bare statements), and throughput with 8 concurrent clients. The
@@ -39,13 +47,13 @@ import psycopg
 
 from bench.dataset import bench_dataset
 from ops import queries as q
-from ops.db import Conn
+from ops.db import Conn, connect
 from ops.queries._base import statement
 from ops.queries.rls import bound_as
 
 Conn = Conn
 Statements = list[tuple[str, dict[str, Any]]]
-VARIANTS = ("library", "bare", "bound", "bare_rls", "bind")
+VARIANTS = ("library", "bare", "bound", "bare_rls", "bind", "pooled", "bare_unprepared")
 WARMUP = 10  # calls per variant before timing: psycopg prepares a statement on its 5th use
 
 
@@ -69,19 +77,28 @@ def ensure_policies(conn: Conn, url: str) -> str:
     return f"the project's policies/ ({count[0] if count else 0} policies)"
 
 
-def run_bare(conn: Conn, stmts: Statements) -> None:
+def run_bare(conn: Conn, stmts: Statements, prepare: bool = True) -> None:
     if len(stmts) == 1:
-        conn.execute(statement(stmts[0][0]), stmts[0][1], prepare=True).fetchall()
+        conn.execute(statement(stmts[0][0]), stmts[0][1], prepare=prepare).fetchall()
         return
     with conn.pipeline():  # one round trip, one implicit transaction: the fastest raw form
-        cursors = [conn.execute(statement(name), params, prepare=True) for name, params in stmts]
+        cursors = [conn.execute(statement(name), params, prepare=prepare) for name, params in stmts]
     for cursor in cursors:
         cursor.fetchall()
 
 
-def one(conn: Conn, pattern: Pattern, variant: str, i: int) -> float:
+def one(conn: Conn, pattern: Pattern, variant: str, i: int, pooled: Conn | None = None) -> float:
     """Seconds of one call of `variant` for iteration i (the binding a variant runs under is
     set up untimed; `bind` times the binding itself)."""
+    if variant in ("pooled", "bare_unprepared"):
+        assert pooled is not None
+        stmts = pattern.statements(i) if variant == "bare_unprepared" else []
+        start = time.perf_counter()
+        if variant == "pooled":
+            pattern.call(pooled, i)
+        else:
+            run_bare(pooled, stmts, prepare=False)
+        return time.perf_counter() - start
     if variant == "bind":
         start = time.perf_counter()
         with bound_as(conn, pattern.user(i), pattern.role):
@@ -214,7 +231,7 @@ def patterns(conn: Conn, n: int) -> list[Pattern]:
         ),
         Pattern(
             "login",
-            "anon",
+            "service_role",
             lambda i: None,
             lambda c, i: q.login(c, names[i][0]),
             lambda i: [("q_login", {"name": names[i][0]})],
@@ -305,18 +322,20 @@ def patterns(conn: Conn, n: int) -> list[Pattern]:
     ]
 
 
-def measure(conn: Conn, pattern: Pattern, n: int) -> dict[str, list[float]]:
+def measure(conn: Conn, pattern: Pattern, n: int, pooled: Conn) -> dict[str, list[float]]:
     """Latencies of the variants, interleaved in rounds so drift hits them alike."""
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for w in range(WARMUP):
         for variant in VARIANTS:
-            one(conn, pattern, variant, len(VARIANTS) * n + w * len(VARIANTS) + VARIANTS.index(variant))
+            key = len(VARIANTS) * n + w * len(VARIANTS) + VARIANTS.index(variant)
+            one(conn, pattern, variant, key, pooled)
     rounds = 4
     per = n // rounds
     for r in range(rounds):
         for v, variant in enumerate(VARIANTS):
             for k in range(per):
-                times[variant].append(one(conn, pattern, variant, v * n + r * per + k))  # disjoint keys
+                key = v * n + r * per + k  # disjoint keys
+                times[variant].append(one(conn, pattern, variant, key, pooled))
     return times
 
 
@@ -368,23 +387,32 @@ def main() -> None:
     users = int(os.environ.get("BENCH_QUERY_USERS", "42500"))
     n = int(os.environ.get("BENCH_QUERY_N", "400"))
 
-    with bench_dataset(users) as url, psycopg.connect(url, autocommit=True) as conn:
+    with (
+        bench_dataset(users) as url,
+        psycopg.connect(url, autocommit=True) as conn,
+        connect(url, pooled=True) as pooled,
+    ):
         policies = ensure_policies(conn, url)
         counts = conn.execute("select (select count(*) from quizzes), (select count(*) from tutor_chats)")
         quizzes, chats = counts.fetchone() or (0, 0)
         print(f"# queries: {users} users, {quizzes} quizzes, {chats} chats; RLS: {policies}")
         print(f"# {n} calls per variant; ratio = library time / the same SQL through bare psycopg")
         for pattern in patterns(conn, n):
-            t = measure(conn, pattern, n)
+            t = measure(conn, pattern, n, pooled)
             p50 = {v: percentile(t[v], 0.5) for v in VARIANTS}
             p99 = {v: percentile(t[v], 0.99) for v in VARIANTS}
             us = {v: f"{p50[v] * 1e6:.0f} us" for v in VARIANTS}
             print(
                 f"# {pattern.name}: p50 bare {us['bare']}, library {us['library']}, bound {us['bound']}, "
-                f"bare as the bound caller {us['bare_rls']}, bind+unbind {us['bind']}"
+                f"bare as the bound caller {us['bare_rls']}, bind+unbind {us['bind']}, "
+                f"pooled {us['pooled']}, bare unprepared {us['bare_unprepared']}"
             )
             print(f"query_{pattern.name}_p50: {p50['library'] / p50['bare']:.2f}")
             print(f"query_{pattern.name}_p99: {p99['library'] / p99['bare']:.2f}")
+            print(f"query_{pattern.name}_pooled_p50: {p50['pooled'] / p50['bare']:.2f}")
+            print(f"query_{pattern.name}_pooled_p99: {p99['pooled'] / p99['bare']:.2f}")
+            own = p50["pooled"] / p50["bare_unprepared"]
+            print(f"query_{pattern.name}_pooled_vs_unprepared_p50: {own:.2f}")
             print(f"query_{pattern.name}_bound_p50: {p50['bound'] / p50['bare']:.2f}")
             print(f"query_{pattern.name}_bound_p99: {p99['bound'] / p99['bare']:.2f}")
             print(f"query_{pattern.name}_bound_vs_bare_rls_p50: {p50['bound'] / p50['bare_rls']:.2f}")

@@ -113,8 +113,8 @@ def _drop_stale(admin: Conn, keep: str) -> tuple[str, ...]:
 
 
 def _build(server: str, name: str, users: int, seed: int) -> None:
-    from ops import migrations, policies
     from ops.config import load_settings
+    from ops.deploy import deploy
     from ops.sample import load_sample_data
 
     scratch = f"{BUILD_PREFIX}{os.getpid()}_{secrets.token_hex(3)}"
@@ -124,7 +124,7 @@ def _build(server: str, name: str, users: int, seed: int) -> None:
         url = with_database(server, scratch)
         settings = load_settings({"database_url": url}, {}, ROOT)
         with connect(url) as conn:
-            migrations.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
+            deploy(conn, settings)
             load_sample_data(conn, users, seed=seed, anchor=datetime.now(UTC))
             conn.execute("vacuum")  # hint bits and visibility map set once, in the template
         with connect(server) as admin:

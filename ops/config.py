@@ -22,8 +22,8 @@ DEFAULTS: dict[str, Any] = {
     "lock_wait": None,  # per job family: see ops.locks.DEFAULT_WAIT
     "lock_timeout": "5s",
     "lock_retries": 3,
+    "pooled": None,  # None: dbops checks that it talks to the server directly
 }
-_PATH_KEYS = ("migrations_dir", "policies_dir", "checks_dir")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ class Settings:
     json: bool = False
     verbosity: int = 0
     tool: Mapping[str, Any] = field(default_factory=dict)
+    # True: the URL goes through a transaction-mode pooler (PgBouncer); False: direct (or a
+    # session-mode proxy), not checked; None: checked on connect (see ops.db.check_direct)
+    pooled: bool | None = None
     project_found: bool = True  # a pyproject.toml with [tool.dbops] (found, or --project/DBOPS_PROJECT)
     home_explicit: bool = False  # DBOPS_HOME names the embedded server's folder
 
@@ -145,6 +148,10 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -
         return (base / str(value)).resolve()
 
     url, url_source = flags.get("database_url"), "--database-url"
+    if flags.get("direct_url"):
+        url, url_source = flags["direct_url"], "--direct-url"
+    elif env.get("DBOPS_DIRECT_URL"):
+        url, url_source = env["DBOPS_DIRECT_URL"], "DBOPS_DIRECT_URL"
     if not url:
         for name in ("DATABASE_URL", "DBOPS_DATABASE_URL"):
             if env.get(name):
@@ -178,9 +185,22 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -
         json=bool(flags.get("json")),
         verbosity=int(flags.get("verbosity") or 0),
         tool=file,
+        pooled=parse_flag(_pick("pooled", flags, env, file)[0], "pooled"),
         project_found=project_found,
         home_explicit=bool(home),
     )
+
+
+def parse_flag(value: Any, name: str) -> bool | None:
+    """true/false, yes/no, on/off, 1/0 (TOML booleans too); None stays None."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: cannot read {value!r} as true or false", f"write {name} = true or false")
 
 
 def _libpq_configured(env: Mapping[str, str]) -> bool:

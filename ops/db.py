@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import re
+import socket
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ops.config import Settings
-from ops.errors import ConnectError
+from ops.errors import ConfigError, ConnectError
 
 Conn = psycopg.Connection[Any]  # the connection type every dbops function takes
 APPLICATION_NAME = "dbops"
+DIRECT_URL_SOURCES = ("--direct-url", "DBOPS_DIRECT_URL")
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]*)(@)")
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def server_major(version_num: int) -> int:
+    """PostgreSQL's major version from its version number (`server_version_num`: 180001 -> 18)."""
+    return version_num // 10000
 
 
 def redact(text: str, secret: str | None = None) -> str:
@@ -49,14 +58,21 @@ def with_database(conninfo: str, dbname: str) -> str:
     return make_conninfo(conninfo, dbname=dbname)
 
 
-def connect(conninfo: str, *, autocommit: bool = True, **kwargs: Any) -> Conn:
+def connect(conninfo: str, *, autocommit: bool = True, pooled: bool = False, **kwargs: Any) -> Conn:
     """A connection named `dbops`; the server checks every second that the client still lives.
 
     Without that check a backend whose client was killed keeps running its statement (and
     holding its locks, advisory ones included) until the statement ends.
+
+    `pooled=True` for a URL through a transaction-mode pooler (PgBouncer before 1.21, or
+    one without prepared-statement support): psycopg then prepares no statement (a prepared
+    statement lives in one server session, which the next transaction may not get), and no
+    session setting is made (it would stay with the server connection, for other clients).
     """
+    if pooled:
+        kwargs.setdefault("prepare_threshold", None)
     conn = _open(conninfo, autocommit=autocommit, **kwargs)
-    if conn.info.server_version >= 140000:
+    if not pooled and server_major(conn.info.server_version) >= 14:
         conn.execute("select set_config('client_connection_check_interval', '1000', false)")
         if not autocommit:
             conn.commit()
@@ -116,3 +132,51 @@ def pg_error_message(exc: psycopg.Error) -> str:
     if diag.message_detail:
         text += f" ({diag.message_detail})"
     return text
+
+
+def sees_own_client(conn: Conn) -> bool:
+    """Whether the server's view of its client is this very socket (no pooler or proxy between).
+
+    Through a pooler the server's client is the pooler: another address or port over TCP, or
+    a TCP or socket client where this side has the other kind. A pooler on a Unix socket in
+    front of a Unix socket cannot be told apart this way (then `pooled = true` says so).
+    """
+    row = conn.execute("select host(inet_client_addr()), inet_client_port()").fetchone()
+    server_sees = (row[0], row[1]) if row else (None, None)
+    with socket.socket(fileno=os.dup(conn.pgconn.socket)) as own:
+        if own.family == socket.AF_UNIX:
+            return server_sees[0] is None
+        host, port = own.getsockname()[:2]
+    if server_sees[0] is None:
+        return False
+    return (ipaddress.ip_address(server_sees[0]), server_sees[1]) == (_plain(host), port)
+
+
+def _plain(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    address = ipaddress.ip_address(host.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def check_direct(conn: Conn, settings: Settings) -> None:
+    """Refuse (exit 2) a connection whose server session may change between transactions.
+
+    dbops' jobs hold a session-level advisory lock and run several transactions under it; a
+    transaction-mode pooler hands each transaction to any server connection, so the lock
+    would be shared or lost. `pooled = false` skips the check (a session-mode proxy).
+    """
+    if settings.pooled is False:
+        return
+    marked = settings.pooled is True and settings.database_url_source not in DIRECT_URL_SOURCES
+    if marked or not sees_own_client(conn):
+        why = (
+            "the URL is marked pooled (pooled = true)"
+            if marked
+            else "the server does not see this connection as its client: a pooler or proxy is between"
+        )
+        raise ConfigError(
+            f"dbops needs one server session for its whole run, and {why}",
+            "give dbops a direct URL: --direct-url or DBOPS_DIRECT_URL (the application keeps the pooled "
+            "one); for a session-mode proxy set pooled = false in [tool.dbops]",
+        )

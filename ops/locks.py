@@ -1,7 +1,9 @@
 """Namespaced advisory locks, one per job family.
 
 Session-level locks taken with the try-variant: PostgreSQL releases them when the holding
-connection ends, so a killed run never leaves a lock behind.
+connection ends, so a killed run never leaves a lock behind. A session lock needs one
+server session for the whole run: the CLI refuses a URL through a pooler (ops.db.check_direct),
+and the lock's release verifies that the backend that took it is the one releasing it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import psycopg
 
 from ops import sqlfiles
 from ops.db import Conn
-from ops.errors import Busy
+from ops.errors import Busy, ConfigError
+from ops.retry import backoff_delay
 
 NAMESPACE = 0x64626F70  # "dbop": keeps our keys apart from the application's advisory locks
 
@@ -67,10 +70,13 @@ def job_lock(conn: Conn, family: JobFamily, wait_seconds: float | None = None) -
     """Hold the family's lock on `conn` (autocommit) for the block; raise Busy after the wait."""
     wait = DEFAULT_WAIT[family] if wait_seconds is None else wait_seconds
     deadline = time.monotonic() + wait
-    delay = 0.05
+    attempt = 0
     while True:
-        got = conn.execute("select pg_try_advisory_lock(%s, %s)", (NAMESPACE, int(family))).fetchone()
+        got = conn.execute(
+            "select pg_try_advisory_lock(%s, %s), pg_backend_pid()", (NAMESPACE, int(family))
+        ).fetchone()
         if got and got[0]:
+            holder = int(got[1])
             break
         if time.monotonic() >= deadline:
             found = holders(conn, family)
@@ -79,33 +85,23 @@ def job_lock(conn: Conn, family: JobFamily, wait_seconds: float | None = None) -
                 f"another run holds the {family.name.lower()} lock: {who}",
                 "wait and retry, pass --lock-wait SECONDS, or see `dbops unlock`",
             )
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, 0.5)
+        time.sleep(min(backoff_delay(attempt, first=0.05, cap=0.5), max(0.0, deadline - time.monotonic())))
+        attempt += 1
+    released: tuple[bool, int] | None = None
     try:
         yield
     finally:
         if not conn.closed:
             # a broken connection releases the lock by ending
             with contextlib.suppress(psycopg.Error):
-                conn.execute("select pg_advisory_unlock(%s, %s)", (NAMESPACE, int(family)))
-
-
-@dataclass(frozen=True)
-class UnlockReport:
-    holders: tuple[LockHolder, ...]
-    yoyo_rows_cleared: tuple[int, ...]
-    dry_run: bool
-
-
-def unlock(conn: Conn, *, dry_run: bool = False) -> UnlockReport:
-    """Who holds dbops locks now, and clear yoyo lock rows left by ended processes.
-
-    Advisory locks need no clearing: the server drops them with their session.
-    """
-    from ops.migrations import history
-
-    return UnlockReport(
-        tuple(holders(conn)),
-        tuple(history.clear_stale_yoyo_locks(conn, dry_run=dry_run)),
-        dry_run,
-    )
+                row = conn.execute(
+                    "select pg_advisory_unlock(%s, %s), pg_backend_pid()", (NAMESPACE, int(family))
+                ).fetchone()
+                released = (bool(row[0]), int(row[1])) if row else None
+    if released is not None and released != (True, holder):
+        raise ConfigError(
+            f"the {family.name.lower()} lock was taken by server process {holder} and released by "
+            f"{released[1]} ({'held' if released[0] else 'not held'} there): the connection changed "
+            "server sessions during the run (a transaction-mode pooler?), so the lock protected nothing",
+            "give dbops a direct URL: --direct-url or DBOPS_DIRECT_URL; check what this run changed",
+        )

@@ -1,5 +1,8 @@
--- archive.topics: an authenticated caller reads archived topics of its own sessions, whether
--- the session is archived too or still live; only service_role (retention) writes.
+-- archive.topics: an authenticated caller reads the archived topics of its own archived
+-- sessions; only service_role (retention) writes. A topic is archived with its session (one
+-- unit), so the owner is the archived session's user_id at the time it was archived. The
+-- predicate reads archive tables only: whatever happens later in the live tables (a session
+-- id freed by archiving and inserted again) cannot make the row visible to anyone else.
 
 alter table archive.topics enable row level security;
 
@@ -8,10 +11,6 @@ for select to authenticated
 using (
     exists (
         select 1 from archive.study_sessions as s
-        where s.id = topics.session_id and s.user_id = (select app.current_user_id())
-    )
-    or exists (
-        select 1 from public.study_sessions as s
         where s.id = topics.session_id and s.user_id = (select app.current_user_id())
     )
 );

@@ -11,23 +11,90 @@ from typing import Any
 import psycopg
 import pytest
 from click.testing import CliRunner, Result
+from psycopg import sql
 from pytest_postgresql import factories
 
 from ops.cli import cli
 from ops.config import Settings, load_settings
 from ops.db import Conn
-from tests.server import ROOT, start_test_server
+from tests.server import ROOT, TEST_SERVER_HOME, start_test_server
 
 SERVER = start_test_server()
+# what dbops keeps next to a project (the checks' schema cache) goes under the test server's
+# folder, not into the checkout: for the in-process CLI and for settings_for()
+DBOPS_HOME = str(TEST_SERVER_HOME / "home")
+os.environ["DBOPS_HOME"] = DBOPS_HOME
+# set to keep the embedded test server running after the session (it stops by default)
+KEEP_SERVER_ENV = "DBOPS_TEST_KEEP_SERVER"
+
+
+def _roles() -> set[str]:
+    with psycopg.connect(SERVER.url("postgres"), autocommit=True) as conn:
+        return {r[0] for r in conn.execute("select rolname from pg_roles").fetchall()}
+
+
+def _drop_roles(names: set[str]) -> None:
+    """Drop roles and what they own or were granted, in every database that is left."""
+    if not names:
+        return
+    roles = sql.SQL(", ").join(sql.Identifier(n) for n in sorted(names))
+    with psycopg.connect(SERVER.url("postgres"), autocommit=True) as conn:
+        databases = [r[0] for r in conn.execute("select datname from pg_database where datallowconn")]
+    for name in databases:
+        with psycopg.connect(SERVER.url(name), autocommit=True) as conn:
+            conn.execute(sql.SQL("drop owned by {}").format(roles))
+    with psycopg.connect(SERVER.url("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("drop role {}").format(roles))
+
+
+# written by the tools that run the tests, not by the tests: the venv, caches, the test server
+_TOOL_PATHS = (".venv/", ".dbops/test/", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "build/")
+
+
+def _checkout_files() -> set[str] | None:
+    """Untracked and ignored paths in the checkout (None: not a git checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored", "--untracked-files=all", "-z"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    paths = {entry[3:] for entry in out.split("\0") if entry[:2] in ("??", "!!")}
+    return {
+        p for p in paths
+        if not p.startswith(_TOOL_PATHS) and "__pycache__/" not in p and ".egg-info/" not in p
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _leave_nothing_running() -> Iterator[None]:
+    """After the session: the roles the tests created are gone, no test wrote into the
+    checkout, and the embedded test server is stopped unless DBOPS_TEST_KEEP_SERVER is set
+    (a TEST_DATABASE_URL server is never stopped). The next session starts it again."""
+    before, files = _roles(), _checkout_files()
+    yield
+    try:
+        _drop_roles({r for r in _roles() - before if r.startswith("dbops_")})
+    finally:
+        if SERVER.embedded and not os.environ.get(KEEP_SERVER_ENV):
+            from ops import embedded
+
+            embedded.stop(TEST_SERVER_HOME)
+    after = _checkout_files()
+    if files is not None and after is not None:
+        assert sorted(after - files) == [], "tests wrote into the checkout"
 
 
 def _migrate_template(host: str, port: int, user: str, dbname: str, password: str | None, **_: Any) -> None:
-    from ops import migrations, policies
+    from ops.deploy import deploy
 
     url = SERVER.url(dbname)
     settings = settings_for(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        migrations.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
+        deploy(conn, settings)
 
 
 postgresql_migrated_proc = factories.postgresql_noproc(
@@ -53,7 +120,7 @@ def settings_for(url: str, **flags: Any) -> Settings:
     """Settings of the project's own tree against `url`, with flag overrides."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DBOPS_", "PG"))}
     env.pop("DATABASE_URL", None)
-    return load_settings({"database_url": url, **flags}, env, ROOT)
+    return load_settings({"database_url": url, **flags}, {**env, "DBOPS_HOME": DBOPS_HOME}, ROOT)
 
 
 @dataclass

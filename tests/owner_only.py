@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from ops.config import Settings
 from ops.db import Conn
 
 OWNER = "app.current_user_id()"
@@ -42,3 +43,19 @@ def apply_owner_only(conn: Conn) -> None:
             )
         conn.execute("alter table plan_cache enable row level security")
         conn.execute("create policy read_plans on plan_cache for select to authenticated using (true)")
+
+
+# the query tests run once on each: the model above, and the project's own policies/ files
+POLICY_MODELS = ("owner-only model", "shipped policies")
+
+
+def apply_policy_model(conn: Conn, model: str, settings: Settings) -> None:
+    """Put `model` in force: the owner-only model, or (as migrated) exactly the shipped files."""
+    from ops import policies
+
+    if model == "owner-only model":
+        apply_owner_only(conn)
+        return
+    assert model == "shipped policies", model
+    # the test template is migrated with the policies applied: check they are the files' own
+    assert policies.diff(conn, settings).differences == ()

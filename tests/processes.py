@@ -17,7 +17,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
-from tests.server import ROOT
+from tests.server import ROOT, TEST_SERVER_HOME
 
 # a guard against a hang, not a measurement: a process that neither stops nor ends
 HANG_GUARD_S = 300
@@ -26,7 +26,8 @@ HANG_GUARD_S = 300
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without the caller's dbops, libpq and URL settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DBOPS_", "PG")) and k != "DATABASE_URL"}
-    return {**env, **extra}
+    # the project's .dbops/ (caches) stays out of the checkout: under the test server's folder
+    return {**env, "DBOPS_HOME": str(TEST_SERVER_HOME / "home"), **extra}
 
 
 @dataclass

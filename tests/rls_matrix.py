@@ -58,6 +58,11 @@ class Fixture:
     archived_chat_b: UUID = field(default_factory=uuid4)
     archived_quiz_a: UUID = field(default_factory=uuid4)
     archived_quiz_b: UUID = field(default_factory=uuid4)
+    # rows for the other branch of a disjunction: a misconception without a topic, a cache
+    # entry that never expires, an archived topic whose session is still live
+    misconception_a_no_topic: UUID = field(default_factory=uuid4)
+    plan_no_expiry: UUID = field(default_factory=uuid4)
+    archived_topic_of_live_a: UUID = field(default_factory=uuid4)
 
 
 SEED = """
@@ -68,10 +73,12 @@ insert into topics (id, session_id, name) values
     (%(topic_a)s, %(session_a)s, 'algebra'), (%(topic_b)s, %(session_b)s, 'algebra');
 insert into misconceptions (id, user_id, topic_id, description) values
     (%(misconception_a)s, %(user_a)s, %(topic_a)s, 'sign'),
-    (%(misconception_b)s, %(user_b)s, %(topic_b)s, 'sign');
+    (%(misconception_b)s, %(user_b)s, %(topic_b)s, 'sign'),
+    (%(misconception_a_no_topic)s, %(user_a)s, null, 'no topic');
 insert into plan_cache (id, cache_key, plan, expires_at) values
     (%(plan_fresh)s, 'fresh', '{}', now() + interval '1 day'),
-    (%(plan_expired)s, 'expired', '{}', now() - interval '1 day');
+    (%(plan_expired)s, 'expired', '{}', now() - interval '1 day'),
+    (%(plan_no_expiry)s, 'forever', '{}', null);
 insert into tutor_chats (id, user_id, topic_id, explanation) values
     (%(chat_a)s, %(user_a)s::text, 'topic-a', ''), (%(chat_b)s, %(user_b)s::text, 'topic-b', '');
 insert into quizzes (id, user_id, topic_id, questions) values
@@ -81,7 +88,8 @@ insert into archive.study_sessions (id, user_id, exam_type, current_state) value
     (%(archived_session_b)s, %(user_b)s, 'GRE', 'COMPLETED');
 insert into archive.topics (id, session_id, name) values
     (%(archived_topic_a)s, %(archived_session_a)s, 'old'),
-    (%(archived_topic_b)s, %(archived_session_b)s, 'old');
+    (%(archived_topic_b)s, %(archived_session_b)s, 'old'),
+    (%(archived_topic_of_live_a)s, %(session_a)s, 'old, of a live session');
 insert into archive.misconceptions (id, user_id, topic_id, description) values
     (%(archived_misconception_a)s, %(user_a)s, %(archived_topic_a)s, 'old'),
     (%(archived_misconception_b)s, %(user_b)s, %(archived_topic_b)s, 'old');
@@ -118,6 +126,22 @@ class Subject:
     other_may: frozenset[str] = frozenset()
     ops: tuple[str, ...] = OPS
     update_value: Any = STAMP
+    # INSERT names the id only where the API roles may write at all (the archives): on the
+    # live tables the id is server-owned (0016), and the new row is found by its values
+    chooses_id: bool = False
+    # a unique column: UPDATE sets update_value plus a random suffix (one value for every row
+    # would collide; reading the column would bring the SELECT policies in) and the target
+    # counts as reached when its value starts with update_value
+    unique: bool = False
+    # references the owner may write, each with a value that points at the other user's row:
+    # tried in INSERT (a new row of the owner's) and UPDATE (the owner's rows); only
+    # service_role may write them
+    foreign: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def all_ops(self) -> tuple[str, ...]:
+        refs = tuple(f"{op} fk {column}" for column, _ in self.foreign for op in ("insert", "update"))
+        return self.ops + refs
 
 
 def subjects(fx: Fixture) -> list[Subject]:
@@ -128,8 +152,9 @@ def subjects(fx: Fixture) -> list[Subject]:
 
     def archive(table: str, target: UUID, row: dict[str, Any], column: str, move_to: Any) -> Subject:
         return Subject(
-            f"archive.{table}", f"archive.{table}", target, a, b, "archived_at", row, column, move_to, read
-        )
+            f"archive.{table}", f"archive.{table}", target, a, b, "archived_at", row, column, move_to, read,
+            chooses_id=True,
+        )  # fmt: skip
 
     return [
         Subject(
@@ -138,12 +163,14 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.user_c,
             fx.user_c,
             b,
-            "created_at",
+            "name",
             {"name": "new-user"},
             None,
             None,
             frozenset({"select", "update"}),
             ops=no_move,
+            update_value="carol 2",
+            unique=True,
         ),
         Subject(
             "public.study_sessions",
@@ -151,11 +178,13 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.session_a,
             a,
             b,
-            "updated_at",
+            "exam_type",
             {"user_id": a, "exam_type": "SAT"},
             "user_id",
             b,
             own,
+            update_value="GMAT",
+            foreign=(("user_id", b),),
         ),
         Subject(
             "public.topics",
@@ -169,6 +198,7 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.session_b,
             own,
             update_value="algebra 2",
+            foreign=(("session_id", fx.session_b),),
         ),
         Subject(
             "public.misconceptions",
@@ -176,11 +206,27 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.misconception_a,
             a,
             b,
-            "detected_at",
+            "description",
             {"user_id": a, "topic_id": fx.topic_a, "description": "units"},
             "user_id",
             b,
             own,
+            update_value="signs 2",
+            foreign=(("user_id", b), ("topic_id", fx.topic_b)),
+        ),
+        Subject(
+            "public.misconceptions (no topic)",
+            "public.misconceptions",
+            fx.misconception_a_no_topic,
+            a,
+            b,
+            "description",
+            {"user_id": a, "description": "no topic yet"},
+            "user_id",
+            b,
+            own,
+            update_value="no topic 2",
+            foreign=(("topic_id", fx.topic_b),),
         ),
         Subject(
             "public.plan_cache",
@@ -188,13 +234,29 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.plan_fresh,
             a,
             b,
-            "created_at",
+            "cache_key",
             {"cache_key": "new", "plan": "{}"},
             None,
             None,
             read,
             read,
             ops=no_move,
+            update_value="fresh 2",
+            unique=True,
+        ),
+        Subject(
+            "public.plan_cache (no expiry)",
+            "public.plan_cache",
+            fx.plan_no_expiry,
+            a,
+            b,
+            "created_at",
+            {},
+            None,
+            None,
+            read,
+            read,
+            ops=("select",),
         ),
         Subject(
             "public.plan_cache (expired entry)",
@@ -215,11 +277,13 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.chat_a,
             a,
             b,
-            "last_updated",
+            "explanation",
             {"user_id": str(a), "topic_id": "topic-new", "explanation": ""},
             "user_id",
             str(b),
             own,
+            update_value="why 2",
+            foreign=(("user_id", str(b)),),
         ),
         Subject(
             "public.quizzes",
@@ -227,11 +291,13 @@ def subjects(fx: Fixture) -> list[Subject]:
             fx.quiz_a,
             a,
             b,
-            "created_at",
+            "topic_id",
             {"user_id": str(a), "topic_id": "topic-new", "questions": "[]"},
             "user_id",
             str(b),
             own,
+            update_value="topic-z",
+            foreign=(("user_id", str(b)),),
         ),
         archive(
             "study_sessions",
@@ -246,6 +312,21 @@ def subjects(fx: Fixture) -> list[Subject]:
             {"session_id": fx.archived_session_a, "name": "n"},
             "session_id",
             fx.archived_session_b,
+        ),
+        Subject(
+            # an archived topic whose session is not archived: its owner at archive time is
+            # unknown to the archive, so nobody reads it (the policy reads archive tables only)
+            "archive.topics (of a live session)",
+            "archive.topics",
+            fx.archived_topic_of_live_a,
+            a,
+            b,
+            "archived_at",
+            {},
+            None,
+            None,
+            frozenset(),
+            ops=("select",),
         ),
         archive(
             "misconceptions", fx.archived_misconception_a, {"user_id": a, "description": "d"}, "user_id", b
@@ -294,7 +375,14 @@ class Cell:
 
 
 def cells(fx: Fixture) -> list[Cell]:
-    return [Cell(s, op, c) for s in subjects(fx) for op in s.ops for c in CALLERS]
+    # a reference to the other user's row, written by that user, is that user's own row
+    return [
+        Cell(s, op, c)
+        for s in subjects(fx)
+        for op in s.all_ops
+        for c in CALLERS
+        if not (" fk " in op and c == "other")
+    ]
 
 
 def _table(name: str) -> sql.Composed:
@@ -302,12 +390,20 @@ def _table(name: str) -> sql.Composed:
     return sql.SQL(".").join([sql.Identifier(schema), sql.Identifier(table)])
 
 
+def reference(cell: Cell) -> tuple[str, Any] | None:
+    """For an `insert fk C` or `update fk C` cell: C and the other user's row it points at."""
+    _, fk, column = cell.op.partition(" fk ")
+    return next(ref for ref in cell.subject.foreign if ref[0] == column) if fk else None
+
+
 def statement(cell: Cell, new_id: UUID) -> tuple[sql.Composed, dict[str, Any]]:
     s, table = cell.subject, _table(cell.subject.table)
     if cell.op == "select":
         return sql.SQL("select id from {} where id = %(target)s").format(table), {"target": s.target}
-    if cell.op == "insert":
-        row = {"id": new_id, **s.new_row}
+    ref = reference(cell)
+    if cell.op.startswith("insert"):
+        row = {"id": new_id} if s.chooses_id else {}
+        row.update({**s.new_row, **dict([ref] if ref else [])})
         return (
             sql.SQL("insert into {} ({}) values ({})").format(
                 table,
@@ -316,15 +412,19 @@ def statement(cell: Cell, new_id: UUID) -> tuple[sql.Composed, dict[str, Any]]:
             ),
             row,
         )
+    if cell.op == "update" and s.unique:
+        query = sql.SQL("update {} set {} = %(value)s || gen_random_uuid()::text").format(
+            table, sql.Identifier(s.update_column)
+        )
+        return query, {"value": s.update_value}
     if cell.op == "update":
         return sql.SQL("update {} set {} = %(value)s").format(table, sql.Identifier(s.update_column)), {
             "value": s.update_value
         }
-    if cell.op == "move":
-        assert s.owner_column is not None
-        return sql.SQL("update {} set {} = %(value)s").format(table, sql.Identifier(s.owner_column)), {
-            "value": s.move_to
-        }
+    if cell.op == "move" or ref:
+        column, value = ref or (s.owner_column, s.move_to)
+        assert column is not None
+        return sql.SQL("update {} set {} = %(value)s").format(table, sql.Identifier(column)), {"value": value}
     return sql.SQL("delete from {}").format(table), {}
 
 
@@ -332,13 +432,23 @@ def _reached(conn: Conn, cell: Cell, new_id: UUID, params: dict[str, Any]) -> bo
     """Seen as service_role: did the statement reach the target row?"""
     s, table = cell.subject, _table(cell.subject.table)
     conn.execute("set local role service_role")
-    if cell.op == "insert":
+    if cell.op.startswith("insert") and s.chooses_id:
         q = sql.SQL("select count(*) from {} where id = %s").format(table)
         row = conn.execute(q, (new_id,)).fetchone()
-    elif cell.op in ("update", "move"):
-        column = s.update_column if cell.op == "update" else s.owner_column
+    elif cell.op.startswith("insert"):  # the new row by its values (no seeded row has them all)
+        match = sql.SQL(" and ").join(
+            sql.SQL("{}::text = {}::text").format(sql.Identifier(c), sql.Placeholder(c)) for c in params
+        )
+        q = sql.SQL("select count(*) from {} where {}").format(table, match)
+        row = conn.execute(q, params).fetchone()
+    elif cell.op.startswith(("update", "move")):
+        ref = reference(cell)
+        column = s.update_column if cell.op == "update" else ref[0] if ref else s.owner_column
         assert column is not None
-        q = sql.SQL("select count(*) from {} where id = %s and {} = %s").format(table, sql.Identifier(column))
+        compare = "starts_with({}, %s)" if cell.op == "update" and s.unique else "{} = %s"
+        q = sql.SQL("select count(*) from {} where id = %s and {}").format(
+            table, sql.SQL(compare).format(sql.Identifier(column))
+        )
         row = conn.execute(q, (s.target, params["value"])).fetchone()
     else:  # delete
         q = sql.SQL("select count(*) = 0 from {} where id = %s").format(table)

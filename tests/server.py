@@ -10,6 +10,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
+TEST_SERVER_HOME = ROOT / ".dbops" / "test"
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def start_test_server() -> TestServer:
         )
     from ops import embedded
 
-    url = embedded.ensure_running(ROOT / ".dbops" / "test")
+    url = embedded.ensure_running(TEST_SERVER_HOME)
     parts = conninfo_to_dict(url)
     server = TestServer(str(parts["host"]), int(parts.get("port") or 5432), str(parts["user"]), None, True)
     try:

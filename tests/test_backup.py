@@ -74,8 +74,8 @@ def only_backup(where: Path) -> Path:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, Path]]:
     """One migrated database with rows and one backup of it, for the whole module (both read-only)."""
-    from ops import migrations, policies
     from ops.backup import BackupRequest, run_backup
+    from ops.deploy import deploy
 
     name = f"dbops_backup_source_{os.getpid()}"
     with psycopg.connect(SERVER.url("postgres"), autocommit=True) as admin:
@@ -84,7 +84,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database,
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             settings = settings_for(url)
-            migrations.migrate(conn, settings, after=lambda c: policies.apply_changed(c, settings))
+            deploy(conn, settings)
             database = Database(url, conn)
             add_rows(database)
             where = tmp_path_factory.mktemp("shared") / "backups"
@@ -211,7 +211,9 @@ def test_extra_and_missing_files_are_corruption(taken: Path, run_cli: Any) -> No
     (taken / "dump.pgdump").rename(taken / "renamed.pgdump")
     result = run_cli("--json", "backup", "verify", taken.name, "--dir", str(taken.parent))
     assert result.exit_code == 7
-    data = json.loads(result.output)
+    error = f"Error: backup {taken.name} does not match its manifest: dump.pgdump: missing"
+    assert result.stderr.startswith(error)
+    data = json.loads(result.stdout)  # the result object only: no second JSON document for the error
     assert data["problems"] == ["dump.pgdump: missing", "renamed.pgdump: not in the manifest"]
 
 
@@ -256,17 +258,61 @@ def test_unwritable_backup_dir_is_a_clear_error(source: Database, tmp_path: Path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permission bits")
-def test_read_only_backup_dir_is_a_clear_error(source: Database, backup_dir: Path, run_cli: Any) -> None:
-    backup_dir.mkdir()
-    backup_dir.chmod(stat.S_IRUSR | stat.S_IXUSR)
+# root writes through permission bits: as root, the command runs in a child process that has
+# become the embedded server's system user (which exists wherever root runs the tests). The
+# child runs the CLI in-process: the interpreter may live where only root can read it.
+NON_ROOT_USER = "embedded_postgres"
+
+
+def _run_cli_as(uid: int, gid: int, argv: list[str]) -> tuple[int, str]:
+    """`dbops argv` in a forked child with the given ids; (exit code, output)."""
+    from click.testing import CliRunner
+
+    from ops.cli import cli
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 99
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            result = CliRunner().invoke(cli, argv, catch_exceptions=True)
+            os.write(write_end, f"{result.exit_code}\n{result.output}".encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, data
+    code, _, output = data.partition("\n")
+    return int(code), output
+
+
+def test_read_only_backup_dir_is_a_clear_error(source: Database) -> None:
+    import pwd
+    import tempfile
+
+    owner = pwd.getpwnam(NON_ROOT_USER) if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
+    folder = Path(tempfile.mkdtemp(prefix="dbops-read-only-"))
+    backup_dir = folder / "backups"
     try:
-        result = run_cli("backup", "--dir", str(backup_dir), url=source.url)
+        backup_dir.mkdir()
+        for path in (folder, backup_dir):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+        backup_dir.chmod(stat.S_IRUSR | stat.S_IXUSR)
+        argv = ["--database-url", source.url, "backup", "--dir", str(backup_dir)]
+        code, output = _run_cli_as(owner.pw_uid, owner.pw_gid, argv)
+        assert code == 2, output
+        assert "Error: cannot write to the backup directory" in output
+        assert list(backup_dir.iterdir()) == []
     finally:
         backup_dir.chmod(stat.S_IRWXU)
-    assert result.exit_code == 2
-    assert "Error: cannot write to the backup directory" in result.output
-    assert list(backup_dir.iterdir()) == []
+        shutil.rmtree(folder)
 
 
 def test_missing_pg_dump_is_a_clear_error(

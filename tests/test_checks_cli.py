@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ops import migrations
 from tests.checkhelp import run, seed_policies
 from tests.conftest import Database
+from tests.server import ROOT
 
 SAMPLE_DATA = """
 insert into users (id, name, email) values
@@ -95,12 +99,25 @@ def test_usage_errors_exit_2(db: Database, run_cli: Any) -> None:
     assert run_cli("check", "--fail-on", "fatal", url=db.url).exit_code == 2
 
 
-def test_waived_findings_are_shown_with_their_reason(db: Database, run_cli: Any) -> None:
-    out = run_cli("check", "--only", "security_definer_executable_by_anon", "--fail-on", "warn", url=db.url)
-    assert out.exit_code == 0
-    assert out.output.startswith(
-        "waived security_definer_executable_by_anon:app.login(user_name text): name-based"
+@pytest.fixture
+def waiving_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project that waives pgvector's place in public, with the shipped checks and policies."""
+    shutil.copytree(ROOT / "checks", tmp_path / "checks")
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.dbops]\n\n[tool.dbops.checks.waivers]\n"
+        '"extension_in_public:vector" = { reason = "pgvector stays where the seed put it" }\n'
     )
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_waived_findings_are_shown_with_their_reason(
+    db: Database, run_cli: Any, waiving_project: Path
+) -> None:
+    out = run_cli("check", "--only", "extension_in_public", "--fail-on", "warn", url=db.url)
+    assert out.exit_code == 0
+    assert out.output.startswith("waived extension_in_public:vector: pgvector stays where the seed put it")
 
 
 def test_json_output(db: Database, run_cli: Any) -> None:
@@ -116,7 +133,7 @@ def test_json_output(db: Database, run_cli: Any) -> None:
     assert json.loads(run_cli("check", "--format", "json", "--only", "xid_age", url=db.url).output)["results"]
 
 
-def test_sarif_output(db: Database, run_cli: Any) -> None:
+def test_sarif_output(db: Database, run_cli: Any, waiving_project: Path) -> None:
     seed_policies(db)
     out = run_cli(
         "check",
@@ -125,7 +142,7 @@ def test_sarif_output(db: Database, run_cli: Any) -> None:
         "--only",
         "rls_policy_always_true",
         "--only",
-        "security_definer_executable_by_anon",
+        "extension_in_public",
         "--only",
         "policy_drift",
         url=db.url,
@@ -143,10 +160,12 @@ def test_sarif_output(db: Database, run_cli: Any) -> None:
     location = quizzes["locations"][0]
     assert location["logicalLocations"][0]["name"] == "public.quizzes.Allow all access to quizzes"
     assert location["physicalLocation"]["artifactLocation"]["uri"] == "checks/rls_policy_always_true.sql"
-    login = results["security_definer_executable_by_anon:app.login(user_name text)"]
-    assert login["level"] == "warning" and login["suppressions"][0]["kind"] == "external"
+    vector = results["extension_in_public:vector"]
+    assert vector["suppressions"][0]["kind"] == "external"
     drift = results["policy_drift:public.quizzes.quizzes_select_own"]
     assert drift["level"] == "error" and drift["ruleId"] == "policy_drift"
+    drift_file = drift["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert drift_file == "ops/checks/builtin.py" and (ROOT / drift_file).is_file()
     assert drift["message"]["text"].startswith(
         'public.quizzes.quizzes_select_own: policy "quizzes_select_own" is missing (file: for select '
     )

@@ -47,6 +47,32 @@ class Case(NamedTuple):
 
 
 FIRES = [
+    Case(
+        "api_role_writes_server_owned_column",
+        "grant insert (id) on quizzes to authenticated",
+        "public.quizzes.id",
+    ),
+    Case(
+        "api_role_writes_server_owned_column",
+        "grant update on users to authenticated",
+        "public.users.created_at",
+    ),
+    Case(
+        "anon_can_execute_or_read",
+        "grant usage on schema app to anon; grant execute on function app.login(text) to anon",
+        "app.login(user_name text)",
+    ),
+    Case(
+        "anon_can_execute_or_read",
+        "grant usage on schema public to anon; grant select on topics to anon",
+        "public.topics",
+    ),
+    Case(
+        "archive_policy_reads_live_table",
+        "create policy via_live on archive.topics for select to authenticated using (exists ("
+        "select 1 from public.study_sessions as s where s.id = topics.session_id))",
+        "archive.topics.via_live",
+    ),
     Case("rls_disabled", "create table notes (id int primary key)", "public.notes"),
     Case("rls_disabled_api_readable", "", "public.topics", seed=True),
     Case(
@@ -94,7 +120,11 @@ FIRES = [
         "create view public.all_chats as select * from tutor_chats; grant select on all_chats to anon",
         "public.all_chats",
     ),
-    Case("security_definer_executable_by_anon", "", "app.login(user_name text)"),
+    Case(
+        "security_definer_executable_by_anon",
+        "grant usage on schema app to anon; grant execute on function app.login(text) to anon",
+        "app.login(user_name text)",
+    ),
     Case("function_search_path_mutable", "", "app.current_user_id()"),
     Case("extension_in_public", "", "vector"),
     Case(
@@ -206,6 +236,12 @@ FIRES = [
 ]
 
 QUIET = [
+    Case("api_role_writes_server_owned_column", "", EMPTY),
+    Case("api_role_writes_server_owned_column", "grant update (name) on users to authenticated", EMPTY),
+    Case("anon_can_execute_or_read", "", EMPTY),
+    # a grant anon cannot use: it has no usage of the schema
+    Case("anon_can_execute_or_read", "grant select on topics to anon", EMPTY),
+    Case("archive_policy_reads_live_table", "", EMPTY),
     Case(
         "rls_disabled",
         "create table notes (id int primary key); alter table notes enable row level security",
@@ -253,8 +289,9 @@ QUIET = [
         "as 'select 1'",
         EMPTY,
     ),
-    Case(
-        "security_definer_executable_by_anon", "revoke execute on function app.login(text) from anon", EMPTY
+    Case("security_definer_executable_by_anon", "", EMPTY),
+    Case(  # executable, but anon cannot reach the schema
+        "security_definer_executable_by_anon", "grant execute on function app.login(text) to anon", EMPTY
     ),
     Case(
         "view_bypasses_rls",
@@ -345,6 +382,7 @@ COVERED_ELSEWHERE = {
     "policy_drift": "test_checks_migration.py",
     "amcheck_btree": "test_checks_physical.py",
     "amcheck_heap": "test_checks_physical.py",
+    "backup_files_not_private": "test_security.py::test_check_reports_backup_files_others_can_read",
 }
 
 

@@ -232,11 +232,13 @@ def test_a_waiver_matching_nothing_is_reported(db: Database) -> None:
     assert [(n.id, n.problem) for n in report.waiver_notes] == [("extension_in_public:postgis", "unused")]
 
 
-def test_the_project_waives_app_login_with_its_reason(db: Database) -> None:
+def test_the_project_needs_no_waiver_for_anon(db: Database) -> None:
+    """app.login is the backend's (service_role, 0017): nothing anon may run is waived."""
     config = load_check_config(db.settings(), {})
+    assert not [w for w in config.waivers if "anon" in w.id]
     report = run(db, "security_definer_executable_by_anon", waivers=config.waivers)
-    assert report.results[0].status == "waived"
-    assert "by design (0011)" in (report.results[0].findings[0].waiver_reason or "")
+    assert report.results[0].status == "passed"
+    assert report.waiver_notes == ()
 
 
 def test_waiver_config_is_validated(db: Database) -> None:

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,16 @@ def test_every_verb_has_help(run_cli, verb: list[str]) -> None:
     result = run_cli(*verb, "--help")
     assert result.exit_code == 0
     assert result.output.startswith("Usage: ")
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_one_help_text_per_command(run_cli, name: str) -> None:
+    """`dbops X --help` starts with the line `dbops --help` lists for X, not a second wording."""
+    summary = COMMANDS[name][2]
+    listed = run_cli("--help").output
+    assert f"  {name}" in listed and summary in " ".join(listed.split())
+    own = run_cli(name, "--help").output.split("\n\n")[1]
+    assert " ".join(own.split()) == summary
 
 
 def test_every_command_is_documented_in_the_readme() -> None:
@@ -99,20 +110,23 @@ def test_unreachable_server_exits_3_without_the_password(run_cli) -> None:
 
 
 @pytest.fixture
-def password_role(db: Database) -> str:
-    """A role that must authenticate with a password (scram) on the embedded test server."""
+def password_role(db: Database) -> Iterator[str]:
+    """A role that must authenticate with a password (scram) on the embedded test server;
+    afterwards pg_hba.conf is as it was and the role is gone."""
     if not SERVER.embedded:
         pytest.skip("needs the embedded server's pg_hba.conf")
     hba = Path(db.scalar("show hba_file"))
-    line = "local all dbops_pw_probe scram-sha-256\n"
-    if line not in hba.read_text():
-        hba.write_text(line + hba.read_text())
+    original = hba.read_text()
+    hba.write_text("local all dbops_pw_probe scram-sha-256\n" + original)
+    db.conn.execute("select pg_reload_conf()")
+    db.conn.execute("drop role if exists dbops_pw_probe")  # left by a run that was killed
+    db.conn.execute("create role dbops_pw_probe login password 'right-Secret-1'")
+    try:
+        yield f"postgresql://dbops_pw_probe:wrong-Secret-9@/postgres?host={SERVER.host}&port={SERVER.port}"
+    finally:
+        hba.write_text(original)
         db.conn.execute("select pg_reload_conf()")
-    db.conn.execute(
-        "do $$ begin if not exists (select from pg_roles where rolname = 'dbops_pw_probe') "
-        "then create role dbops_pw_probe login password 'right-Secret-1'; end if; end $$"
-    )
-    return f"postgresql://dbops_pw_probe:wrong-Secret-9@/postgres?host={SERVER.host}&port={SERVER.port}"
+        db.conn.execute("drop role dbops_pw_probe")
 
 
 def test_wrong_password_exits_3_without_the_password(run_cli, password_role: str) -> None:

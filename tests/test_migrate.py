@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 import time
@@ -12,8 +11,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from ops import migrations, policies
+from ops import migrations
 from ops.config import Settings
+from ops.deploy import deploy, undeploy
 from ops.errors import Busy, ConfigError, OperationFailed
 from ops.locks import NAMESPACE, JobFamily
 from ops.migrations import catalog
@@ -33,18 +33,11 @@ def _applied(db: Database) -> list[str]:
 
 def test_up_down_up_leaves_the_catalog_of_a_single_migrate(empty_db: Database, db: Database) -> None:
     settings = empty_db.settings()
-    with_policies = functools.partial(policies.apply_changed, settings=settings)
     blank = catalog.snapshot(empty_db.conn)
-    migrations.migrate(empty_db.conn, settings, after=with_policies)
+    deploy(empty_db.conn, settings)
     once = catalog.snapshot(empty_db.conn)
     assert catalog.diff(catalog.snapshot(db.conn), once) == []
-    notes = migrations.rollback(
-        empty_db.conn,
-        settings,
-        everything=True,
-        before=functools.partial(policies.withdraw, settings=settings),
-        after=functools.partial(policies.reapply_after_rollback, settings=settings),
-    ).notes
+    notes = undeploy(empty_db.conn, settings, everything=True).notes
     assert notes == (
         "policies: withdrew 28 policies of 12 managed tables for the rollback",
         'policies: put back "Allow public insert to users" on public.users, which the rollback drops',
@@ -54,7 +47,7 @@ def test_up_down_up_leaves_the_catalog_of_a_single_migrate(empty_db: Database, d
     assert catalog.diff(blank, catalog.snapshot(empty_db.conn)) == []
     assert _applied(empty_db) == []
     # the tables come back with the seed's policies: migrate re-applies policies/ over them
-    migrations.migrate(empty_db.conn, settings, after=with_policies)
+    deploy(empty_db.conn, settings)
     assert catalog.diff(once, catalog.snapshot(empty_db.conn)) == []
 
 

@@ -12,12 +12,12 @@ from ops import queries as q
 from ops.errors import ConfigError, OperationFailed
 from ops.queries._base import MAX_JSON_BYTES
 from tests.conftest import Database
-from tests.owner_only import apply_owner_only
+from tests.owner_only import POLICY_MODELS, apply_policy_model
 
 
-@pytest.fixture
-def rls_db(db: Database) -> Database:
-    apply_owner_only(db.conn)
+@pytest.fixture(params=POLICY_MODELS)
+def rls_db(db: Database, request: pytest.FixtureRequest) -> Database:
+    apply_policy_model(db.conn, request.param, db.settings())
     return db
 
 
@@ -281,6 +281,16 @@ def test_misconceptions_bad_input(rls_db: Database, alice: UUID) -> None:
         q.record_misconceptions(rls_db.conn, alice, uuid4(), ["x"])
     with pytest.raises(q.InvalidInput, match="limit must be an integer from 1 to 1000, not 0"):
         q.recent_misconceptions(rls_db.conn, alice, limit=0)
+
+
+def test_another_users_topic_is_no_topic_under_the_shipped_policies(db: Database) -> None:
+    """The shipped WITH CHECK refuses it (the owner-only model leaves it to the foreign key)."""
+    apply_policy_model(db.conn, "shipped policies", db.settings())
+    alice, bob = q.login(db.conn, "alice"), q.login(db.conn, "bob")
+    (topic,) = q.add_topics(db.conn, bob, _session(db, bob), ["Graphs"])
+    with pytest.raises(q.NotFound, match="no topic"):
+        q.record_misconceptions(db.conn, alice, topic.id, ["x"])
+    assert db.scalar("select count(*) from misconceptions") == 0
 
 
 # chats --------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 from ops import queries as q
 from ops.db import Conn
 from tests.conftest import Database
-from tests.owner_only import apply_owner_only
+from tests.owner_only import POLICY_MODELS, apply_policy_model
 
 WRITERS = 8
 ROUNDS = range(int(os.environ.get("DBOPS_CONCURRENCY_ROUNDS", "2")))
@@ -51,9 +51,9 @@ def run_concurrently(db: Database, work: Callable[[Conn, int], T]) -> list[T | B
     return results
 
 
-@pytest.fixture
-def rls_db(db: Database) -> Database:
-    apply_owner_only(db.conn)
+@pytest.fixture(params=POLICY_MODELS)
+def rls_db(db: Database, request: pytest.FixtureRequest) -> Database:
+    apply_policy_model(db.conn, request.param, db.settings())
     return db
 
 

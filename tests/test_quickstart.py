@@ -49,7 +49,9 @@ def test_embedded_server_lifecycle(tmp_path: Path) -> None:
 def test_make_demo_ends_with_every_migration_applied(tmp_path: Path) -> None:
     if not (ROOT / ".venv" / "bin" / "dbops").exists() or shutil.which("make") is None:
         pytest.skip("make demo runs the project's .venv")
-    env = {**os.environ, "DBOPS_HOME": str(tmp_path / "demo"), "DBOPS_BACKUP_DIR": str(tmp_path / "backups")}
+    # the demo's server, metrics and backup go to the test's own folder, not the checkout
+    backups = tmp_path / "backups"
+    env = {**os.environ, "DBOPS_HOME": str(tmp_path / "demo"), "DBOPS_BACKUP_DIR": str(backups)}
     env.pop("DATABASE_URL", None)
     checkout_backups = sorted((ROOT / "backups").rglob("*")) if (ROOT / "backups").exists() else None
     try:
@@ -64,7 +66,7 @@ def test_make_demo_ends_with_every_migration_applied(tmp_path: Path) -> None:
         )
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert f"{MIGRATION_COUNT} applied; head: {HEAD}" in demo.stdout
-        assert any((tmp_path / "backups").iterdir())  # the demo's backup went to the test's folder
+        assert len(list(backups.iterdir())) == 1  # `backup verify latest --restore` found it there
     finally:
         subprocess.run(
             [str(ROOT / ".venv" / "bin" / "dbops"), "db", "stop"], env=env, capture_output=True, check=False

@@ -112,7 +112,20 @@ def test_metrics_text_escapes_labels_and_writes_atomically(tmp_path: Path) -> No
     from ops.retention import RuleResult, RunResult
 
     rule = RuleResult(
-        'we"ird\\', "deleted", False, 3, {"plan_cache": 3}, 1, 3, 0, None, 0.1, 2.5, 2.5, 0, "done"
+        rule='we"ird\\',
+        action="deleted",
+        dry_run=False,
+        rows=3,
+        rows_by_table={"plan_cache": 3},
+        batches=1,
+        eligible_at_start=3,
+        backlog=0,
+        oldest_eligible_age_s=None,
+        duration_s=0.1,
+        p99_batch_ms=2.5,
+        max_batch_ms=2.5,
+        lock_timeouts=0,
+        stopped="done",
     )
     text = render_metrics(RunResult((rule,), 0.2, False, None), 0, 0.2, 1700000000.25)
     assert 'dbops_retention_rows{rule="we\\"ird\\\\",action="deleted"} 3\n' in text

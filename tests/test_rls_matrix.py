@@ -23,6 +23,7 @@ from ops.db import Conn
 from ops.policies import read_states
 from ops.queries.rls import acting_as
 from tests import rls_matrix as m
+from tests import rls_mutants as mx
 from tests.conftest import SERVER, settings_for
 
 FX = m.Fixture()
@@ -144,7 +145,7 @@ def test_claims_do_not_survive_the_transaction(rls_env: RlsEnv) -> None:
             q = sql.SQL("select count(*) from {}").format(sql.Identifier(table))
             assert conn.execute(q).fetchone() == (0,), table
     with pytest.raises(pgerrors.InsufficientPrivilege), conn.transaction():
-        conn.execute("select count(*) from quizzes")  # the login role itself has no grant
+        conn.execute("select count(*) from public.quizzes")  # the login role itself has no grant
 
 
 def test_acting_as_inside_an_open_transaction_puts_the_caller_back(rls_env: RlsEnv) -> None:
@@ -158,7 +159,7 @@ def test_acting_as_inside_an_open_transaction_puts_the_caller_back(rls_env: RlsE
             assert conn.execute(probe).fetchone() == ("authenticated", FX.user_b)
         assert conn.execute("select current_user").fetchone() == (m.TESTER,)
         with pytest.raises(pgerrors.InsufficientPrivilege), conn.transaction():
-            conn.execute("select count(*) from quizzes")
+            conn.execute("select count(*) from public.quizzes")
 
 
 def _per_row_calls(plan: list[str]) -> list[str]:
@@ -204,22 +205,24 @@ def test_a_misconception_cannot_point_at_another_users_topic(rls_env: RlsEnv) ->
 
 
 def test_a_user_cannot_change_its_own_id(rls_env: RlsEnv) -> None:
+    """Refused by the column privilege (0016) before the policy's check is reached."""
     conn = rls_env.tester
     with (
-        pytest.raises(pgerrors.InsufficientPrivilege, match="row-level security"),
+        pytest.raises(pgerrors.InsufficientPrivilege, match="permission denied for table users"),
         acting_as(conn, FX.user_c),
     ):
         conn.execute("update users set id = %s", (uuid4(),))
 
 
-def test_anon_logs_in_through_app_login_and_reads_nothing(rls_env: RlsEnv) -> None:
+def test_the_backend_logs_in_as_service_role_and_anon_can_do_nothing(rls_env: RlsEnv) -> None:
     conn = rls_env.tester
-    with acting_as(conn, None, "anon"):
-        row = conn.execute("select app.login('alice')").fetchone()
-        assert row == (FX.user_a,)
-        with pytest.raises(pgerrors.InsufficientPrivilege), conn.transaction():
-            conn.execute("select id from users")
+    with acting_as(conn, None, "service_role"):
+        assert conn.execute("select app.login('alice')").fetchone() == (FX.user_a,)
         raise psycopg.Rollback()
+    with acting_as(conn, None, "anon"):
+        for query in ("select app.login('alice')", "select id from public.users"):
+            with pytest.raises(pgerrors.InsufficientPrivilege), conn.transaction():
+                conn.execute(query)
 
 
 def test_no_open_policy_for_anon_or_authenticated_remains(rls_env: RlsEnv) -> None:
@@ -234,34 +237,157 @@ def test_no_open_policy_for_anon_or_authenticated_remains(rls_env: RlsEnv) -> No
     assert rows == []
 
 
+_OWNER_IN_SUBQUERY = "s.user_id = (SELECT app.current_user_id() AS current_user_id)"
+_SESSIONS = ("public.study_sessions", "study_sessions_select_own")
+_TOPICS = ("public.topics", "topics_select_own")
+_REPEATS_SESSIONS = (
+    "the EXISTS reads study_sessions under its own RLS, which admits only the caller's sessions,"
+    " so the conjunct repeats study_sessions_select_own (kept so the policy holds on its own)"
+)
+_REPEATS_BOTH = (
+    "the EXISTS joins topics and study_sessions under their own RLS, which admit only the"
+    " caller's topics and sessions, so the conjunct repeats topics_select_own and"
+    " study_sessions_select_own (kept so the policy holds on its own)"
+)
+# Mutants no cell can kill because they do not change who may do what: label -> (the reason,
+# the SELECT policies whose work the dropped part repeats). The run fails if one of these is
+# killed (the reason no longer holds) or another mutant survives; and each listed one must
+# be killed once those policies are opened up too, which proves its reason.
+EQUIVALENT: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    **{
+        f"public.topics topics_{policy} {clause}: drop conjunct: {_OWNER_IN_SUBQUERY}": (
+            _REPEATS_SESSIONS,
+            (_SESSIONS,),
+        )
+        for policy, clause in (
+            ("select_own", "using"),
+            ("insert_own", "with check"),
+            ("update_own", "using"),
+            ("update_own", "with check"),
+            ("delete_own", "using"),
+        )
+    },
+    **{
+        f"public.misconceptions misconceptions_{policy} with check: drop conjunct: {_OWNER_IN_SUBQUERY}": (
+            _REPEATS_BOTH,
+            (_TOPICS, _SESSIONS),
+        )
+        for policy in ("insert_own", "update_own")
+    },
+    f"archive.topics archive_topics_select_own using: drop conjunct: {_OWNER_IN_SUBQUERY}": (
+        "the EXISTS reads archive.study_sessions under its own RLS, which admits only the"
+        " caller's archived sessions (archive_study_sessions_select_own)",
+        (("archive.study_sessions", "archive_study_sessions_select_own"),),
+    ),
+}
+
+
+def _opened(
+    admin: psycopg.Connection[Any], policies_: tuple[tuple[str, str], ...]
+) -> tuple[sql.Composable, sql.Composable]:
+    """ALTER POLICY ... USING (true) for each, and the statements that put the catalog's text back."""
+    opened, back = [], []
+    for table, name in policies_:
+        schema, _, rel = table.partition(".")
+        live = admin.execute(
+            "select pg_get_expr(polqual, polrelid) from pg_policy"
+            " where polrelid = %s::regclass and polname = %s",
+            (table, name),
+        ).fetchone()
+        assert live is not None and live[0], (table, name)
+        target = sql.SQL("alter policy {} on {}.{} using ").format(
+            sql.Identifier(name), sql.Identifier(schema), sql.Identifier(rel)
+        )
+        opened.append(target + sql.SQL("(true)"))
+        back.append(target + sql.SQL("({})").format(sql.SQL(live[0])))
+    return sql.SQL("; ").join(opened), sql.SQL("; ").join(back)
+
+
+def _survives(rls_env: RlsEnv, table: str, statement: sql.Composable, revert: sql.Composable) -> bool:
+    admin = rls_env.admin
+    admin.execute(statement)
+    try:
+        first = [c for c in CELLS if c.subject.table == table]
+        rest = [c for c in CELLS if c.subject.table != table]
+        return m.killing_cell(rls_env.tester, first + rest) is None
+    finally:
+        admin.execute(revert)
+
+
 @pytest.mark.slow
 def test_mutation_run_kills_every_mutant(rls_env: RlsEnv, capsys: pytest.CaptureFixture[str]) -> None:
-    """Each policy dropped, each predicate -> true, each table's RLS off: some cell must fail."""
+    """Whole policies (dropped, predicate -> true, RLS off) and parts of their expressions
+    (a conjunct or disjunct dropped, `=` -> `<>`, a column for another of its type): a cell
+    must fail for each, or the mutant is a listed equivalent one."""
     admin, started = rls_env.admin, time.monotonic()
-    found = m.mutants(read_states(admin, rls_env.tables).values())
+    states = read_states(admin, rls_env.tables).values()
+    whole = m.mutants(states)
+    parts = mx.expression_mutants(states, mx.column_types(admin))
+    labels = [x.label for x in whole] + [x.label for x in parts]
+    assert len(set(labels)) == len(labels), "two mutants share a label"
+    operators: dict[str, list[int]] = {}  # operator -> [mutants, killed, equivalent]
     survivors = []
-    for mutant in found:
-        admin.execute(mutant.statement)
-        try:
-            first = [c for c in CELLS if c.subject.table == mutant.table]
-            rest = [c for c in CELLS if c.subject.table != mutant.table]
-            if m.killing_cell(rls_env.tester, first + rest) is None:
-                survivors.append(mutant.label)
-        finally:
-            admin.execute(mutant.revert)
-    killed = len(found) - len(survivors)
-    rate = 100.0 * killed / len(found)
+    for mutant in [*whole, *parts]:
+        operator = mutant.kind if isinstance(mutant, m.Mutant) else mutant.operator
+        counts = operators.setdefault(operator, [0, 0, 0])
+        counts[0] += 1
+        if _survives(rls_env, mutant.table, mutant.statement, mutant.revert):
+            survivors.append(mutant.label)
+            counts[2] += mutant.label in EQUIVALENT
+        else:
+            counts[1] += 1
+    total, killed = len(labels), len(labels) - len(survivors)
+    equivalent = sum(1 for x in survivors if x in EQUIVALENT)
     with capsys.disabled():
+        print(f"\nRLS mutation run ({len(CELLS)} cells, {time.monotonic() - started:.1f} s):")
+        for operator, (made, dead, same) in operators.items():
+            print(f"  {operator}: {made} mutants, {dead} killed, {same} equivalent")
+        rate = 100.0 * killed / (total - equivalent)
         print(
-            f"\nRLS mutation run: {killed}/{len(found)} mutants killed, kill rate {rate:.1f}%; "
-            f"matrix size {len(CELLS)} cells ({len(m.subjects(FX))} subjects over {len(rls_env.tables)} "
-            f"tables x {len(m.OPS)} operations x {len(m.CALLERS)} callers); "
-            f"{time.monotonic() - started:.1f} s"
+            f"  total: {len(operators)} operators, {total} mutants, {killed} killed, {equivalent} equivalent;"
+            f" kill rate {rate:.1f}% of the non-equivalent"
         )
-    assert survivors == []
-    assert len(found) >= len(rls_env.tables) * 2
+        for label in survivors:
+            print(f"  survived: {label}" + (" (equivalent)" if label in EQUIVALENT else ""))
+    assert [x for x in survivors if x not in EQUIVALENT] == []
+    assert sorted(set(EQUIVALENT) - set(survivors)) == [], "listed as equivalent but killed"
+    by_label = {x.label: x for x in parts}
+    for label, (_, repeated) in EQUIVALENT.items():
+        mutant, (open_up, put_back) = by_label[label], _opened(admin, repeated)
+        admin.execute(open_up)
+        try:
+            assert not _survives(rls_env, mutant.table, mutant.statement, mutant.revert), label
+        finally:
+            admin.execute(put_back)
     # every mutant was reverted exactly: the live policies are the files' again
     assert policies.diff(admin, rls_env.settings).differences == ()
+    assert len(whole) >= len(rls_env.tables) * 2 and len(parts) > len(whole)
+
+
+def test_every_reference_a_user_may_write_is_tried_against_another_users_row(rls_env: RlsEnv) -> None:
+    """Each foreign-key column that authenticated may INSERT or UPDATE has insert/update fk cells."""
+    writable = rls_env.admin.execute(
+        """
+        select distinct n.nspname || '.' || c.relname, a.attname
+        from pg_constraint as k
+        join pg_class as c on c.oid = k.conrelid
+        join pg_namespace as n on n.oid = c.relnamespace
+        join pg_attribute as a on a.attrelid = k.conrelid and a.attnum = any(k.conkey)
+        where k.contype = 'f'
+          and (has_column_privilege('authenticated', c.oid, a.attnum, 'INSERT')
+               or has_column_privilege('authenticated', c.oid, a.attnum, 'UPDATE'))
+        """
+    ).fetchall()
+    tried = {(c.subject.table, c.op.rpartition(" ")[2]) for c in CELLS if " fk " in c.op}
+    assert set(writable) <= tried
+    assert {(t, c) for t, c in writable} == {
+        ("public.study_sessions", "user_id"),
+        ("public.topics", "session_id"),
+        ("public.misconceptions", "user_id"),
+        ("public.misconceptions", "topic_id"),
+    }
+    for cell in (c for c in CELLS if " fk " in c.op):
+        assert cell.expected == (cell.caller == "service_role"), cell.id
 
 
 def test_mutation_run_reports_a_policy_no_test_needs(rls_env: RlsEnv) -> None:

@@ -25,21 +25,26 @@ from psycopg import sql
 
 from ops import __version__, sqlfiles
 from ops.backup.manifest import (
-    MANIFEST,
     OWNER,
     PARTIAL_SUFFIX,
+    PRIVATE_DIR,
+    DumpFormat,
     FileSum,
     Manifest,
     checksum_files,
     fsync_dir,
+    make_private,
+    private_dir,
     table_name,
     write_manifest,
+    write_private,
 )
 from ops.backup.tools import PgTools, choose_compression, client_env, find_tools
-from ops.db import Conn, connect, redact
+from ops.db import Conn, connect, redact, server_major
 from ops.errors import ConfigError, OperationFailed
 from ops.locks import JobFamily, job_lock
 from ops.migrations import history
+from ops.retry import elapsed_s
 
 FORMATS = ("custom", "directory")
 _TOC_ENTRIES = re.compile(r"^;\s+TOC Entries:\s*(\d+)", re.MULTILINE)
@@ -52,7 +57,7 @@ Progress = Callable[[int, int, str], None]  # tables done, tables in all, what p
 @dataclass(frozen=True)
 class BackupRequest:
     backup_dir: Path
-    dump_format: str = "custom"
+    dump_format: DumpFormat = "custom"
     jobs: int = 1
     compress: str = "auto"
     bin_dir: Path | None = None
@@ -92,15 +97,16 @@ def check_request(request: BackupRequest) -> None:
 def make_partial(backup_dir: Path, bid: str) -> Path:
     """The hidden work folder, with its owner recorded; a clear error when the directory is unusable."""
     try:
-        backup_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(backup_dir)
         work = backup_dir / f".{bid}{PARTIAL_SUFFIX}"
-        work.mkdir()
+        work.mkdir(mode=PRIVATE_DIR)
+        work.chmod(PRIVATE_DIR)
         owner = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "started_at": datetime.now(UTC).isoformat(),
         }
-        (work / OWNER).write_text(json.dumps(owner) + "\n", encoding="utf-8")
+        write_private(work / OWNER, json.dumps(owner) + "\n")
     except OSError as exc:
         raise ConfigError(
             f"cannot write to the backup directory {backup_dir}: {exc.strerror or exc}",
@@ -183,8 +189,9 @@ class _DumpRun:
     def __init__(self, command: list[str], env: dict[str, str], total: int, progress: Progress | None):
         self.lines: list[str] = []
         self.done = 0
+        # umask 077: pg_dump's files and folders are private from their first byte
         self.proc = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, umask=0o077
         )
         self._reader = threading.Thread(target=self._read, args=(total, progress), daemon=True)
         self._reader.start()
@@ -224,7 +231,7 @@ def run_backup(conninfo: str, request: BackupRequest, progress: Progress | None 
     check_request(request)
     with connect(conninfo) as conn:
         version, version_num = server_info(conn)
-        tools = find_tools(version, version_num // 10000, request.bin_dir)
+        tools = find_tools(version, server_major(version_num), request.bin_dir)
         with job_lock(conn, JobFamily.BACKUP, request.lock_wait):
             compression = choose_compression(tools, conn, request.compress)
             applied = applied_migrations(conn)
@@ -239,7 +246,7 @@ def run_backup(conninfo: str, request: BackupRequest, progress: Progress | None 
                     database=conn.info.dbname,
                     started_at=started.isoformat(),
                     finished_at=datetime.now(UTC).isoformat(),
-                    duration_s=round(time.monotonic() - clock, 3),
+                    duration_s=elapsed_s(clock),
                     dbops_version=__version__,
                     pg_dump_version=tools.version,
                     server_version=version,
@@ -304,6 +311,7 @@ def _dump(
             f"pg_dump failed (exit {code}): {first_error(chr(10).join(run.lines)) or 'no message'}",
             "nothing was kept; fix the cause and run `dbops backup` again",
         )
+    make_private(work)
     files = checksum_files(work)
     if not files or any(f.size == 0 for f in files if f.path in ("dump.pgdump", "dump/toc.dat")):
         raise OperationFailed("pg_dump exited 0 but wrote an empty dump", "nothing was kept; rerun with -v")
@@ -311,7 +319,3 @@ def _dump(
     if entries == 0:
         raise OperationFailed("the dump's table of contents is empty", "nothing was kept; rerun with -v")
     return _Dumped(counts, files, entries)
-
-
-def is_backup_folder(path: Path) -> bool:
-    return (path / MANIFEST).is_file()

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ops.errors import ConfigError, Corruption
 
@@ -23,6 +23,9 @@ MANIFEST = "manifest.json"
 OWNER = ".owner"
 PARTIAL_SUFFIX = ".partial"
 MANIFEST_VERSION = 1
+
+
+DumpFormat = Literal["custom", "directory"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class Manifest:
     pg_dump_version: str
     server_version: str
     server_version_num: int
-    dump_format: str  # custom | directory
+    dump_format: DumpFormat
     jobs: int
     compression: str
     compression_reason: str
@@ -143,6 +146,38 @@ def checksum_files(folder: Path) -> tuple[FileSum, ...]:
     )
 
 
+PRIVATE_DIR = 0o700  # a backup holds every user's data: only its owner reads it
+PRIVATE_FILE = 0o600
+
+
+def make_private(folder: Path) -> None:
+    """Folders 0700 and files 0600 from `folder` down, whatever the umask made them."""
+    folder.chmod(PRIVATE_DIR)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), PRIVATE_DIR)
+        for name in files:
+            os.chmod(os.path.join(root, name), PRIVATE_FILE)
+
+
+def private_dir(path: Path) -> None:
+    """Create `path` (and missing parents) 0700; an existing folder keeps its mode."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    for created in missing:
+        created.chmod(PRIVATE_DIR)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `path` as a 0600 file (created so, never readable by others in between)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -154,11 +189,7 @@ def fsync_dir(path: Path) -> None:
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     """Atomically: a reader sees the old manifest or the new one, never half of one."""
     tmp = folder / (MANIFEST + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(manifest.to_dict(), fh, indent=2, sort_keys=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_private(tmp, json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n")
     tmp.replace(folder / MANIFEST)
     fsync_dir(folder)
 

@@ -28,10 +28,11 @@ from ops.backup.manifest import (
 )
 from ops.backup.tools import PgTools, client_env, find_tools
 from ops.config import Settings
-from ops.db import connect, describe, redact
+from ops.db import connect, describe, redact, server_major
 from ops.errors import ConfigError, Corruption, OperationFailed
 from ops.locks import JobFamily, job_lock
 from ops.migrations import history, scratch_database
+from ops.retry import elapsed_s
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class VerifyResult:
     checks: str
     duration_s: float
     recorded: str  # "yes", or why the manifest could not be updated
+    checks_exit_code: int = 0  # `dbops check` on the restored copy: 1 findings, 7 corruption
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,8 @@ def restore_tools(backup: Backup, bin_dir: Path | None) -> PgTools:
     return find_tools(version, int(version.split(".")[0]), bin_dir, reading_dump=True)
 
 
-def integrity_checks(conninfo: str, settings: Settings) -> str:
-    """`dbops check` on the restored database: "passed", or what it found."""
+def integrity_checks(conninfo: str, settings: Settings) -> tuple[str, int]:
+    """`dbops check` on the restored database: "passed" or what it found, and its exit code."""
     import os
 
     from ops.checks import load_check_config, run_checks
@@ -106,11 +108,12 @@ def integrity_checks(conninfo: str, settings: Settings) -> str:
     with connect(conninfo) as conn:
         report = run_checks(conn, settings, config, conninfo=conninfo)
     if report.exit_code == 0:
-        return "passed"
+        return "passed", 0
+    found = ", ".join(sorted(r.check for r in report.results if r.status in ("failed", "unknown")))
     return (
         f"{len(report.findings)} finding(s), {len(report.unknown)} check(s) unknown, "
-        f"corruption: {'yes' if report.corruption else 'no'}"
-    )
+        f"corruption: {'yes' if report.corruption else 'no'} ({found})"
+    ), report.exit_code
 
 
 def pg_restore_command(
@@ -150,11 +153,11 @@ def run_pg_restore(command: list[str], env: Mapping[str, str], target: str, *, j
 
 def check_target_version(target_num: int, target_version: str, backup: Backup) -> None:
     source_num = backup.manifest.server_version_num
-    if target_num // 10000 < source_num // 10000:
+    if server_major(target_num) < server_major(source_num):
         raise ConfigError(
             f"the target server ({target_version}) is older than the backup's source "
             f"({backup.manifest.server_version}); nothing was restored",
-            f"restore into a PostgreSQL {source_num // 10000} or newer server",
+            f"restore into a PostgreSQL {server_major(source_num)} or newer server",
         )
 
 
@@ -172,14 +175,16 @@ def verify_backup(
     problems = file_problems(backup)
     if not problems:
         problems += toc_problems(tools, backup)
-    compared, checks = 0, ""
+    compared, checks, checks_exit_code = 0, "", 0
     if restore and not problems:
         assert conninfo is not None
-        compared, checks, more = _restore_and_compare(backup, tools, conninfo, settings, jobs)
+        compared, (checks, checks_exit_code), more = _restore_and_compare(
+            backup, tools, conninfo, settings, jobs
+        )
         problems += more
     elif restore:
         checks = "not run: the files do not match the manifest"
-    duration = round(time.monotonic() - clock, 3)
+    duration = elapsed_s(clock)
     verification = Verification(
         at=datetime.now(UTC).isoformat(),
         restore=restore,
@@ -195,13 +200,14 @@ def verify_backup(
     except OSError as exc:
         recorded = f"no: cannot write {backup.path}: {exc.strerror or exc}"
     return VerifyResult(
-        backup.id, not problems, restore, tuple(problems), compared, checks, duration, recorded
-    )
+        backup.id, not problems, restore, tuple(problems), compared, checks, duration, recorded,
+        checks_exit_code,
+    )  # fmt: skip
 
 
 def _restore_and_compare(
     backup: Backup, tools: PgTools, conninfo: str, settings: Settings, jobs: int
-) -> tuple[int, str, list[str]]:
+) -> tuple[int, tuple[str, int], list[str]]:
     with connect(conninfo) as conn:
         version, version_num = server_info(conn)
     check_target_version(version_num, version, backup)
@@ -212,7 +218,7 @@ def _restore_and_compare(
                 pg_restore_command(tools, backup, plain, jobs=jobs), env, "a scratch database", jobs=jobs
             )
         except OperationFailed as exc:
-            return 0, "not run: the restore failed", [exc.message]
+            return 0, ("not run: the restore failed", 0), [exc.message]
         with connect(scratch) as conn:
             found = count_rows(conn)
         problems = count_differences(backup.manifest.row_counts, found)
@@ -279,6 +285,4 @@ def restore_backup(
             f"run `dbops backup verify {backup.id} --restore`",
         )
     head = applied[-1] if applied else None
-    return RestoreResult(
-        backup.id, target, False, shown, head, len(expected), round(time.monotonic() - clock, 3)
-    )
+    return RestoreResult(backup.id, target, False, shown, head, len(expected), elapsed_s(clock))

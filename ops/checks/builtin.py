@@ -351,6 +351,38 @@ def amcheck_heap(ctx: CheckContext) -> Sequence[Finding]:
     return _verify_each(ctx, _targets(ctx, "heap"), verify)
 
 
+# -- files ----------------------------------------------------------------------------------
+
+
+@_python(
+    "backup_files_not_private",
+    "error",
+    "security",
+    "A file or folder inside the backup directory can be read (or entered) by group or others; a "
+    "backup holds every user's data.",
+    "chmod -R go-rwx the backup directory (folders 0700, files 0600); dbops backup writes them so "
+    "whatever the umask.",
+)
+def backup_files_not_private(ctx: CheckContext) -> Sequence[Finding]:
+    import os
+    import stat
+
+    from ops.backup.tools import path_setting
+
+    where = path_setting(ctx.settings, "backup_dir", None, os.environ, "backups")
+    if where is None or not where.is_dir():
+        return []
+    findings: list[Finding] = []
+    # the directory itself may be the operator's (dbops creates it 0700 only when it is new)
+    for path in sorted(where.rglob("*")):
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        if mode & 0o077 and not path.is_symlink():
+            kind, want = ("folder", 0o700) if path.is_dir() else ("file", 0o600)
+            detail = f"{kind} mode {mode:04o}: group or others can reach it (want {want:04o})"
+            findings.append((str(path), detail))
+    return findings
+
+
 PYTHON_CHECKS: tuple[PythonCheck, ...] = (
     migration_pending,
     migration_edited,
@@ -359,6 +391,7 @@ PYTHON_CHECKS: tuple[PythonCheck, ...] = (
     policy_drift,
     amcheck_btree,
     amcheck_heap,
+    backup_files_not_private,
 )
 RUNNERS: dict[str, Callable[[CheckContext], Sequence[Finding]]] = {
     c.definition.id: c.run for c in PYTHON_CHECKS

@@ -33,6 +33,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "bloat_ratio": 0.5,
     "sequence_used_max": 0.75,
     "xid_age_max": 1_000_000_000,
+    # columns the server fills in: no API role may choose them (api_role_writes_server_owned_column)
+    "server_owned_columns": ["id", "created_at", "updated_at", "detected_at", "last_updated", "archived_at"],
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ops.checks.headers import CATEGORIES, HINT, REPORTED_SEVERITY, header_problems, requirements
 from ops.errors import ConfigError
@@ -28,7 +29,7 @@ class CheckDef:
     description: str
     remediation: str
     source: str  # checks/<id>.sql, or python:<module>.<function>
-    kind: str  # sql | python
+    kind: Literal["sql", "python"]
     deep: bool = False
     requires: tuple[str, ...] = ()
     sql: str = ""

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -26,6 +26,9 @@ from ops.checks.library import CATEGORIES, CheckDef, severity_rank
 from ops.config import Settings
 from ops.db import Conn, pg_error_message
 from ops.errors import ConfigError, ExitCode
+from ops.retry import elapsed_ms
+
+Status = Literal["passed", "failed", "waived", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class CheckResult:
     description: str
     remediation: str
     source: str
-    status: str  # passed | failed | waived | unknown
+    status: Status
     findings: tuple[Finding, ...] = ()
     reason: str = ""  # why unknown
     duration_ms: int = 0
@@ -59,7 +62,7 @@ class CheckResult:
 @dataclass(frozen=True)
 class WaiverNote:
     id: str
-    problem: str  # expired | unused
+    problem: Literal["expired", "unused"]
     reason: str
     expires: date | None
 
@@ -196,7 +199,7 @@ def _run_one(check: CheckDef, ctx: CheckContext, seen: _Visibility, config: Chec
     started = time.monotonic()
 
     def result(
-        status: str, findings: Sequence[tuple[str, str]] = (), reason: str = "", **kw: Any
+        status: Status, findings: Sequence[tuple[str, str]] = (), reason: str = "", **kw: Any
     ) -> CheckResult:
         return CheckResult(
             check.id,
@@ -219,7 +222,7 @@ def _run_one(check: CheckDef, ctx: CheckContext, seen: _Visibility, config: Chec
                 for obj, detail in findings
             ),
             reason,
-            int((time.monotonic() - started) * 1000),
+            elapsed_ms(started),
             **kw,
         )
 
@@ -299,7 +302,7 @@ def _waived(f: Finding, reason: str) -> Finding:
 
 
 def _replace_findings(
-    r: CheckResult, findings: tuple[Finding, ...], status: str, corrupt: bool
+    r: CheckResult, findings: tuple[Finding, ...], status: Status, corrupt: bool
 ) -> CheckResult:
     return CheckResult(
         r.check,

@@ -8,13 +8,15 @@ a hint and the documented exit code, in one place: `DbopsGroup.invoke`.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import sys
 from typing import Any
 
 import click
 
-# name -> (module, attribute, short help). Keep the help here so `--help` imports nothing.
+# name -> (module, attribute, summary). The summary is the command's one help line: here so
+# that `dbops --help` imports nothing; `dbops X --help` starts with it (see get_command).
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "db": ("ops.cli.db", "db", "Start, stop or locate the embedded PostgreSQL server."),
     "migrate": ("ops.cli.migrate", "migrate_cmd", "Apply pending migrations, then changed policies."),
@@ -40,8 +42,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 # Global options (as the root command declares them) that may also follow the verb:
 # `dbops lint --json` reads as `dbops --json lint`. None of the verbs declares these names.
 _GLOBAL_WITH_VALUE = frozenset(
-    {"--database-url", "--project", "--migrations-dir", "--policies-dir", "--checks-dir", "--lock-wait",
-     "--lock-timeout"}
+    {"--database-url", "--direct-url", "--project", "--migrations-dir", "--policies-dir", "--checks-dir",
+     "--lock-wait", "--lock-timeout"}
 )  # fmt: skip
 _GLOBAL_FLAG = re.compile(r"^(?:--json|--verbose|--quiet|-[vq]+)$")
 
@@ -79,9 +81,14 @@ class DbopsGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        module, attr, _ = COMMANDS[cmd_name]
+        module, attr, summary = COMMANDS[cmd_name]
         command = getattr(importlib.import_module(module), attr)
         assert isinstance(command, click.Command)
+        if not (command.help or "").startswith(summary):
+            # one summary per command: `dbops --help` lists it, `dbops X --help` starts with it,
+            # and the command's docstring adds only the details
+            details = inspect.cleandoc(command.help or "")
+            command.help = f"{summary}\n\n{details}" if details else summary
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -99,6 +106,12 @@ class DbopsGroup(click.Group):
 @click.version_option(package_name="exammentor-dbops", prog_name="dbops")
 @click.option(
     "--database-url", envvar=None, help="Server to use (default: DATABASE_URL, PG*, else embedded)."
+)
+@click.option(
+    "--direct-url",
+    envvar=None,
+    help="A URL straight to the server (no pooler) for dbops, when DATABASE_URL is the application's "
+    "pooled one (default: DBOPS_DIRECT_URL).",
 )
 @click.option(
     "--project",
@@ -121,6 +134,7 @@ class DbopsGroup(click.Group):
 def cli(
     ctx: click.Context,
     database_url: str | None,
+    direct_url: str | None,
     project: str | None,
     migrations_dir: str | None,
     policies_dir: str | None,
@@ -140,6 +154,7 @@ def cli(
     ctx.obj = AppContext(
         flags={
             "database_url": database_url,
+            "direct_url": direct_url,
             "project": project,
             "migrations_dir": migrations_dir,
             "policies_dir": policies_dir,

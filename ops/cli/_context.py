@@ -30,6 +30,8 @@ class AppContext:
     flags: dict[str, Any]
     needs_target: bool = True  # False for verbs that never talk to a server (lint)
     _settings: Settings | None = field(default=None, repr=False)
+    emitted: bool = False  # the result object is out: an error after it adds no second JSON document
+    _direct_checked: bool = field(default=False, repr=False)
     _announced: bool = field(default=False, repr=False)
 
     @property
@@ -50,6 +52,16 @@ class AppContext:
         return int(self.flags.get("verbosity") or 0)
 
     def conninfo(self) -> str:
+        """The server's URL, once checked to reach the server directly (ops.db.check_direct)."""
+        from ops.db import connect
+
+        url = self._resolve_url()
+        if not self._direct_checked:
+            with connect(url) as probe:
+                self._check_direct(probe)
+        return url
+
+    def _resolve_url(self) -> str:
         from ops.db import resolve_url
 
         url = resolve_url(self.settings)
@@ -75,10 +87,24 @@ class AppContext:
     def connect(self) -> Any:
         from ops.db import connect
 
-        return connect(self.conninfo())
+        conn = connect(self._resolve_url())
+        if not self._direct_checked:
+            try:
+                self._check_direct(conn)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def _check_direct(self, conn: Any) -> None:
+        from ops.db import check_direct
+
+        check_direct(conn, self.settings)
+        self._direct_checked = True
 
     def emit(self, result: Any, text: Callable[[], None]) -> None:
         """JSON of the result object with --json, else the command's human rendering."""
+        self.emitted = True
         if self.json:
             click.echo(json.dumps(jsonable(result), indent=None, sort_keys=False))
         elif self.verbosity >= 0:

@@ -10,18 +10,18 @@ from contextlib import contextmanager
 import click
 import psycopg
 
-from ops.errors import DbopsError, ExitCode
+from ops.errors import DbopsError, ExitCode, exit_code_for
 
 
-def _show(ctx: click.Context, message: str, hint: str | None, code: ExitCode) -> None:
+def _show(ctx: click.Context, message: str, hint: str | None, code: ExitCode, label: str = "Error") -> None:
     from ops.db import redact
 
     message, hint = redact(message), redact(hint) if hint else None
-    click.echo(f"Error: {message}", err=True)
+    click.echo(f"{label}: {message}", err=True)
     if hint:
         click.echo(f"Hint: {hint}", err=True)
     obj = ctx.find_root().obj
-    if obj is not None and getattr(obj, "json", False):
+    if obj is not None and getattr(obj, "json", False) and not getattr(obj, "emitted", False):
         click.echo(json.dumps({"error": message, "hint": hint, "exit_code": int(code)}))
     if obj is not None and getattr(obj, "verbosity", 0) > 0:
         click.echo(traceback.format_exc(), err=True)
@@ -31,25 +31,21 @@ def _show(ctx: click.Context, message: str, hint: str | None, code: ExitCode) ->
 def report_errors(ctx: click.Context) -> Iterator[None]:
     try:
         yield
-    except DbopsError as exc:
-        _show(ctx, exc.message, exc.hint, exc.exit_code)
-        ctx.exit(int(exc.exit_code))
-    except psycopg.OperationalError as exc:
-        from ops.db import pg_error_message
+    except (DbopsError, psycopg.Error, KeyboardInterrupt) as exc:
+        message, hint = _message_and_hint(exc)
+        code = exit_code_for(exc)
+        _show(ctx, message, hint, code, exc.label if isinstance(exc, DbopsError) else "Error")
+        ctx.exit(int(code))
 
-        _show(
-            ctx,
-            f"lost the connection: {pg_error_message(exc)}",
-            "check the server, then run the command again",
-            ExitCode.CONNECT,
-        )
-        ctx.exit(int(ExitCode.CONNECT))
-    except psycopg.Error as exc:
-        from ops.db import pg_error_message
 
+def _message_and_hint(exc: BaseException) -> tuple[str, str | None]:
+    from ops.db import pg_error_message
+
+    if isinstance(exc, DbopsError):
+        return exc.message, exc.hint
+    if isinstance(exc, psycopg.OperationalError):
+        return f"lost the connection: {pg_error_message(exc)}", "check the server, then run the command again"
+    if isinstance(exc, psycopg.Error):
         hint = exc.diag.message_hint or "the transaction was rolled back; fix the cause and rerun"
-        _show(ctx, pg_error_message(exc), hint, ExitCode.FAILED)
-        ctx.exit(int(ExitCode.FAILED))
-    except KeyboardInterrupt:
-        _show(ctx, "interrupted", "the current transaction was rolled back; rerun to finish", ExitCode.FAILED)
-        ctx.exit(int(ExitCode.FAILED))
+        return pg_error_message(exc), hint
+    return "interrupted", "the current transaction was rolled back; rerun to finish"

@@ -7,12 +7,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ops.cli._context import AppContext, confirm, dry_run_option, pass_app, table, yes_option
-from ops.errors import ExitCode
+from ops.errors import Corruption, ExitCode, Findings
+
+if TYPE_CHECKING:
+    from ops.backup.manifest import DumpFormat
 
 _DIR_HELP = "Backup directory (default: DBOPS_BACKUP_DIR, backup_dir in [tool.dbops], else backups/)."
 _BIN_HELP = "Directory of pg_dump/pg_restore (default: DBOPS_PG_BIN_DIR, the embedded server's, PATH)."
@@ -87,12 +90,12 @@ def backup_group(
     ctx: click.Context,
     app: AppContext,
     directory: str | None,
-    dump_format: str,
+    dump_format: DumpFormat,
     jobs: int,
     compress: str,
     pg_bin_dir: str | None,
 ) -> None:
-    """Dump the database into <backup dir>/<UTC timestamp>_<database>/ with a manifest.
+    """The dump goes into <backup dir>/<UTC timestamp>_<database>/ with a manifest.
 
     The folder appears only once the dump is complete, non-empty and checksummed. See the
     subcommands to list, verify (by restoring) and prune backups.
@@ -177,7 +180,8 @@ def verify_cmd(
 ) -> None:
     """Check every file's SHA-256 and the archive's table of contents; --restore proves it.
 
-    Exit 7 when anything differs from the manifest. The outcome is recorded in the manifest.
+    Exit 7 when anything differs from the manifest; with --restore, exit 1 when the restored
+    copy fails a check (7 on corruption). The outcome is recorded in the manifest.
     """
     from ops.backup import find_backup, verify_backup
 
@@ -211,12 +215,16 @@ def verify_cmd(
 
     app.emit(result, text)
     if not result.ok:
-        if not app.json:
-            click.echo(
-                f"Error: backup {result.id} does not match its manifest: {result.problems[0]}", err=True
-            )
-            click.echo("Hint: do not rely on it: take a new backup with `dbops backup`", err=True)
-        ctx.exit(int(ExitCode.CORRUPTION))
+        raise Corruption(
+            f"backup {result.id} does not match its manifest: {result.problems[0]}",
+            "do not rely on it: take a new backup with `dbops backup`",
+        )
+    if result.checks_exit_code:
+        failed = Corruption if result.checks_exit_code == ExitCode.CORRUPTION else Findings
+        raise failed(
+            f"the restored copy of {result.id} fails its checks: {result.checks}",
+            "run `dbops check` on the source database to see each finding",
+        )
 
 
 @backup_group.command("prune")
@@ -287,7 +295,7 @@ def prune_cmd(
 def restore_cmd(
     app: AppContext, /, backup_id: str, target_url: str, clean: bool, dry_run: bool, yes: bool, **opts: Any
 ) -> None:
-    """Restore a backup into an empty database on a server at least as new as its source.
+    """The target server must be at least as new as the backup's source.
 
     Checksums are verified first; the restore runs in one transaction (unless --jobs) and
     stops at the first error. Afterwards `dbops status` on the target shows the backup's head.

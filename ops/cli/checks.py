@@ -92,7 +92,7 @@ def check_cmd(
     fmt: str | None,
     list_only: bool,
 ) -> None:
-    """Run the checks (checks/*.sql and the built-in ones) in one read-only transaction.
+    """checks/*.sql and the built-in checks, in one read-only transaction.
 
     Exit 0 when nothing reaches --fail-on and every check ran, 1 on findings or a check
     that could not run (unknown), 7 when --deep finds corruption.
@@ -113,7 +113,7 @@ def check_cmd(
             conn, app.settings, config, conninfo=conninfo, only=only, categories=category, deep=deep
         )
     if fmt == "sarif":
-        from ops.sarif import to_sarif
+        from ops.checks.sarif import to_sarif
 
         click.echo(json.dumps(to_sarif(report), indent=2))
     elif fmt == "json" or (fmt is None and app.json):

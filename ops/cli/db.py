@@ -9,7 +9,7 @@ from ops.cli._context import AppContext, pass_app
 
 @click.group()
 def db() -> None:
-    """Manage the embedded PostgreSQL server (data in .dbops/, or DBOPS_HOME)."""
+    """Its data lives in .dbops/ next to pyproject.toml, or in DBOPS_HOME."""
 
 
 def _show(app: AppContext, result: object) -> None:

@@ -33,9 +33,7 @@ def lint_cmd(
     show_waived: bool,
     processes: str | None,
 ) -> None:
-    """Lint SQL: sqlfluff style, squawk migration safety and dbops' project rules.
-
-    PATHS are files or directories (default: the migrations, policies and checks
+    """PATHS are files or directories (default: the migrations, policies and checks
     directories). A finding is waived by a comment on or before its statement:
     `-- dbops: ignore RULE reason` (`ignore-file` for the whole file).
     """

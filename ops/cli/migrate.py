@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import click
@@ -42,16 +41,16 @@ def _show_run(app: AppContext, report: Any) -> None:
 @dry_run_option
 @pass_app
 def migrate_cmd(app: AppContext, to: str | None, dry_run: bool) -> None:
-    """Apply pending migrations in order, then re-apply changed policy files.
+    """Migrations run in order; then every policy file that is new, edited or no longer matches
+    the live policies is re-applied.
 
     --dry-run runs the transactional migrations in a transaction that is rolled back and
     prints their SQL.
     """
-    from ops import migrations, policies
+    from ops.deploy import deploy
 
-    after = functools.partial(policies.apply_changed, settings=app.settings)
     with app.connect() as conn:
-        report = migrations.migrate(conn, app.settings, to=to, dry_run=dry_run, after=after)
+        report = deploy(conn, app.settings, to=to, dry_run=dry_run)
     _show_run(app, report)
 
 
@@ -65,8 +64,10 @@ def migrate_cmd(app: AppContext, to: str | None, dry_run: bool) -> None:
 def rollback_cmd(
     app: AppContext, steps: int | None, to: str | None, everything: bool, dry_run: bool, yes: bool
 ) -> None:
-    """Roll back applied migrations, newest first, each with its .rollback.sql."""
-    from ops import migrations, policies
+    """Newest first, each with its .rollback.sql; the managed tables' policies step aside
+    around it and what still applies is put back."""
+    from ops import migrations
+    from ops.deploy import undeploy
     from ops.migrations import history, read_migration_dir
 
     with app.connect() as conn:
@@ -80,16 +81,7 @@ def rollback_cmd(
             )
             if plan:
                 confirm(f"Roll back {', '.join(m.id for m in plan)}?", yes)
-        report = migrations.rollback(
-            conn,
-            app.settings,
-            steps=steps,
-            to=to,
-            everything=everything,
-            dry_run=dry_run,
-            before=functools.partial(policies.withdraw, settings=app.settings),
-            after=functools.partial(policies.reapply_after_rollback, settings=app.settings),
-        )
+        report = undeploy(conn, app.settings, steps=steps, to=to, everything=everything, dry_run=dry_run)
     _show_run(app, report)
 
 
@@ -98,7 +90,8 @@ def rollback_cmd(
 @pass_app
 @click.pass_context
 def status_cmd(ctx: click.Context, app: AppContext, exit_code: bool) -> None:
-    """List every migration: applied, pending, edited or missing-file."""
+    """Each migration is applied, pending, edited (changed since it was applied) or
+    missing-file (applied, but its file is gone)."""
     from ops import migrations
 
     with app.connect() as conn:
@@ -126,7 +119,7 @@ def status_cmd(ctx: click.Context, app: AppContext, exit_code: bool) -> None:
 @click.option("--non-transactional", is_flag=True, help="For statements that cannot run in a transaction.")
 @pass_app
 def new_cmd(app: AppContext, name: str, non_transactional: bool) -> None:
-    """Create migrations/NNNN_NAME.sql and its .rollback.sql."""
+    """Writes migrations/NNNN_NAME.sql and NNNN_NAME.rollback.sql."""
     from ops.migrations import new_migration
 
     paths = new_migration(app.settings.migrations_dir, name, transactional=not non_transactional)
@@ -144,7 +137,7 @@ def new_cmd(app: AppContext, name: str, non_transactional: bool) -> None:
 @dry_run_option
 @pass_app
 def mark_cmd(app: AppContext, ids: tuple[str, ...], rehash: bool, dry_run: bool) -> None:
-    """Record migrations as applied without running them (baseline an existing database)."""
+    """Baselines an existing database: the history records them, their SQL does not run."""
     from ops import migrations
 
     with app.connect() as conn:
@@ -157,7 +150,7 @@ def mark_cmd(app: AppContext, ids: tuple[str, ...], rehash: bool, dry_run: bool)
 @dry_run_option
 @pass_app
 def unmark_cmd(app: AppContext, ids: tuple[str, ...], dry_run: bool) -> None:
-    """Remove migrations from the history without running their rollbacks."""
+    """The history forgets them; their rollback files do not run."""
     from ops import migrations
 
     with app.connect() as conn:
@@ -169,7 +162,7 @@ def unmark_cmd(app: AppContext, ids: tuple[str, ...], dry_run: bool) -> None:
 @pass_app
 @click.pass_context
 def verify_cmd(ctx: click.Context, app: AppContext) -> None:
-    """On a scratch database: apply, roll back and re-apply every migration, comparing schemas."""
+    """Every migration in turn, on a scratch database, with the schemas compared after each step."""
     from ops.migrations import verify
 
     report = verify(app.conninfo(), app.settings)
@@ -194,11 +187,11 @@ def verify_cmd(ctx: click.Context, app: AppContext) -> None:
 @dry_run_option
 @pass_app
 def unlock_cmd(app: AppContext, dry_run: bool) -> None:
-    """Show who holds dbops locks (pid, application, client, since); clear stale yoyo lock rows.
+    """A holder shows as pid, application, client and since.
 
     dbops' own locks are advisory: the server releases them when their session ends.
     """
-    from ops.locks import unlock
+    from ops.migrations import unlock
 
     with app.connect() as conn:
         report = unlock(conn, dry_run=dry_run)

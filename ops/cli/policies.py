@@ -10,7 +10,7 @@ from ops.errors import ExitCode
 
 @click.group("policies")
 def policies() -> None:
-    """Row-level security from policies/: one file per table, applied declaratively.
+    """One file per table, applied declaratively.
 
     A table's live policies become exactly its file's; other policies on it are dropped.
     """

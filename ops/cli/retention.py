@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ops.cli._context import AppContext, Duration, dry_run_option, jsonable, pass_app, table
-from ops.errors import ConfigError, ExitCode
+from ops.errors import ConfigError, Partial
 from ops.retention import BatchReport, Listener, RunResult
 from ops.vocabulary import parse_duration, parse_timestamp
 
@@ -74,7 +74,7 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f}s"
 
 
-def _show(ctx: click.Context, app: AppContext, result: RunResult) -> None:
+def _show(app: AppContext, result: RunResult) -> None:
     def text() -> None:
         table(
             ["rule", "action", "rows", "by table", "batches", "backlog", "oldest eligible", "p99 batch",
@@ -95,13 +95,21 @@ def _show(ctx: click.Context, app: AppContext, result: RunResult) -> None:
             )
 
     app.emit({"event": "summary", **jsonable(result)}, text)
-    if result.partial:
-        click.echo(
-            f"Note: stopped with {result.backlog} eligible rows left (time budget or lock timeouts)",
-            err=True,
+    for rule in result.rules:
+        for unit in rule.skipped:
+            line = f"Skipped: {rule.rule}: {unit.table} {unit.key} could not move: {unit.reason}"
+            click.echo(line, err=True)
+    if result.skipped:
+        raise Partial(
+            f"{len(result.skipped)} unit(s) could not move and were left where they are; "
+            "every other unit and rule ran",
+            "resolve each skipped row (its id is taken, or a constraint refuses it)",
         )
-        click.echo("Hint: the next run picks them up; raise --max-runtime or run more often", err=True)
-        ctx.exit(int(ExitCode.PARTIAL))
+    if result.partial:
+        raise Partial(
+            f"stopped with {result.backlog} eligible rows left (time budget or lock timeouts)",
+            "the next run picks them up; raise --max-runtime or run more often",
+        )
 
 
 def _run_rules(
@@ -122,7 +130,7 @@ def _run_rules(
             conn, rules, run, lock_wait=app.settings.lock_wait, dry_run=dry_run, batch_size=batch_size,
             listener=out,
         )  # fmt: skip
-    _show(ctx, app, result)
+    _show(app, result)
 
 
 @click.command("evict")
@@ -136,7 +144,7 @@ def evict_cmd(
     ctx: click.Context, app: AppContext, rule: str | None, batch_size: int | None, max_runtime: float | None,
     dry_run: bool,
 ) -> None:  # fmt: skip
-    """Delete expired rows of the ttl rules (default: plan_cache, expires_at in the past).
+    """The ttl rules (default: plan_cache, expires_at in the past).
 
     With RULE, only that rule. --dry-run counts what would be deleted.
     """
@@ -149,6 +157,11 @@ def evict_cmd(
 @click.option(
     "--since", metavar="T", help="restore: rows archived at or after T (ISO time, or now-2h, or 2h)."
 )
+@click.option(
+    "--skip-conflicts",
+    is_flag=True,
+    help="restore: leave units whose id is live again in the archive and restore the rest (exit 6).",
+)
 @_batch_size
 @_max_runtime
 @dry_run_option
@@ -156,22 +169,22 @@ def evict_cmd(
 @click.pass_context
 def archive_cmd(
     ctx: click.Context, app: AppContext, words: tuple[str, ...], older_than: str | None, since: str | None,
-    batch_size: int | None, max_runtime: float | None, dry_run: bool,
+    skip_conflicts: bool, batch_size: int | None, max_runtime: float | None, dry_run: bool,
 ) -> None:  # fmt: skip
-    """Move old rows of the archive rules to archive.<table>; or move them back.
-
-    `dbops archive [RULE]` moves rows of every archive rule (or one); `dbops archive restore
+    """`dbops archive [RULE]` moves rows of every archive rule (or one); `dbops archive restore
     RULE --since T` moves rows archived at or after T back to their sources, a session
-    with its topics and misconceptions as one unit. --dry-run counts what would move.
+    with its topics and misconceptions as one unit. A restore whose rows' ids are live
+    again lists them and changes nothing (exit 4) unless --skip-conflicts. A unit that
+    cannot move is skipped and named (exit 6). --dry-run counts what would move.
     """
     if words[:1] == ("restore",):
         if len(words) != 2 or since is None or older_than is not None:
             raise ConfigError(
                 "usage: dbops archive restore RULE --since T", "e.g. dbops archive restore quizzes --since 2h"
             )
-        _restore(ctx, app, words[1], since, batch_size, max_runtime, dry_run)
+        _restore(ctx, app, words[1], since, skip_conflicts, batch_size, max_runtime, dry_run)
         return
-    if len(words) > 1 or since is not None:
+    if len(words) > 1 or since is not None or skip_conflicts:
         raise ConfigError(
             "usage: dbops archive [RULE] [--older-than AGE]", "or: dbops archive restore RULE --since T"
         )
@@ -179,7 +192,7 @@ def archive_cmd(
 
 
 def _restore(
-    ctx: click.Context, app: AppContext, name: str, since: str, batch_size: int | None,
+    ctx: click.Context, app: AppContext, name: str, since: str, skip_conflicts: bool, batch_size: int | None,
     max_runtime: float | None, dry_run: bool,
 ) -> None:  # fmt: skip
     from ops import retention
@@ -190,14 +203,14 @@ def _restore(
     with app.connect() as conn, _Output(app) as out:
         result = retention.restore_rule(
             conn, rule, when, run, lock_wait=app.settings.lock_wait, dry_run=dry_run, batch_size=batch_size,
-            listener=out,
+            listener=out, skip_conflicts=skip_conflicts,
         )  # fmt: skip
-    _show(ctx, app, result)
+    _show(app, result)
 
 
 @click.group("retention")
 def retention_group() -> None:
-    """Retention jobs (see `dbops retention run`)."""
+    """See `dbops retention run --help`."""
 
 
 @retention_group.command("run")
@@ -217,7 +230,8 @@ def retention_run_cmd(
     """Run every configured rule (evict, then archive) under one lock: the command for cron.
 
     Exit 0: done; 5: another run holds the lock (skip); 6: the time budget ran out with
-    backlog left (the next run continues).
+    backlog left (the next run continues), or a unit could not move (named; every other
+    unit and rule still ran).
     """
     from ops.retention import retention_run
 
@@ -226,4 +240,4 @@ def retention_run_cmd(
             app.connect, app.settings.tool, max_runtime=max_runtime, lock_wait=app.settings.lock_wait,
             dry_run=dry_run, batch_size=batch_size, listener=out, metrics_file=metrics_file,
         )  # fmt: skip
-    _show(ctx, app, result)
+    _show(app, result)

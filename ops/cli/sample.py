@@ -36,7 +36,7 @@ def sample_data_cmd(
     skip_loaded: bool,
     dry_run: bool,
 ) -> None:
-    """Load realistic sample data into every table, in one transaction.
+    """Into every table, in one transaction.
 
     Per user: 1-3 study sessions, 3-9 topics each, 0-4 quizzes and a tutor chat in 40% of
     topics, misconceptions, and one plan_cache row per two users. A user is about 60 rows.

@@ -13,7 +13,7 @@ from typing import Any
 
 from ops.config import Settings
 from ops.errors import ConfigError
-from ops.lint.model import Finding, LintFile, LintReport, RuleInfo, WaivedFinding
+from ops.lint.model import FileKind, Finding, LintFile, LintReport, RuleInfo, WaivedFinding
 from ops.lint.rules.checks import check_findings, check_id_findings
 from ops.lint.rules.migrations import RULES as OWN_RULES
 from ops.lint.rules.migrations import finding as own_finding
@@ -31,7 +31,7 @@ from ops.lint.statements import SqlText, parse_sql, waiver_scope
 from ops.sqlfiles import parse_headers
 from ops.vocabulary import fail_on as fail_on_word
 
-_KIND_BY_DIR_NAME = {"migrations": "migration", "policies": "policy", "checks": "check"}
+_KIND_BY_DIR_NAME: dict[str, FileKind] = {"migrations": "migration", "policies": "policy", "checks": "check"}
 
 
 def lint_settings(settings: Settings) -> Mapping[str, Any]:
@@ -102,7 +102,7 @@ def read_project_config(settings: Settings) -> None:
 
 
 def collect_files(settings: Settings, paths: Sequence[Path], cwd: Path) -> list[LintFile]:
-    roots = {
+    roots: dict[FileKind, Path] = {
         "migration": settings.migrations_dir,
         "policy": settings.policies_dir,
         "check": settings.checks_dir,
@@ -123,10 +123,10 @@ def collect_files(settings: Settings, paths: Sequence[Path], cwd: Path) -> list[
     return [_lint_file(path, roots, settings.project_root, cwd) for path in found]
 
 
-def _lint_file(path: Path, roots: Mapping[str, Path], project_root: Path, cwd: Path) -> LintFile:
-    kind = next((k for k, root in roots.items() if path.is_relative_to(root)), None)
-    if kind is None:
-        kind = next((_KIND_BY_DIR_NAME[p.name] for p in path.parents if p.name in _KIND_BY_DIR_NAME), "sql")
+def _lint_file(path: Path, roots: Mapping[FileKind, Path], project_root: Path, cwd: Path) -> LintFile:
+    by_root = next((k for k, root in roots.items() if path.is_relative_to(root)), None)
+    by_dir = next((_KIND_BY_DIR_NAME[p.name] for p in path.parents if p.name in _KIND_BY_DIR_NAME), None)
+    kind: FileKind = by_root or by_dir or "sql"
     transactional = True
     if kind == "migration":
         kind = "rollback" if path.name.endswith(".rollback.sql") else "migration"

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from ops.sarif import Level
 from ops.vocabulary import reaches
 
-LEVELS = ("note", "warning", "error")  # ascending, as SARIF names them; `note` reads as `info`
-SOURCES = ("sqlfluff", "squawk", "dbops")
+# SARIF's levels, ascending; `note` reads as `info` for --fail-on (ops.vocabulary)
+LEVELS: tuple[Level, ...] = ("note", "warning", "error")
+Source = Literal["sqlfluff", "squawk", "dbops"]
+SOURCES: tuple[Source, ...] = ("sqlfluff", "squawk", "dbops")
+
+
+FileKind = Literal["migration", "rollback", "policy", "check", "sql"]
 
 
 @dataclass(frozen=True)
 class LintFile:
     path: Path
     display: str  # relative to the project root where possible, with '/'
-    kind: str  # migration | rollback | policy | check | sql
+    kind: FileKind
     transactional: bool = True
 
 
@@ -25,9 +32,9 @@ class Finding:
     line: int  # 1-based
     column: int  # 1-based
     rule: str
-    level: str  # note | warning | error
+    level: Level
     message: str
-    source: str  # sqlfluff | squawk | dbops
+    source: Source
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.rule)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ops.lint.model import SOURCES, Finding, LintReport, RuleInfo
+from ops.sarif import Location, Result, Rule, Run, sarif_log
 
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _TOOL_URIS = {
     "sqlfluff": "https://www.sqlfluff.com/",
     "squawk": "https://squawkhq.com/",
@@ -63,41 +63,31 @@ def github_lines(report: LintReport) -> list[str]:
     return lines
 
 
-def _result(f: Finding, rule_index: dict[str, int], reason: str | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "ruleId": f.rule,
-        "ruleIndex": rule_index[f.rule],
-        "level": f.level,
-        "message": {"text": f.message},
-        "locations": [
-            {
-                "physicalLocation": {
-                    "artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
-                    "region": {"startLine": max(f.line, 1), "startColumn": max(f.column, 1)},
-                }
-            }
-        ],
-    }
-    if reason is not None:
-        result["suppressions"] = [{"kind": "inSource", "justification": reason}]
-    return result
+def _result(f: Finding, reason: str | None = None) -> Result:
+    return Result(
+        rule_id=f.rule,
+        level=f.level,
+        message=f.message,
+        location=Location(
+            uri=f.path, uri_base_id="%SRCROOT%", start_line=max(f.line, 1), start_column=max(f.column, 1)
+        ),
+        suppression=("inSource", reason) if reason is not None else None,
+    )
 
 
-def _rule(info: RuleInfo) -> dict[str, Any]:
-    rule: dict[str, Any] = {
-        "id": info.id,
-        "shortDescription": {"text": info.help.split(". ")[0][:200]},
-        "fullDescription": {"text": info.help},
-        "help": {"text": info.help},
-    }
-    if info.help_uri:
-        rule["helpUri"] = info.help_uri
-    return rule
+def _rule(info: RuleInfo) -> Rule:
+    return Rule(
+        id=info.id,
+        short=info.help.split(". ")[0][:200],
+        full=info.help,
+        help=info.help,
+        help_uri=info.help_uri or None,
+    )
 
 
 def sarif(report: LintReport) -> dict[str, Any]:
     """SARIF 2.1.0: one run per tool, each with its rules; waived results carry a suppression."""
-    runs = []
+    runs: list[Run] = []
     for source in SOURCES:
         findings: list[tuple[Finding, str | None]] = [
             (f, None) for f in report.findings if f.source == source
@@ -106,18 +96,13 @@ def sarif(report: LintReport) -> dict[str, Any]:
         every = {r.id for r in report.rules.values() if r.source == source == "dbops"}
         used = sorted({f.rule for f, _ in findings} | every)
         infos = [report.rules.get(rule, RuleInfo(rule, source, rule)) for rule in used]
-        rule_index = {info.id: i for i, info in enumerate(infos)}
         runs.append(
-            {
-                "tool": {
-                    "driver": {
-                        "name": source,
-                        "informationUri": _TOOL_URIS[source],
-                        "rules": [_rule(i) for i in infos],
-                    }
-                },
-                "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "the project root"}}},
-                "results": [_result(f, rule_index, reason) for f, reason in findings],
-            }
+            Run(
+                tool=source,
+                information_uri=_TOOL_URIS[source],
+                rules=[_rule(i) for i in infos],
+                uri_base_ids={"%SRCROOT%": "the project root"},
+                results=[_result(f, reason) for f, reason in findings],
+            )
         )
-    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": runs}
+    return sarif_log(runs)

@@ -21,6 +21,7 @@ from typing import Any
 
 from ops.errors import ConfigError, OperationFailed
 from ops.lint.model import Finding, LintFile, RuleInfo
+from ops.sarif import Level
 
 SQLFLUFF_ERROR_CODES = ("PRS", "TMP", "LXR")  # cannot parse / template / lex: the file is broken
 SQLFLUFF_RULES_URL = "https://docs.sqlfluff.com/en/stable/reference/rules.html"
@@ -56,7 +57,7 @@ DEFAULT_SQUAWK_OFF: dict[str, dict[str, str]] = {
     "squawk_off_transactional": {},
     "squawk_off_non_transactional": {},
 }
-_SQUAWK_LEVELS = {"error": "error", "warning": "warning", "hint": "note", "info": "note"}
+_SQUAWK_LEVELS: dict[str, Level] = {"error": "error", "warning": "warning", "hint": "note", "info": "note"}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Versioned migrations: the files, the history tables (yoyo's, plus checksums), the engine that
-applies and rolls back, the statement runner with lock retries, and `verify` on a scratch database."""
+"""Versioned migrations: the files, the history tables (yoyo's, plus checksums; `unlock`), the engine
+that applies and rolls back, the statement runner with lock retries, `verify` on a scratch database."""
 
 from ops.migrations.engine import (
     MigrationSQLError,
@@ -26,6 +26,7 @@ from ops.migrations.files import (
     read_migration_dir,
     split_statements,
 )
+from ops.migrations.history import UnlockReport, unlock
 from ops.migrations.runner import SQLFileError, run_statements, set_lock_timeout, with_lock_retries
 from ops.migrations.verification import VerifyReport, VerifyStep, scratch_database, verify
 from ops.sqltext import Statement
@@ -39,6 +40,7 @@ __all__ = [
     "Statement",
     "StatusReport",
     "StepReport",
+    "UnlockReport",
     "VerifyReport",
     "VerifyStep",
     "apply_file",
@@ -58,6 +60,7 @@ __all__ = [
     "split_statements",
     "status",
     "status_of",
+    "unlock",
     "unmark",
     "verify",
     "with_lock_retries",

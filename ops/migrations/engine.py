@@ -14,6 +14,7 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import psycopg
 from pglast import ast
@@ -28,7 +29,11 @@ from ops.locks import JobFamily, job_lock
 from ops.migrations import history
 from ops.migrations.files import MigrationFile, find, read_migration_dir
 from ops.migrations.runner import SQLFileError, run_statements, set_lock_timeout, with_lock_retries
+from ops.retry import elapsed_ms
 from ops.sqltext import Statement
+
+State = Literal["applied", "pending", "edited", "missing-file"]
+Direction = Literal["apply", "rollback", "mark", "unmark", "rehash"]
 
 
 class MigrationSQLError(SQLFileError):
@@ -40,7 +45,7 @@ class MigrationSQLError(SQLFileError):
 @dataclass(frozen=True)
 class MigrationStatus:
     id: str
-    state: str  # applied | pending | edited | missing-file
+    state: State
     applied_at: str | None
     transactional: bool | None
     note: str
@@ -62,7 +67,7 @@ class StatusReport:
 @dataclass(frozen=True)
 class StepReport:
     id: str
-    direction: str  # apply | rollback | mark | unmark | rehash
+    direction: Direction
     executed: bool
     duration_ms: int
     sql: tuple[str, ...] = ()
@@ -71,7 +76,7 @@ class StepReport:
 
 @dataclass(frozen=True)
 class RunReport:
-    direction: str
+    direction: Direction
     dry_run: bool
     steps: tuple[StepReport, ...]
     notes: tuple[str, ...] = ()
@@ -177,14 +182,14 @@ def rollback_file(conn: Conn, m: MigrationFile, settings: Settings) -> StepRepor
     return _run_file(conn, m, settings, "rollback")
 
 
-def _run_file(conn: Conn, m: MigrationFile, settings: Settings, direction: str) -> StepReport:
+def _run_file(conn: Conn, m: MigrationFile, settings: Settings, direction: Direction) -> StepReport:
     forward = direction == "apply"
     file, statements = m.script(direction)
     path = settings.display_path(file)
     started = time.monotonic()
 
     def record() -> None:
-        elapsed = int((time.monotonic() - started) * 1000)
+        elapsed = elapsed_ms(started)
         try:
             if forward:
                 history.record_apply(conn, m, elapsed)
@@ -224,7 +229,7 @@ def _run_file(conn: Conn, m: MigrationFile, settings: Settings, direction: str) 
         m.id,
         direction,
         True,
-        int((time.monotonic() - started) * 1000),
+        elapsed_ms(started),
         tuple(s.sql + ";" for s in statements),
         note,
     )
@@ -238,7 +243,7 @@ def _dry_run(
     conn: Conn,
     plan: Sequence[MigrationFile],
     settings: Settings,
-    direction: str,
+    direction: Direction,
     prepare: PlanHook | None = None,
 ) -> list[StepReport]:
     """Execute the transactional prefix of the plan in one transaction that is rolled back."""
@@ -269,7 +274,7 @@ def _dry_run(
                     m.id,
                     direction,
                     False,
-                    int((time.monotonic() - started) * 1000),
+                    elapsed_ms(started),
                     tuple(s.sql + ";" for s in statements),
                     note,
                 )
@@ -408,7 +413,7 @@ def mark(
                 raise ConfigError(
                     f"migration {m.id} is not applied", f"use `dbops mark {m.id}` to baseline it"
                 )
-        direction = "rehash" if rehash else "mark"
+        direction: Direction = "rehash" if rehash else "mark"
         if not dry_run:
             history.ensure_history(conn)
             with conn.transaction():

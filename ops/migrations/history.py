@@ -20,6 +20,7 @@ import psycopg
 
 from ops import sqlfiles
 from ops.db import Conn
+from ops.locks import LockHolder, holders
 from ops.migrations.files import MigrationFile
 
 MIGRATION_TABLE = "_yoyo_migration"
@@ -166,3 +167,22 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@dataclass(frozen=True)
+class UnlockReport:
+    holders: tuple[LockHolder, ...]
+    yoyo_rows_cleared: tuple[int, ...]
+    dry_run: bool
+
+
+def unlock(conn: Conn, *, dry_run: bool = False) -> UnlockReport:
+    """Who holds dbops locks now, and clear yoyo lock rows left by ended processes.
+
+    Advisory locks need no clearing: the server drops them with their session.
+    """
+    return UnlockReport(
+        tuple(holders(conn)),
+        tuple(clear_stale_yoyo_locks(conn, dry_run=dry_run)),
+        dry_run,
+    )

@@ -14,6 +14,7 @@ from psycopg import sql
 from ops.config import Settings
 from ops.db import Conn, pg_error_message
 from ops.errors import OperationFailed
+from ops.retry import backoff_delay
 from ops.sqltext import Statement
 
 
@@ -74,7 +75,6 @@ def set_lock_timeout(conn: Conn, ms: int, *, local: bool) -> None:
 
 def with_lock_retries(settings: Settings, label: str, attempt: Callable[[], None]) -> None:
     """Run `attempt`; on LockNotAvailable wait (0.5 s, doubling) and retry `lock_retries` times."""
-    delay = 0.5
     for tries in range(settings.lock_retries + 1):
         try:
             attempt()
@@ -87,5 +87,4 @@ def with_lock_retries(settings: Settings, label: str, attempt: Callable[[], None
                     "retry when the blocking session ends (see pg_stat_activity), "
                     "or raise --lock-timeout / DBOPS_LOCK_TIMEOUT",
                 ) from exc
-            time.sleep(delay)
-            delay *= 2
+            time.sleep(backoff_delay(tries, first=0.5))

@@ -47,20 +47,6 @@ from ops.policies.state import (
     record,
 )
 
-__all__ = [
-    "ApplyReport",
-    "FileApply",
-    "PolicyDiff",
-    "PolicyFile",
-    "PolicySQLError",
-    "apply",
-    "apply_changed",
-    "diff",
-    "read_policy_dir",
-    "reapply_after_rollback",
-    "withdraw",
-]
-
 
 @dataclass(frozen=True)
 class FileApply:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 from psycopg import sql
 
@@ -20,10 +20,13 @@ from ops.db import Conn
 _COMMANDS = {"r": "select", "a": "insert", "w": "update", "d": "delete", "*": "all"}
 
 
+Command = Literal["select", "insert", "update", "delete", "all"]
+
+
 @dataclass(frozen=True)
 class PolicyDef:
     name: str
-    command: str  # select | insert | update | delete | all
+    command: Command
     permissive: bool
     roles: tuple[str, ...]
     using: str | None
@@ -72,7 +75,7 @@ class TableState:
         policies = tuple(
             PolicyDef(
                 name,
-                str(p["command"]),
+                cast(Command, str(p["command"])),  # written by to_json from a PolicyDef
                 bool(p["permissive"]),
                 tuple(p["roles"]),
                 p.get("using"),

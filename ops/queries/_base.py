@@ -60,9 +60,11 @@ def statement(name: str) -> bytes:
 def bind(conn: Conn, user_id: UUID) -> AbstractContextManager[Conn]:
     """Bind an autocommit connection to the application user for a block (one request).
 
-    Every call of the block for that user then costs what the bare statement costs (the
-    role and claims are set once for the session, not per call); calls for anyone else
-    still switch per call. On exit the connection's own role and no claims are back.
+    The block is one transaction with the role and claims local to it (pooler-safe:
+    nothing is set for the session). Every call of the block for that user then costs what
+    the bare statement costs; calls for anyone else switch for that call and switch back,
+    in the same round trip. On exit the transaction commits (rolls back after a failed
+    statement), and with it the caller is gone.
     """
     return bound_as(conn, check_uuid(user_id, "user_id"), "authenticated")
 
@@ -75,27 +77,39 @@ def bind_system(conn: Conn) -> AbstractContextManager[Conn]:
 def run(conn: Conn, caller: Actor, *steps: Step) -> list[Rows]:
     """Run the steps as `caller` in one transaction; the rows of each step.
 
-    On a connection bound to the caller (`bind`), the statements go as they are: one step
-    is one round trip, like bare psycopg. On an idle autocommit connection, the role and
-    claims (local to the transaction) and the steps go as one pipeline: one round trip, one
-    implicit transaction that ends at the pipeline's sync, so nothing outlives the call.
-    Inside a transaction the caller opened, `acting_as` switches and puts the caller back.
+    On a connection bound to the caller (`bind`), the statements go as they are, in the
+    binding's transaction: one step is one round trip, like bare psycopg; for another
+    caller the switch, the steps and the switch back go as one pipeline. On an idle
+    autocommit connection, the role and claims (local to the transaction) and the steps go
+    as one pipeline: one round trip, one implicit transaction that ends at the pipeline's
+    sync, so nothing outlives the call. Inside a transaction the caller opened,
+    `acting_as` switches and puts the caller back.
     """
-    idle = conn.pgconn.transaction_status == TransactionStatus.IDLE
+    status = conn.pgconn.transaction_status
     current = bound_actor(conn)
-    bound = current is caller or current == caller
-    if idle and bound and len(steps) == 1:
-        name, params = steps[0]
-        return [conn.execute(statement(name), params).fetchall()]
-    if idle and conn.autocommit:
-        return _pipelined(conn, None if bound else caller, steps)
+    if current is not None:
+        if status == TransactionStatus.IDLE:
+            raise ConfigError(
+                "the bound transaction ended inside the bind block: later calls would run as the login role",
+                "do not commit inside `with bind(...)`; leave the block to commit",
+            )
+        if current is caller or current == caller:
+            if len(steps) == 1:
+                name, params = steps[0]
+                return [conn.execute(statement(name), params).fetchall()]
+            return _pipelined(conn, None, steps)
+        return _pipelined(conn, caller, steps, back_to=current)
+    if status == TransactionStatus.IDLE and conn.autocommit:
+        return _pipelined(conn, caller, steps)
     with acting_as(conn, caller.user_id, caller.role):
         return [conn.execute(statement(name), params).fetchall() for name, params in steps]
 
 
-def _pipelined(conn: Conn, switch_to: Actor | None, steps: Sequence[Step]) -> list[Rows]:
+def _pipelined(
+    conn: Conn, switch_to: Actor | None, steps: Sequence[Step], back_to: Actor | None = None
+) -> list[Rows]:
     """One pipeline, one sync: the role and claims (if switching) and the steps share one
-    implicit transaction."""
+    implicit transaction (or the binding's, whose caller `back_to` is put back after)."""
     error: psycopg.Error | None = None
     cursors = []
     try:
@@ -104,6 +118,8 @@ def _pipelined(conn: Conn, switch_to: Actor | None, steps: Sequence[Step]) -> li
                 if switch_to is not None:
                     conn.execute(SET_LOCAL, (switch_to.role, switch_to.claims))
                 cursors = [conn.execute(statement(name), params) for name, params in steps]
+                if back_to is not None:
+                    conn.execute(SET_LOCAL, (back_to.role, back_to.claims))
             except psycopg.Error as exc:  # kept, so the exit raises "aborted" instead of logging it
                 error = exc
     except psycopg.Error as exc:

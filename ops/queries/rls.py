@@ -1,4 +1,4 @@
-"""Acting as an application user: a role with PostgREST-style claims, per transaction or per connection.
+"""Acting as an application user: a role with PostgREST-style claims, always per transaction.
 
 `acting_as` runs a block in one transaction: `set_config(..., true)` ends with the
 transaction, so nothing of the caller leaks to the next transaction on the same (possibly
@@ -6,10 +6,13 @@ pooled) connection. Used inside a transaction that is already open, the block is
 savepoint, whose release would keep the settings until the outer transaction ends: there
 the role and claims in force before the block are put back when it ends.
 
-`bound_as` sets the role and claims for the connection's session instead (one round trip
-on entry, one on exit), so that every statement of the block runs as the caller with no
-per-statement cost: an application binds its connection for the length of one request.
-The session's own role and no claims are restored on exit, also when the block raises.
+`bound_as` opens one transaction for a block (one request) and sets the role and claims
+local to it (BEGIN and both settings in one round trip; COMMIT on exit, another), so that
+every statement of the block runs as the caller with no per-statement cost. Nothing is set
+for the session: behind a transaction-mode pooler the server connection serves this
+client for the whole transaction, and the binding ends with it, so it can never reach
+another client's statements. A block that raises still commits what completed (as calls
+on an unbound connection would have), unless a statement failed: then it rolls back.
 """
 
 from __future__ import annotations
@@ -28,11 +31,10 @@ from ops.db import Conn
 from ops.errors import ConfigError
 
 ROLES = ("anon", "authenticated", "service_role")
+BEGIN, COMMIT, ROLLBACK = b"begin", b"commit", b"rollback"
 
 # Role and claims for the rest of the transaction, in one round trip (like SET LOCAL ROLE).
 SET_LOCAL = "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)"
-SET_SESSION = "select set_config('role', %s, false), set_config('request.jwt.claims', %s, false)"
-RESET_SESSION = "reset role; reset request.jwt.claims"
 
 
 @dataclass(frozen=True)
@@ -85,30 +87,33 @@ def acting_as(conn: Conn, user_id: UUID | str | None, role: str = "authenticated
 
 @contextmanager
 def bound_as(conn: Conn, user_id: UUID | str | None, role: str = "authenticated") -> Iterator[Conn]:
-    """Bind the connection's session to `role` and the claims of `user_id` for the block.
+    """Run the block in one transaction as `role` with the claims of `user_id`.
 
-    Needs an idle autocommit connection not bound already. Statements of the block run as
-    the caller, each in its own transaction; `acting_as` inside still switches per
-    transaction, and the binding is back in force after it.
+    Needs an idle autocommit connection not bound already. `acting_as` inside switches
+    for its own block and puts this caller back after it.
     """
     caller = actor(role, user_id)
-    if not conn.autocommit or conn.info.transaction_status != TransactionStatus.IDLE:
-        raise ConfigError(
-            "binding a connection to a caller needs an idle connection in autocommit mode",
-            "bind outside any transaction, on an autocommit connection such as ops.db.connect(url)",
-        )
     if conn in _BOUND:
         raise ConfigError(
             f"the connection is already bound to {_BOUND[conn]}",
             "leave the first binding's block first, or use another connection",
         )
-    conn.execute(SET_SESSION, (caller.role, caller.claims))
+    if not conn.autocommit or conn.info.transaction_status != TransactionStatus.IDLE:
+        raise ConfigError(
+            "binding a connection to a caller needs an idle connection in autocommit mode",
+            "bind outside any transaction, on an autocommit connection such as ops.db.connect(url)",
+        )
+    with conn.pipeline():  # one round trip: the transaction and its caller
+        conn.execute(BEGIN)
+        conn.execute(SET_LOCAL, (caller.role, caller.claims))
     _BOUND[conn] = caller
     try:
         yield conn
     finally:
         del _BOUND[conn]
         if not conn.closed and not conn.broken:
-            if conn.info.transaction_status != TransactionStatus.IDLE:
-                conn.rollback()
-            conn.execute(RESET_SESSION)
+            status = conn.pgconn.transaction_status  # read again: the block ran since the check above
+            if status == TransactionStatus.INTRANS:
+                conn.execute(COMMIT)
+            elif status != TransactionStatus.IDLE:
+                conn.execute(ROLLBACK)

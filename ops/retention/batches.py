@@ -6,31 +6,43 @@ batch from queueing behind the application's locks, and an archive batch deletes
 inserts in one statement, so a kill at any instant leaves each row in its source or in its
 archive, never both or neither. The batch size adapts so that batches stay within
 `batch_time` (100 ms).
+
+A unit that cannot move (its id already archived, a constraint) is skipped and reported
+by table and key; the rest of the rule and every other rule still run, and the run counts
+as partial (exit 6) so that cron and the metrics show something was left.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 
 from ops.db import Conn
-from ops.errors import OperationFailed
+from ops.errors import ConfigError, OperationFailed
 from ops.failpoints import failpoint
 from ops.locks import JobFamily, job_lock
 from ops.retention import statements as q
 from ops.retention import units
 from ops.retention.rules import Rule, RunSettings, validate
+from ops.retention.units import Skipped
+from ops.retry import backoff_delay, elapsed_s
 
 START_BATCH = 500
 MAX_BATCH = 100_000
 MAX_LOCK_RETRIES = 5
 CAREFUL_BATCHES = 20
 AIM = 0.6
+
+
+Action = Literal["deleted", "archived", "restored"]
+Stopped = Literal["done", "time budget", "lock timeouts", "dry run"]
 
 
 @dataclass(frozen=True)
@@ -44,10 +56,10 @@ class BatchReport:
     duration_ms: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RuleResult:
     rule: str
-    action: str  # deleted | archived | restored
+    action: Action
     dry_run: bool
     rows: int  # done (or, with --dry-run, that would be done)
     rows_by_table: dict[str, int]
@@ -59,7 +71,8 @@ class RuleResult:
     p99_batch_ms: float | None
     max_batch_ms: float | None
     lock_timeouts: int
-    stopped: str  # done | time budget | lock timeouts | dry run
+    stopped: Stopped
+    skipped: tuple[Skipped, ...] = ()  # units that could not move, left where they are
 
 
 @dataclass(frozen=True)
@@ -79,9 +92,15 @@ class RunResult:
         return sum(r.backlog for r in self.rules)
 
     @property
+    def skipped(self) -> tuple[Skipped, ...]:
+        return tuple(s for r in self.rules for s in r.skipped)
+
+    @property
     def partial(self) -> bool:
-        """The run stopped early (time budget, lock timeouts) with eligible rows left."""
-        return any(r.stopped not in ("done", "dry run") and r.backlog > 0 for r in self.rules)
+        """Work was left: the run stopped early (time budget, lock timeouts) with eligible
+        rows left, or some unit could not move."""
+        stopped_early = any(r.stopped not in ("done", "dry run") and r.backlog > 0 for r in self.rules)
+        return stopped_early or bool(self.skipped)
 
 
 class Listener:
@@ -128,9 +147,27 @@ def _now(conn: Conn) -> datetime:
     return row[0]  # type: ignore[no-any-return]
 
 
-def _configure_session(conn: Conn, run: RunSettings) -> None:
-    conn.execute("select set_config('lock_timeout', %s, false)", (f"{run.lock_timeout_ms}ms",))
-    conn.execute("select set_config('statement_timeout', %s, false)", (f"{run.statement_timeout_ms}ms",))
+@contextmanager
+def _job_timeouts(conn: Conn, run: RunSettings) -> Iterator[None]:
+    """The run's lock_timeout and statement_timeout for its own session, reset when it ends.
+
+    The operator's path keeps one server session for the run (its job lock verifies it),
+    so no other client's statement sees them; the reset leaves the session as it was.
+    """
+    conn.execute(
+        "select set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+        (f"{run.lock_timeout_ms}ms", f"{run.statement_timeout_ms}ms"),
+    )
+    try:
+        yield
+    finally:
+        if not conn.closed and not conn.broken:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.rollback()
+            conn.execute("reset lock_timeout; reset statement_timeout")
+
+
+Batch = tuple[int, int, dict[str, int], Any, int]  # selected, done, rows by table, last, skipped
 
 
 @dataclass
@@ -145,9 +182,10 @@ class _Runner:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def loop(
-        self, rule: str, action: str, step: Callable[[int, Any], tuple[int, int, dict[str, int], Any]]
-    ) -> tuple[int, dict[str, int], BatchSizer, int, str]:
-        """Run `step(limit, after) -> (selected, rows, rows_by_table, last)` batch by batch.
+        self, rule: str, action: Action, step: Callable[[int, Any], Batch]
+    ) -> tuple[int, dict[str, int], BatchSizer, int, Stopped]:
+        """Run `step(limit, after) -> (selected, rows, rows_by_table, last, units skipped)`
+        batch by batch.
 
         A step is one transaction: a single statement in autocommit (one round trip), or
         its own `conn.transaction()` block.
@@ -163,12 +201,12 @@ class _Runner:
             started = time.perf_counter()
             failpoint("retention.batch.start")
             try:
-                selected, done, moved, last = step(limit, after)
+                selected, done, moved, last, skipped = step(limit, after)
             except (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected):
                 timeouts, retries = timeouts + 1, retries + 1
                 if retries > MAX_LOCK_RETRIES:
                     return rows, by_table, sizer, timeouts, "lock timeouts"
-                time.sleep(min(1.0, 0.05 * 2**retries))
+                time.sleep(backoff_delay(retries, first=0.05, cap=1.0))
                 continue
             except pg_errors.QueryCanceled as exc:
                 if limit == 1:
@@ -188,7 +226,8 @@ class _Runner:
             self.listener.batch_done(
                 BatchReport(rule, action, len(sizer.durations), done, moved, limit, round(elapsed, 2))
             )
-            stuck = done == 0 and (last is None or last == after)  # only rows left for the next run
+            # only rows left for the next run (a batch that skipped units made progress)
+            stuck = done == 0 and skipped == 0 and (last is None or last == after)
             after = last if last is not None else after
             if selected < limit or stuck:
                 return rows, by_table, sizer, timeouts, "done"
@@ -217,7 +256,7 @@ def _cutoff(rule: Rule, now: datetime) -> datetime:
 
 def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
     conn, started = runner.conn, time.perf_counter()
-    action = "deleted" if rule.kind == "ttl" else "archived"
+    action: Action = "deleted" if rule.kind == "ttl" else "archived"
     eligible, _, now = _backlog(conn, rule)
     runner.listener.rule_started(rule.name, action, eligible)
     cutoff = _cutoff(rule, now)
@@ -226,50 +265,77 @@ def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
         if rule.children:
             by_table = units.count_units(conn, units.archive_plan(rule, cutoff))
         backlog, age, _ = _backlog(conn, rule)
-        return RuleResult(rule.name, action, True, eligible, by_table, 0, eligible, backlog, age,
-                          round(time.perf_counter() - started, 3), None, None, 0, "dry run")  # fmt: skip
+        return _dry_run_result(rule.name, action, by_table, eligible, backlog, age, started)
 
     build = q.delete_batch if rule.kind == "ttl" else q.archive_batch
     careful_left = [0]  # batches to run with SKIP LOCKED since the application last held a row
+    skipped: list[Skipped] = []
+    plan = units.archive_plan(rule, cutoff) if rule.kind == "archive" else None
+    by_units = [bool(rule.children)]  # an archive batch that hit a bad unit moves unit by unit
 
-    def simple(limit: int, after: Any) -> tuple[int, int, dict[str, int], Any]:
-        # one statement, so one transaction in autocommit: a single round trip per batch
-        row = None
-        if careful_left[0] == 0:
-            try:
-                row = conn.execute(*build(rule, cutoff, after, limit, skip_locked=False)).fetchone()
-            except pg_errors.LockNotAvailable:
-                careful_left[0] = CAREFUL_BATCHES
-        if row is None:
-            careful_left[0] -= 1
-            row = conn.execute(*build(rule, cutoff, after, limit, skip_locked=True)).fetchone()
-        assert row is not None
-        return int(row[0]), int(row[1]), {rule.table: int(row[1])}, row[2]
-
-    plan = units.archive_plan(rule, cutoff) if rule.children else None
-
-    def unit(limit: int, after: Any) -> tuple[int, int, dict[str, int], Any]:
+    def unit(limit: int, after: Any) -> Batch:
         assert plan is not None
         with conn.transaction():
-            batch = units.move_units(conn, plan, limit, after)
+            batch = units.move_units(conn, plan, limit, after, [s.key for s in skipped])
             failpoint("retention.batch.uncommitted")
-        return batch.selected, batch.moved.get(rule.table, 0), batch.moved, batch.last_order_value
+        skipped.extend(batch.skipped)
+        moved = batch.moved.get(rule.table, 0)
+        return batch.selected, moved, batch.moved, batch.last_order_value, len(batch.skipped)
 
-    rows, by_table, sizer, timeouts, stopped = runner.loop(rule.name, action, unit if plan else simple)
+    def simple(limit: int, after: Any) -> Batch:
+        # one statement, so one transaction in autocommit: a single round trip per batch
+        if by_units[0]:
+            return unit(limit, after)
+        row = None
+        try:
+            if careful_left[0] == 0:
+                try:
+                    row = conn.execute(*build(rule, cutoff, after, limit, skip_locked=False)).fetchone()
+                except pg_errors.LockNotAvailable:
+                    careful_left[0] = CAREFUL_BATCHES
+            if row is None:
+                careful_left[0] -= 1
+                row = conn.execute(*build(rule, cutoff, after, limit, skip_locked=True)).fetchone()
+        except pg_errors.IntegrityError:
+            if plan is None:  # a ttl delete refused by a constraint: nothing to skip around
+                raise
+            by_units[0] = True
+            return unit(limit, after)
+        assert row is not None
+        return int(row[0]), int(row[1]), {rule.table: int(row[1])}, row[2], 0
+
+    rows, by_table, sizer, timeouts, stopped = runner.loop(rule.name, action, simple)
     backlog, age, _ = _backlog(conn, rule)
     return _result(
-        rule.name, action, rows, by_table, sizer, eligible, backlog, age, started, timeouts, stopped
-    )
+        rule.name, action, rows, by_table, sizer, eligible, backlog, age, started, timeouts, stopped,
+        tuple(skipped),
+    )  # fmt: skip
 
 
 def _result(
-    name: str, action: str, rows: int, by_table: dict[str, int], sizer: BatchSizer, eligible: int,
-    backlog: int, age: float | None, started: float, timeouts: int, stopped: str,
+    name: str, action: Action, rows: int, by_table: dict[str, int], sizer: BatchSizer, eligible: int,
+    backlog: int, age: float | None, started: float, timeouts: int, stopped: Stopped,
+    skipped: tuple[Skipped, ...] = (),
 ) -> RuleResult:  # fmt: skip
     return RuleResult(
-        name, action, False, rows, by_table, len(sizer.durations), eligible, backlog, age,
-        round(time.perf_counter() - started, 3), p99(sizer.durations),
-        round(max(sizer.durations), 2) if sizer.durations else None, timeouts, stopped,
+        rule=name, action=action, dry_run=False, rows=rows, rows_by_table=by_table,
+        batches=len(sizer.durations), eligible_at_start=eligible, backlog=backlog, oldest_eligible_age_s=age,
+        duration_s=round(time.perf_counter() - started, 3), p99_batch_ms=p99(sizer.durations),
+        max_batch_ms=round(max(sizer.durations), 2) if sizer.durations else None, lock_timeouts=timeouts,
+        stopped=stopped, skipped=skipped,
+    )  # fmt: skip
+
+
+def _dry_run_result(
+    name: str, action: Action, by_table: dict[str, int], eligible: int, backlog: int, age: float | None,
+    started: float,
+) -> RuleResult:  # fmt: skip
+    """What a --dry-run reports: the rows that would be done, nothing done."""
+    return RuleResult(
+        rule=name, action=action, dry_run=True, rows=eligible, rows_by_table=by_table, batches=0,
+        eligible_at_start=eligible, backlog=backlog, oldest_eligible_age_s=age,
+        duration_s=round(time.perf_counter() - started, 3), p99_batch_ms=None, max_batch_ms=None,
+        lock_timeouts=0, stopped="dry run",
     )  # fmt: skip
 
 
@@ -289,13 +355,10 @@ def apply_rules(
     checked = [validate(conn, rule) for rule in rules]
     deadline = started + run.max_runtime_s if run.max_runtime_s is not None else None
     started_at = _now(conn).isoformat()
-    with job_lock(conn, JobFamily.RETENTION, lock_wait):
-        _configure_session(conn, run)
+    with job_lock(conn, JobFamily.RETENTION, lock_wait), _job_timeouts(conn, run):
         runner = _Runner(conn, run, listener or Listener(), deadline, batch_size)
         results = [_apply_rule(runner, rule, dry_run) for rule in checked]
-    return RunResult(
-        tuple(results), round(time.monotonic() - started, 3), dry_run, run.max_runtime_s, started_at
-    )
+    return RunResult(tuple(results), elapsed_s(started), dry_run, run.max_runtime_s, started_at)
 
 
 def restore_rule(
@@ -308,40 +371,62 @@ def restore_rule(
     dry_run: bool = False,
     batch_size: int | None = None,
     listener: Listener | None = None,
+    skip_conflicts: bool = False,
 ) -> RunResult:
-    """Move rows archived at or after `since` back to their sources, unit by unit."""
+    """Move rows archived at or after `since` back to their sources, unit by unit.
+
+    A row whose id is live again cannot go back (an id is never live and archived at
+    once): such conflicts are listed and the restore refused, unless `skip_conflicts`
+    leaves their units in the archive and restores the rest (reported as skipped).
+    """
     started = time.monotonic()
     rule = validate(conn, rule)
     if rule.kind != "archive":
-        from ops.errors import ConfigError
-
         raise ConfigError(
             f"rule {rule.name!r} deletes rows; there is nothing to restore", "restore an archive rule"
         )
     started_at = _now(conn).isoformat()
     plan = units.restore_plan(rule, since)
     deadline = started + run.max_runtime_s if run.max_runtime_s is not None else None
-    with job_lock(conn, JobFamily.RETENTION, lock_wait):
-        _configure_session(conn, run)
+    with job_lock(conn, JobFamily.RETENTION, lock_wait), _job_timeouts(conn, run):
+        if not skip_conflicts:
+            _refuse_conflicts(units.conflicts(conn, plan), rule)
         runner = _Runner(conn, run, listener or Listener(), deadline, batch_size)
         t0 = time.perf_counter()
         waiting = units.count_units(conn, plan)
         eligible = waiting.get(rule.table, 0)
         runner.listener.rule_started(rule.name, "restored", eligible)
         if dry_run:
-            result = RuleResult(rule.name, "restored", True, eligible, waiting, 0, eligible, eligible, None,
-                                round(time.perf_counter() - t0, 3), None, None, 0, "dry run")  # fmt: skip
+            result = _dry_run_result(rule.name, "restored", waiting, eligible, eligible, None, t0)
         else:
+            skipped: list[Skipped] = []
 
-            def step(limit: int, after: Any) -> tuple[int, int, dict[str, int], Any]:
+            def step(limit: int, after: Any) -> Batch:
                 with conn.transaction():
-                    batch = units.move_units(conn, plan, limit, after)
+                    batch = units.move_units(
+                        conn, plan, limit, after, [s.key for s in skipped], skip_failed=skip_conflicts
+                    )
                     failpoint("retention.batch.uncommitted")
-                return batch.selected, batch.moved.get(rule.table, 0), batch.moved, batch.last_order_value
+                skipped.extend(batch.skipped)
+                moved = batch.moved.get(rule.table, 0)
+                return batch.selected, moved, batch.moved, batch.last_order_value, len(batch.skipped)
 
             rows, by_table, sizer, timeouts, stopped = runner.loop(rule.name, "restored", step)
             left = units.count_units(conn, plan).get(rule.table, 0)
             result = _result(
-                rule.name, "restored", rows, by_table, sizer, eligible, left, None, t0, timeouts, stopped
-            )
-    return RunResult((result,), round(time.monotonic() - started, 3), dry_run, run.max_runtime_s, started_at)
+                rule.name, "restored", rows, by_table, sizer, eligible, left, None, t0, timeouts, stopped,
+                tuple(skipped),
+            )  # fmt: skip
+    return RunResult((result,), elapsed_s(started), dry_run, run.max_runtime_s, started_at)
+
+
+def _refuse_conflicts(found: Sequence[tuple[str, str]], rule: Rule) -> None:
+    if not found:
+        return
+    shown = ", ".join(f"{rule.schema}.{table} {key}" for table, key in found[:10])
+    more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+    raise OperationFailed(
+        f"retention.{rule.name}: {len(found)} archived row(s) cannot go back, their id is live again: "
+        f"{shown}{more}; nothing was restored",
+        "remove or rename the live rows first, or pass --skip-conflicts to restore the rest",
+    )

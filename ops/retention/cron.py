@@ -16,10 +16,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from ops.db import Conn
-from ops.errors import ConfigError, DbopsError, ExitCode
+from ops.errors import ConfigError, ExitCode, exit_code_for
 from ops.failpoints import failpoint
 from ops.retention.batches import Listener, RunResult, apply_rules
 from ops.retention.rules import configured_rules, run_settings, select_rules
@@ -28,7 +26,9 @@ Connect = Callable[[], Conn]
 
 _HELP = {
     "dbops_retention_last_run_timestamp_seconds": "When the last retention run ended (unix time).",
-    "dbops_retention_last_run_exit_code": "Exit code of the last run (0 done, 5 busy, 6 backlog left, ...).",
+    "dbops_retention_last_run_exit_code": (
+        "Exit code of the last run (0 done, 5 busy, 6 backlog or skipped units left, ...)."
+    ),
     "dbops_retention_last_run_success": "1 when the last run finished every rule, else 0.",
     "dbops_retention_last_run_duration_seconds": "Wall time of the last run.",
     "dbops_retention_rows": "Rows deleted, archived or restored by the last run (root rows of a unit).",
@@ -39,6 +39,7 @@ _HELP = {
     "dbops_retention_batch_duration_p99_seconds": "99th percentile batch duration of the last run.",
     "dbops_retention_lock_timeouts": "Batches of the last run that hit lock_timeout and were retried.",
     "dbops_retention_rule_completed": "1 when the rule ran to the end of its eligible rows.",
+    "dbops_retention_skipped_units": "Units (a row with its children) the last run could not move and left.",
 }
 
 
@@ -71,6 +72,7 @@ def render_metrics(result: RunResult | None, exit_code: int, duration_s: float, 
         add("dbops_retention_batch_duration_p99_seconds", (rule.p99_batch_ms or 0) / 1000, rule=rule.rule)
         add("dbops_retention_lock_timeouts", rule.lock_timeouts, rule=rule.rule)
         add("dbops_retention_rule_completed", 1 if rule.stopped == "done" else 0, rule=rule.rule)
+        add("dbops_retention_skipped_units", len(rule.skipped), rule=rule.rule)
     lines = []
     for name, values in samples.items():
         if not values:
@@ -102,14 +104,6 @@ def write_atomically(path: Path, text: str) -> None:
         os.close(dir_fd)
 
 
-def _exit_code_of(exc: BaseException) -> int:
-    if isinstance(exc, DbopsError):
-        return int(exc.exit_code)
-    if isinstance(exc, psycopg.OperationalError):
-        return int(ExitCode.CONNECT)
-    return int(ExitCode.FAILED)
-
-
 def retention_run(
     connect: Connect,
     tool: Mapping[str, Any],
@@ -139,7 +133,7 @@ def retention_run(
         code = int(ExitCode.PARTIAL) if result.partial else int(ExitCode.OK)
         return result
     except BaseException as exc:
-        code = _exit_code_of(exc)
+        code = int(exit_code_for(exc))
         raise
     finally:
         if metrics_file is not None:

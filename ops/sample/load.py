@@ -24,18 +24,6 @@ from ops.errors import ConfigError, OperationFailed
 from ops.sample.copy_binary import HEADER, TRAILER
 from ops.sample.rows import TABLES, Generator, SampleShape, user_name
 
-__all__ = [
-    "TABLES",
-    "Chunk",
-    "SampleReport",
-    "SampleShape",
-    "copy_chunk",
-    "generate_rows",
-    "load_sample_data",
-    "prefetched",
-    "user_name",
-]
-
 
 @dataclass(frozen=True)
 class Chunk:

@@ -19,10 +19,11 @@ from pathlib import Path
 from ops.lint.model import Finding, LintFile, RuleInfo
 from ops.lint.statements import SqlText, Statement
 from ops.migrations.files import MIGRATION_FILE, filename_problem
+from ops.sarif import Level
 from ops.sqlfiles import parse_headers
 
 # id -> (level, help). The help is what SARIF shows next to a result.
-RULES: dict[str, tuple[str, str]] = {
+RULES: dict[str, tuple[Level, str]] = {
     "migration-filename": ("error", "Migration files are named NNNN_name.sql and NNNN_name.rollback.sql."),
     "migration-duplicate-id": ("error", "Each migration number is used by one migration only."),
     "migration-gap": ("error", "Migration numbers run from 0001 without gaps."),
