@@ -42,12 +42,15 @@ JOB_VERBS = [
 
 
 def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = clean_env(HOME=str(cwd), **env)
+    if "DBOPS_HOME" not in env:  # DBOPS_HOME names a server folder: these runs name none
+        environment.pop("DBOPS_HOME")
     return subprocess.run(
         [sys.executable, "-m", "ops", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=clean_env(HOME=str(cwd), **env),
+        env=environment,
         check=False,
         timeout=120,
     )
