@@ -104,7 +104,7 @@ def test_unreachable_server_exits_3_without_the_password(run_cli) -> None:
     result = run_cli("status", url="postgresql://bob:Hunter2secret@127.0.0.1:1/app")
     assert result.exit_code == 3
     assert result.stderr.startswith("Error: cannot connect to bob@127.0.0.1:1/app: ")
-    assert "Hint: check that the server is running" in result.stderr
+    assert "Hint: check that the server at 127.0.0.1:1 is running and the URL is right" in result.stderr
     assert "Hunter2secret" not in result.output
     _no_traceback(result)
 
