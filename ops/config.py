@@ -6,7 +6,6 @@ their own instead of patching globals.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import ConfigError
+from ops.vocabulary import duration_ms, duration_s
 
 DEFAULTS: dict[str, Any] = {
     "migrations_dir": "migrations",
@@ -24,7 +24,6 @@ DEFAULTS: dict[str, Any] = {
     "lock_retries": 3,
     "pooled": None,  # None: dbops checks that it talks to the server directly
 }
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,23 @@ class Settings:
     # True: the URL goes through a transaction-mode pooler (PgBouncer); False: direct (or a
     # session-mode proxy), not checked; None: checked on connect (see ops.db.check_direct)
     pooled: bool | None = None
+    project_found: bool = True  # a pyproject.toml with [tool.dbops] (found, or --project/DBOPS_PROJECT)
+    home_explicit: bool = False  # DBOPS_HOME names the embedded server's folder
+
+    @property
+    def target_unknown(self) -> bool:
+        """No project, no URL, no DBOPS_HOME: nothing says which server to talk to."""
+        return not self.project_found and self.database_url_source == "embedded" and not self.home_explicit
+
+    def require_target(self, cwd: Path) -> None:
+        """Refuse (exit 2) rather than start a fresh embedded server in a stray folder."""
+        if self.target_unknown:
+            raise ConfigError(
+                f"no dbops project in {cwd} or above (no pyproject.toml with [tool.dbops]) "
+                "and no database URL",
+                "run dbops in the project folder, pass --project DIR (or DBOPS_PROJECT), "
+                "or give --database-url / DATABASE_URL",
+            )
 
     def display_path(self, path: Path) -> str:
         """`path` relative to the project when inside it, as messages show files."""
@@ -54,12 +70,45 @@ class Settings:
             return str(path)
 
 
-def find_project_root(start: Path) -> Path:
-    """The nearest directory at or above `start` holding a pyproject.toml, else `start`."""
+def is_project(directory: Path) -> bool:
+    """Does `directory` hold a pyproject.toml with a [tool.dbops] table?"""
+    path = directory / "pyproject.toml"
+    if not path.is_file():
+        return False
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        return "[tool.dbops" in path.read_bytes().decode("utf-8", "replace")  # read_tool_table says why
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "dbops" in tool
+
+
+def find_project_root(start: Path) -> Path | None:
+    """The nearest directory at or above `start` whose pyproject.toml has [tool.dbops]."""
     for candidate in (start, *start.parents):
-        if (candidate / "pyproject.toml").is_file():
+        if is_project(candidate):
             return candidate
-    return start
+    return None
+
+
+def _project(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> tuple[Path, bool]:
+    """The project root and whether it is one: --project > DBOPS_PROJECT > walking up from `cwd`."""
+    for name, value in (("--project", flags.get("project")), ("DBOPS_PROJECT", env.get("DBOPS_PROJECT"))):
+        if value:
+            root = (cwd / str(value)).resolve()
+            if not is_project(root):
+                raise ConfigError(
+                    f"{name} {root}: no pyproject.toml with [tool.dbops] there",
+                    "point it at the folder whose pyproject.toml has a [tool.dbops] table",
+                )
+            return root, True
+    found = find_project_root(cwd)
+    if found is not None:
+        return found, True
+    # no project: files are still shown relative to the nearest pyproject.toml (lint needs no project)
+    nearest = next((c for c in (cwd, *cwd.parents) if (c / "pyproject.toml").is_file()), cwd)
+    return nearest, False
 
 
 def read_tool_table(project_root: Path) -> dict[str, Any]:
@@ -74,26 +123,6 @@ def read_tool_table(project_root: Path) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.dbops] must be a table", "see README, Configuration")
     return table
-
-
-MAX_DURATION_MS = 2_147_483_647  # PostgreSQL's timeouts are int milliseconds (about 24.8 days)
-
-
-def parse_duration_ms(value: object, name: str) -> int:
-    """'5s', '250ms', '2min', '1h' or a number of seconds, as milliseconds (0 .. MAX_DURATION_MS)."""
-    hint = "write it like 5s, 250ms or 2min (a string), or a number of seconds"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        ms = float(value) * 1000
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        scale = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000}[match.group(2) or "s"]
-        ms = float(match.group(1)) * scale
-    elif isinstance(value, str):
-        raise ConfigError(f"{name}: cannot read {value!r} as a duration", hint)
-    else:
-        raise ConfigError(f"{name}: expected a duration, got {value!r} ({type(value).__name__})", hint)
-    if not 0 <= ms <= MAX_DURATION_MS:  # also false for nan
-        raise ConfigError(f"{name}: {value!r} is out of range (0 to 24 days)", hint)
-    return int(ms)
 
 
 def _typed(value: Any, key: str, kind: type, expected: str) -> Any:
@@ -119,8 +148,8 @@ def _pick(
 
 
 def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> Settings:
-    project_root = find_project_root(cwd)
-    file = read_tool_table(project_root)
+    project_root, project_found = _project(flags, env, cwd)
+    file = read_tool_table(project_root) if project_found else {}
 
     def path_of(key: str) -> Path:
         value, source = _pick(key, flags, env, file)
@@ -144,7 +173,7 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -
     lock_wait_raw, _ = _pick("lock_wait", flags, env, file)
     lock_wait = None
     if lock_wait_raw is not None:
-        lock_wait = parse_duration_ms(lock_wait_raw, "lock_wait") / 1000
+        lock_wait = duration_s(lock_wait_raw, "lock_wait")
     retries_raw, _ = _pick("lock_retries", flags, env, file)
     try:
         lock_retries = int(_typed(retries_raw, "lock_retries", int | str, "an integer from 0 to 100"))  # type: ignore[arg-type]
@@ -163,12 +192,14 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -
         policies_dir=path_of("policies_dir"),
         checks_dir=path_of("checks_dir"),
         lock_wait=lock_wait,
-        lock_timeout_ms=parse_duration_ms(_pick("lock_timeout", flags, env, file)[0], "lock_timeout"),
+        lock_timeout_ms=duration_ms(_pick("lock_timeout", flags, env, file)[0], "lock_timeout"),
         lock_retries=lock_retries,
         json=bool(flags.get("json")),
         verbosity=int(flags.get("verbosity") or 0),
         tool=file,
         pooled=parse_flag(_pick("pooled", flags, env, file)[0], "pooled"),
+        project_found=project_found,
+        home_explicit=bool(home),
     )
 
 

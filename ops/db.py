@@ -134,11 +134,19 @@ def _open(conninfo: str, *, autocommit: bool, **kwargs: Any) -> Conn:
         message = redact(
             str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), password_of(conninfo)
         )
-        if "password" in message or "authentication" in message:
-            hint = "check the user and password (DATABASE_URL, ~/.pgpass or PGPASSWORD)"
-        else:
-            hint = "check that the server is running and the URL is right, or run `dbops db start`"
+        hint = _connect_hint(message, conninfo)
         raise ConnectError(f"cannot connect to {redact(describe(conninfo))}: {message}", hint) from exc
+
+
+def _connect_hint(message: str, conninfo: str) -> str:
+    """The next step for a failed connection: the server answered, or it did not."""
+    if "password" in message or "authentication" in message:
+        return "check the user and password (DATABASE_URL, ~/.pgpass or PGPASSWORD)"
+    missing = re.search(r'database "([^"]+)" does not exist', message)
+    if missing:
+        return f"create it (createdb {missing.group(1)}) or fix the database name in the URL"
+    server = describe(conninfo).split("@")[-1].rsplit("/", 1)[0]
+    return f"check that the server at {server} is running and the URL is right"
 
 
 def describe(conninfo: str) -> str:

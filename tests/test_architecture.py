@@ -20,6 +20,7 @@ OPS = Path(__file__).resolve().parent.parent / "ops"
 # Shared modules at the top of ops/: any layer may use them; they use only each other.
 SHARED = {
     "__init__", "config", "db", "embedded", "errors", "failpoints", "locks", "retry", "sarif", "sqlfiles",
+    "vocabulary",
 }  # fmt: skip
 
 # capability package -> the capability packages it may import (README, "Architecture")
@@ -28,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "migrations": {"sqltext"},
     "policies": {"migrations", "sqltext"},
     "checks": {"migrations", "policies", "sqltext"},
-    "lint": {"sqltext", "migrations", "policies", "checks"},
+    "lint": {"sqltext", "migrations", "policies", "checks", "retention"},
     "retention": set(),
     "deploy": {"migrations", "policies"},
     "backup": {"migrations", "checks"},

@@ -61,8 +61,8 @@ def test_schema_drift_fires_both_ways(db: Database) -> None:
     assert found["index public.idx_topics_session_id"].startswith(
         "made by the migrations, missing from the live"
     )
-    assert found["relation public.topics"].startswith("migrations make kind=r")
-    assert "anon=r/" in found["relation public.topics"]
+    assert found["relation public.topics"].startswith("--- migrations\n+++ live\n")
+    assert "\n+anon=SELECT/OWNER" in found["relation public.topics"]
 
 
 def test_schema_drift_leaves_policies_to_policy_drift(db: Database) -> None:

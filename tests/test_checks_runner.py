@@ -151,7 +151,8 @@ def test_check_headers_are_validated(tmp_path: Path) -> None:
         check_from_file(p)
     p.write_text("-- id: bad\nselect 1")
     with pytest.raises(
-        ConfigError, match="header -- severity:, -- category:, -- description:, -- remediation: missing"
+        ConfigError,
+        match="missing header line[(]s[)]: -- severity:, -- category:, -- description:, -- remediation:",
     ):
         check_from_file(p)
 

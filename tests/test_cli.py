@@ -95,7 +95,7 @@ def test_unknown_revision_exits_2(run_cli, db: Database) -> None:
     result = run_cli("migrate", "--to", "9999", url=db.url)
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        "Error: unknown migration '9999'",
+        f"Error: unknown migration '9999' (migrations here: 0001 to {HEAD[:4]})",
         "Hint: run `dbops status` to list migration ids",
     ]
     _no_traceback(result)
@@ -105,7 +105,7 @@ def test_unreachable_server_exits_3_without_the_password(run_cli) -> None:
     result = run_cli("status", url="postgresql://bob:Hunter2secret@127.0.0.1:1/app")
     assert result.exit_code == 3
     assert result.stderr.startswith("Error: cannot connect to bob@127.0.0.1:1/app: ")
-    assert "Hint: check that the server is running" in result.stderr
+    assert "Hint: check that the server at 127.0.0.1:1 is running and the URL is right" in result.stderr
     assert "Hunter2secret" not in result.output
     _no_traceback(result)
 

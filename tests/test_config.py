@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ops.config import load_settings, parse_duration_ms
+from ops.config import load_settings
 from ops.db import describe, redact
 from ops.errors import ConfigError
+from ops.vocabulary import duration_ms
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def test_bad_values_are_configuration_errors(tree: Path) -> None:
     ("text", "ms"), [("5s", 5000), ("250ms", 250), ("2min", 120_000), ("1h", 3_600_000), ("1.5", 1500)]
 )
 def test_parse_duration(text: str, ms: int) -> None:
-    assert parse_duration_ms(text, "x") == ms
+    assert duration_ms(text, "x") == ms
 
 
 def test_redact_hides_passwords_everywhere() -> None:

@@ -53,6 +53,7 @@ def test_make_demo_ends_with_every_migration_applied(tmp_path: Path) -> None:
     backups = tmp_path / "backups"
     env = {**os.environ, "DBOPS_HOME": str(tmp_path / "demo"), "DBOPS_BACKUP_DIR": str(backups)}
     env.pop("DATABASE_URL", None)
+    checkout_backups = sorted((ROOT / "backups").rglob("*")) if (ROOT / "backups").exists() else None
     try:
         demo = subprocess.run(
             ["make", "-s", "demo"],
@@ -74,3 +75,6 @@ def test_make_demo_ends_with_every_migration_applied(tmp_path: Path) -> None:
         subprocess.run(
             [str(ROOT / ".venv" / "bin" / "dbops"), "db", "stop"], env=env, capture_output=True, check=False
         )
+    # the test writes nothing into the checkout
+    after = sorted((ROOT / "backups").rglob("*")) if (ROOT / "backups").exists() else None
+    assert after == checkout_backups

@@ -285,12 +285,13 @@ def test_restore_dry_run_and_since_in_the_future(db: Database, run_cli: Any) -> 
         (["archive", "quizzes", "--since", "1h"], "usage: dbops archive [RULE] [--older-than AGE]",
          "or: dbops archive restore RULE --since T"),
         (["archive", "restore", "quizzes", "--since", "yesterday-ish"],
-         "--since: cannot read 'yesterday-ish' as a time", "write it like 2026-01-31T12:00:00Z or 2h"),
-        (["evict", "quizzes"], "rule 'quizzes' is a archive rule", "run it with `dbops archive quizzes`"),
+         "--since: cannot read 'yesterday-ish' as a time",
+         "write it like 2026-01-31T12:00:00Z, 2026-01-31 12:00 or now-7d"),
+        (["evict", "quizzes"], "rule 'quizzes' is an archive rule", "run it with `dbops archive quizzes`"),
         (["evict", "nope"], "no retention rule named 'nope'",
          "use one of plan_cache, quizzes, sessions, tutor_chats or add [tool.dbops.retention.nope]"),
-        (["archive", "--older-than", "soon"], "--older-than: cannot read 'soon' as an age",
-         "write it like 90 days, 36h or 2w"),
+        (["archive", "--older-than", "soon"], "--older-than: cannot read 'soon' as a duration",
+         "write it like 250ms, 30s, 30m, 12h, 7d or 1w"),
     ],
 )  # fmt: skip
 def test_usage_errors_exit_2(db: Database, run_cli: Any, args: list[str], message: str, hint: str) -> None:

@@ -12,8 +12,6 @@ from ops.errors import ConfigError
 from ops.retention import (
     DEFAULT_RULES,
     configured_rules,
-    parse_age,
-    parse_since,
     render_metrics,
     run_settings,
     write_atomically,
@@ -82,13 +80,15 @@ def test_reserved_rule_name() -> None:
 
 
 def test_parse_age_and_since() -> None:
-    assert parse_age("90 days", "x") == timedelta(days=90)
-    assert parse_age("36h", "x") == timedelta(hours=36)
-    assert parse_age(60, "x") == timedelta(minutes=1)
+    from ops.vocabulary import parse_duration, parse_timestamp
+
+    assert parse_duration("90 days", "x") == timedelta(days=90)
+    assert parse_duration("36h", "x") == timedelta(hours=36)
+    assert parse_duration(60, "x") == timedelta(minutes=1)
     with pytest.raises(ConfigError):
-        parse_age("90 fortnights", "x")
-    assert parse_since("2026-01-31T12:00:00") == datetime(2026, 1, 31, 12, tzinfo=UTC)
-    assert abs(datetime.now(UTC) - timedelta(hours=2) - parse_since("2h")) < timedelta(seconds=5)
+        parse_duration("90 fortnights", "x")
+    assert parse_timestamp("2026-01-31T12:00:00", "x") == datetime(2026, 1, 31, 12, tzinfo=UTC)
+    assert abs(datetime.now(UTC) - timedelta(hours=2) - parse_timestamp("2h", "x")) < timedelta(seconds=5)
 
 
 def test_batch_sizer_adapts_to_the_budget() -> None:

@@ -146,10 +146,12 @@ def _short(text: str | None, limit: int = 240) -> str:
 
 
 def _snapshot_cache_path(ctx: CheckContext, plan: Sequence[Any]) -> Any:
-    """The expected schema depends only on the server version and the applied files' content."""
-    row = ctx.conn.execute("select current_setting('server_version_num')").fetchone()
+    """The expected schema depends on the server (version, port, the extension versions it
+    offers), the database and the role that build it, the snapshot query and the applied
+    files' content: each goes into the key, so switching any of them builds afresh."""
+    row = ctx.conn.execute(sqlfiles.query(__name__, "schema_cache_key")).fetchone()
     key = hashlib.sha256()
-    key.update(str(row[0] if row else "").encode())
+    key.update(repr(tuple(row or ())).encode())
     key.update(sqlfiles.load("ops.migrations", "catalog_snapshot").text.encode())
     for m in plan:
         key.update(f"{m.id}:{m.sha256}\n".encode())
@@ -225,7 +227,7 @@ def schema_drift(ctx: CheckContext) -> Sequence[Finding]:
         elif d.after is None:
             detail = f"made by the migrations, missing from the live database: {_short(d.before)}"
         else:
-            detail = f"migrations make {_short(d.before)}; live has {_short(d.after)}"
+            detail = catalog.definition_diff(d.before, d.after, "migrations", "live")
         findings.append((f"{d.kind} {d.identity}", detail))
     return findings
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from ops.checks.library import severity_rank
-from ops.config import Settings, parse_duration_ms
+from ops.config import Settings
 from ops.errors import ConfigError
+from ops.vocabulary import duration_ms
+from ops.vocabulary import fail_on as fail_on_word
 
-FAIL_ON = ("error", "warn", "info", "none")
 DEFAULT_PARAMS: dict[str, Any] = {
     "api_roles": ["anon", "authenticated"],
     "plan_cache_backlog_max": 10000,
@@ -89,13 +89,6 @@ def _waivers(table: Any) -> tuple[Waiver, ...]:
     return tuple(out)
 
 
-def _fail_on(value: str) -> str:
-    if value not in FAIL_ON:
-        raise ConfigError(f"fail_on {value!r}", f"use one of {', '.join(FAIL_ON)}")
-    severity_rank(value)
-    return value
-
-
 def load_check_config(
     settings: Settings,
     env: Mapping[str, str],
@@ -131,9 +124,11 @@ def load_check_config(
     params.update(extra)
     return CheckConfig(
         schemas=chosen,
-        statement_timeout_ms=parse_duration_ms(timeout, "statement_timeout"),
-        deep_statement_timeout_ms=parse_duration_ms(deep_timeout, "deep_statement_timeout"),
-        fail_on=_fail_on(fail_on or env.get("DBOPS_CHECK_FAIL_ON") or str(file.get("fail_on", "error"))),
+        statement_timeout_ms=duration_ms(timeout, "statement_timeout"),
+        deep_statement_timeout_ms=duration_ms(deep_timeout, "deep_statement_timeout"),
+        fail_on=fail_on_word(
+            fail_on or env.get("DBOPS_CHECK_FAIL_ON") or str(file.get("fail_on", "error")), "checks.fail_on"
+        ),
         allow_unknown=allow_unknown,
         params=params,
         waivers=_waivers(file.get("waivers", {})),

@@ -17,11 +17,10 @@ _LEVEL: dict[str, Level] = {"error": "error", "warn": "warning", "info": "note"}
 
 
 def _artifact(source: str) -> str:
-    """The file a check comes from: checks/<id>.sql, or the module of a Python-backed check."""
-    if not source.startswith("python:"):
-        return source
-    module = source.removeprefix("python:").rsplit(".", 1)[0]
-    return module.replace(".", "/") + ".py"
+    """The file a check comes from: checks/<id>.sql. A Python-backed check has no file in the
+    user's repository, so its results point at the configuration that governs it,
+    pyproject.toml (the object is the logical location)."""
+    return "pyproject.toml" if source.startswith("python:") else source
 
 
 def to_sarif(report: CheckReport) -> dict[str, Any]:

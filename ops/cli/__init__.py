@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import sys
 from typing import Any
 
@@ -43,7 +44,42 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# Global options (as the root command declares them) that may also follow the verb:
+# `dbops lint --json` reads as `dbops --json lint`. None of the verbs declares these names.
+_GLOBAL_WITH_VALUE = frozenset(
+    {"--database-url", "--direct-url", "--project", "--migrations-dir", "--policies-dir", "--checks-dir",
+     "--lock-wait", "--lock-timeout"}
+)  # fmt: skip
+_GLOBAL_FLAG = re.compile(r"^(?:--json|--verbose|--quiet|-[vq]+)$")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options written after the verb in front of it; `--` ends the search."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):  # options already before the verb
+        i += 2 if args[i] in _GLOBAL_WITH_VALUE else 1
+    head, moved, rest = args[:i], [], []
+    j = i + 1
+    rest = args[i:j]
+    while j < len(args):
+        arg = args[j]
+        if arg == "--":
+            rest += args[j:]
+            break
+        if arg.split("=", 1)[0] in _GLOBAL_WITH_VALUE:
+            width = 1 if "=" in arg else 2
+            moved += args[j : j + width]
+            j += width
+            continue
+        (moved if _GLOBAL_FLAG.match(arg) else rest).append(arg)
+        j += 1
+    return head + moved + rest
+
+
 class DbopsGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -82,6 +118,11 @@ class DbopsGroup(click.Group):
     help="A URL straight to the server (no pooler) for dbops, when DATABASE_URL is the application's "
     "pooled one (default: DBOPS_DIRECT_URL).",
 )
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False),
+    help="The project folder (default: DBOPS_PROJECT, else the nearest pyproject.toml with [tool.dbops]).",
+)
 @click.option("--migrations-dir", type=click.Path(file_okay=False), help="Default: migrations/.")
 @click.option("--policies-dir", type=click.Path(file_okay=False), help="Default: policies/.")
 @click.option("--checks-dir", type=click.Path(file_okay=False), help="Default: checks/.")
@@ -89,7 +130,9 @@ class DbopsGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="More output; -v shows tracebacks.")
 @click.option("-q", "--quiet", count=True, help="Less output.")
 @click.option(
-    "--lock-wait", metavar="SECONDS", help="Wait this long for another run's lock (migrate: 60, jobs: 0)."
+    "--lock-wait",
+    metavar="DURATION",
+    help="Wait this long for another run's lock, e.g. 30s or 5m (migrate: 60s, jobs: 0).",
 )
 @click.option("--lock-timeout", metavar="DURATION", help="lock_timeout for DDL, e.g. 5s (default).")
 @click.pass_context
@@ -97,6 +140,7 @@ def cli(
     ctx: click.Context,
     database_url: str | None,
     direct_url: str | None,
+    project: str | None,
     migrations_dir: str | None,
     policies_dir: str | None,
     checks_dir: str | None,
@@ -108,7 +152,7 @@ def cli(
 ) -> None:
     """dbops: migrations, row-level security, checks, retention and backups for PostgreSQL.
 
-    Global options go before the command, e.g. `dbops --json status`.
+    Global options go before or after the command: `dbops --json status`, `dbops status --json`.
     """
     from ops.cli._context import AppContext
 
@@ -116,6 +160,7 @@ def cli(
         flags={
             "database_url": database_url,
             "direct_url": direct_url,
+            "project": project,
             "migrations_dir": migrations_dir,
             "policies_dir": policies_dir,
             "checks_dir": checks_dir,
@@ -123,7 +168,8 @@ def cli(
             "verbosity": verbose - quiet,
             "lock_wait": lock_wait,
             "lock_timeout": lock_timeout,
-        }
+        },
+        needs_target=ctx.invoked_subcommand != "lint",
     )
 
 

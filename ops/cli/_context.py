@@ -18,17 +18,29 @@ from ops.config import Settings, load_settings
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Verbs that change data: when they run on the embedded default, they say so once on stderr.
+CHANGES_DATA = frozenset(
+    {"migrate", "rollback", "mark", "unmark", "policies apply", "evict", "archive", "retention run",
+     "sample-data", "restore"}
+)  # fmt: skip
+
+
 @dataclass
 class AppContext:
     flags: dict[str, Any]
+    needs_target: bool = True  # False for verbs that never talk to a server (lint)
     _settings: Settings | None = field(default=None, repr=False)
     emitted: bool = False  # the result object is out: an error after it adds no second JSON document
     _direct_checked: bool = field(default=False, repr=False)
+    _announced: bool = field(default=False, repr=False)
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.flags, os.environ, Path.cwd())
+            settings = load_settings(self.flags, os.environ, Path.cwd())
+            if self.needs_target:
+                settings.require_target(Path.cwd())
+            self._settings = settings
         return self._settings
 
     @property
@@ -41,18 +53,41 @@ class AppContext:
 
     def conninfo(self) -> str:
         """The server's URL, once checked to reach the server directly (ops.db.check_direct)."""
-        from ops.db import connect, resolve_url
+        from ops.db import connect
 
-        url = resolve_url(self.settings)
+        url = self._resolve_url()
         if not self._direct_checked:
             with connect(url) as probe:
                 self._check_direct(probe)
         return url
 
-    def connect(self) -> Any:
-        from ops.db import connect, resolve_url
+    def _resolve_url(self) -> str:
+        from ops.db import resolve_url
 
-        conn = connect(resolve_url(self.settings))
+        url = resolve_url(self.settings)
+        if self.settings.database_url_source == "embedded":
+            self._announce_embedded(url)
+        return url
+
+    def _announce_embedded(self, url: str) -> None:
+        """Once per run, for a verb that changes data: which server and database it changes."""
+        ctx = click.get_current_context(silent=True)
+        verb = " ".join(ctx.command_path.split()[1:]) if ctx else ""
+        if self._announced or verb not in CHANGES_DATA:
+            return
+        from psycopg.conninfo import conninfo_to_dict
+
+        from ops.embedded import pgdata_dir
+
+        database = conninfo_to_dict(url).get("dbname") or "postgres"
+        where = pgdata_dir(self.settings.dbops_home)
+        click.echo(f"dbops: target: the embedded server ({where}), database {database}", err=True)
+        self._announced = True
+
+    def connect(self) -> Any:
+        from ops.db import connect
+
+        conn = connect(self._resolve_url())
         if not self._direct_checked:
             try:
                 self._check_direct(conn)
@@ -116,6 +151,41 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
         click.echo(title)
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+class Duration(click.ParamType[float]):
+    """A duration flag in the one grammar (250ms, 30s, 30m, 12h, 7d, 1w), as seconds."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        from ops.vocabulary import duration_s
+
+        return duration_s(value, param.opts[0] if param and param.opts else "duration")
+
+
+class FailOnLevel(click.Choice[str]):
+    """`error|warning|info|none`, for `check` and `lint` alike; the old words still read."""
+
+    def __init__(self) -> None:
+        from ops.vocabulary import FAIL_ON
+
+        super().__init__(FAIL_ON, case_sensitive=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ops.vocabulary import canonical_word
+
+        return str(super().convert(canonical_word(str(value)), param, ctx))
+
+
+def fail_on_option(default_help: str) -> Callable[[F], F]:
+    return click.option(
+        "--fail-on",
+        type=FailOnLevel(),
+        help=f"Exit 1 on findings at or above this level ({default_help}; warn, note, never also read).",
+    )
 
 
 def dry_run_option(f: F) -> F:

@@ -369,10 +369,10 @@ def _prune_physical(
     app: AppContext, backup_dir: Path, keep_window: str, keep_min: int, dry_run: bool
 ) -> None:
     from ops.backup.physical_pruning import WindowPolicy, prune_window
-    from ops.retention.rules import parse_age
+    from ops.vocabulary import parse_duration
 
     result = prune_window(
-        backup_dir, WindowPolicy(parse_age(keep_window, "--keep-window"), keep_min), dry_run=dry_run
+        backup_dir, WindowPolicy(parse_duration(keep_window, "--keep-window"), keep_min), dry_run=dry_run
     )
 
     def text() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ops.cli._context import AppContext, pass_app, table
+from ops.cli._context import AppContext, fail_on_option, pass_app, table
 
 
 def _render_text(report: Any) -> None:
@@ -72,11 +72,7 @@ def _render_list(app: AppContext) -> None:
 @click.option(
     "--deep", is_flag=True, help="Also run amcheck on every table and B-tree index (exit 7 on corruption)."
 )
-@click.option(
-    "--fail-on",
-    type=click.Choice(["error", "warn", "info", "none"]),
-    help="Exit 1 when an active finding reaches this severity (default: error).",
-)
+@fail_on_option("default: error, or fail_on in [tool.dbops.checks]")
 @click.option("--allow-unknown", is_flag=True, help="Do not fail because a check could not run.")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default=None, help="Output format."

@@ -56,10 +56,21 @@ def status(app: AppContext) -> None:
 
 
 @db.command()
+@click.option("--start", is_flag=True, help="Start the server first when it is not running.")
 @pass_app
-def url(app: AppContext) -> None:
-    """Print the embedded server's URL (starting it if needed), e.g. for psql."""
+def url(app: AppContext, start: bool) -> None:
+    """Print the embedded server's URL, e.g. for psql; starts it only with --start."""
     from ops import embedded
+    from ops.errors import ConnectError
 
-    value = embedded.ensure_running(app.settings.dbops_home)
+    if start:
+        value = embedded.ensure_running(app.settings.dbops_home)
+    else:
+        current = embedded.status(app.settings.dbops_home)
+        if not current.running or current.url is None:
+            raise ConnectError(
+                f"the embedded server is not running ({current.pgdata})",
+                "run `dbops db start` (or `dbops db url --start`)",
+            )
+        value = current.url
     app.emit({"url": value}, lambda: click.echo(value))

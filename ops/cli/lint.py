@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from ops.cli._context import AppContext, pass_app
+from ops.cli._context import AppContext, FailOnLevel, fail_on_option, pass_app
 from ops.errors import ExitCode
-from ops.lint import CATEGORIES, FAIL_ON
+from ops.lint import CATEGORIES
 
 
 @click.command("lint")
@@ -20,17 +20,12 @@ from ops.lint import CATEGORIES, FAIL_ON
     type=click.Choice(["text", "json", "sarif", "github"]),
     help="Report format (default text; json with the global --json).",
 )
-@click.option(
-    "--fail-on",
-    type=click.Choice(FAIL_ON),
-    help="Exit 1 on safety findings (squawk, dbops) at or above this level "
-    "(default: warning, or fail_on in [tool.dbops.lint]).",
-)
+@fail_on_option("safety findings, squawk and dbops; default: warning, or fail_on in [tool.dbops.lint]")
 @click.option(
     "--style-fail-on",
-    type=click.Choice(FAIL_ON),
+    type=FailOnLevel(),
     help="Exit 1 on style findings (sqlfluff) at or above this level "
-    "(default: never, or style_fail_on in [tool.dbops.lint]).",
+    "(default: none, or style_fail_on in [tool.dbops.lint]).",
 )
 @click.option(
     "--category",
@@ -39,6 +34,7 @@ from ops.lint import CATEGORIES, FAIL_ON
     multiple=True,
     help="Only this category (repeatable): safety skips sqlfluff, style skips squawk and dbops' rules.",
 )
+@click.option("--show-waived", is_flag=True, help="List waived findings with their reasons (text format).")
 @click.option("--processes", metavar="N|auto", help="sqlfluff worker processes (default: auto).")
 @click.option(
     "--no-cache",
@@ -55,6 +51,7 @@ def lint_cmd(
     fail_on: str | None,
     style_fail_on: str | None,
     categories: tuple[str, ...],
+    show_waived: bool,
     processes: str | None,
     no_cache: bool,
 ) -> None:
@@ -82,6 +79,6 @@ def lint_cmd(
         app.flags["json"] = True
         app.emit(report, lambda: None)
     else:
-        app.emit(report, lambda: click.echo("\n".join(text_lines(report))))
+        app.emit(report, lambda: click.echo("\n".join(text_lines(report, show_waived=show_waived))))
     if report.failed:
         ctx.exit(int(ExitCode.FINDINGS))

@@ -22,7 +22,8 @@ def policies() -> None:
 def apply_cmd(app: AppContext, dry_run: bool) -> None:
     """Apply every policy file in one transaction under the migrate lock.
 
-    --dry-run runs the same statements in a transaction that is rolled back.
+    --dry-run runs the same statements in a transaction that is rolled back. Prints the
+    tables that change; -v lists every file.
     """
     from ops import policies as lib
 
@@ -32,6 +33,8 @@ def apply_cmd(app: AppContext, dry_run: bool) -> None:
     def text() -> None:
         verb = "would apply" if dry_run else "applied"
         for f in report.files:
+            if not f.changed and app.verbosity <= 0:
+                continue  # -v lists every file
             detail = []
             if f.dropped:
                 detail.append("drops " + ", ".join(f'"{n}"' for n in f.dropped))

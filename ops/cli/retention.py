@@ -10,18 +10,19 @@ from typing import Any
 
 import click
 
-from ops.cli._context import AppContext, dry_run_option, jsonable, pass_app, table
+from ops.cli._context import AppContext, Duration, dry_run_option, jsonable, pass_app, table
 from ops.errors import ConfigError, Partial
 from ops.retention import BatchReport, Listener, RunResult
+from ops.vocabulary import parse_duration, parse_timestamp
 
 _batch_size = click.option(
     "--batch-size", type=click.IntRange(min=1), help="Fixed rows per batch (default: adapts to batch_time)."
 )
 _max_runtime = click.option(
     "--max-runtime",
-    type=float,
-    metavar="S",
-    help="Stop starting batches after S seconds; exit 6 if work is left.",
+    type=Duration(),
+    metavar="DURATION",
+    help="Stop starting batches after this long (e.g. 90s, 10m); exit 6 if work is left.",
 )
 
 
@@ -124,7 +125,7 @@ def _run_rules(
 
     rules = retention.select_rules(retention.configured_rules(app.settings.tool), name, kind)
     if older_than is not None:
-        age = retention.parse_age(older_than, "--older-than")
+        age = parse_duration(older_than, "--older-than")
         rules = [replace(r, older_than=age) for r in rules]
     run = retention.run_settings(app.settings.tool, max_runtime)
     with app.connect() as conn, _Output(app) as out:
@@ -155,8 +156,10 @@ def evict_cmd(
 
 @click.command("archive")
 @click.argument("words", nargs=-1, metavar="[RULE] | restore RULE --since T")
-@click.option("--older-than", metavar="AGE", help="Override the rule's age, e.g. '30 days'.")
-@click.option("--since", metavar="T", help="restore: rows archived at or after T (ISO time, or an age: 2h).")
+@click.option("--older-than", metavar="DURATION", help="Override the rule's age, e.g. 30d or 12h.")
+@click.option(
+    "--since", metavar="T", help="restore: rows archived at or after T (ISO time, or now-2h, or 2h)."
+)
 @click.option(
     "--skip-conflicts",
     is_flag=True,
@@ -198,7 +201,7 @@ def _restore(
     from ops import retention
 
     rule = retention.select_rules(retention.configured_rules(app.settings.tool), name, "archive")[0]
-    when = retention.parse_since(since)
+    when = parse_timestamp(since, "--since")
     run = retention.run_settings(app.settings.tool, max_runtime)
     with app.connect() as conn, _Output(app) as out:
         result = retention.restore_rule(

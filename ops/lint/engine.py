@@ -19,7 +19,6 @@ from ops.lint.cache import cached_sqlfluff
 from ops.lint.model import (
     CATEGORIES,
     DEFAULT_FAIL_ON,
-    FAIL_ON,
     FileKind,
     Finding,
     LintFile,
@@ -39,12 +38,14 @@ from ops.lint.rules.safety import (
     safety_rule_infos,
 )
 from ops.lint.sources import (
+    SQLFLUFF_ERROR_CODES,
     SQUAWK_RULES_URL,
     squawk_config,
     start_squawk,
 )
 from ops.lint.statements import SqlText, parse_sql, waiver_scope
 from ops.sqlfiles import parse_headers, read_text
+from ops.vocabulary import fail_on as fail_on_word
 
 _KIND_BY_DIR_NAME: dict[str, FileKind] = {"migrations": "migration", "policies": "policy", "checks": "check"}
 
@@ -57,10 +58,7 @@ def lint_settings(settings: Settings) -> Mapping[str, Any]:
 
 
 def _fail_level(given: str | None, table: Mapping[str, Any], key: str, category: str) -> str:
-    level = given or str(table.get(key, DEFAULT_FAIL_ON[category]))
-    if level not in FAIL_ON:
-        raise ConfigError(f"{key}: {level!r} is not one of {', '.join(FAIL_ON)}", "fix [tool.dbops.lint]")
-    return level
+    return fail_on_word(given or str(table.get(key, DEFAULT_FAIL_ON[category])), f"lint.{key}")
 
 
 def lint(
@@ -82,6 +80,7 @@ def lint(
     unless `cache` is false or `[tool.dbops.lint] cache = false`."""
     started = time.perf_counter()
     table = lint_settings(settings)
+    read_project_config(settings)
     fail_on = _fail_level(fail_on, table, "fail_on", "safety")
     style_fail_on = _fail_level(style_fail_on, table, "style_fail_on", "style")
     files = collect_files(settings, paths, cwd or Path.cwd())
@@ -120,7 +119,7 @@ def lint(
     for f in squawk_findings:
         rules.setdefault(f.rule, RuleInfo(f.rule, "squawk", f.message, SQUAWK_RULES_URL + f.rule))
 
-    kept, waived = apply_waivers(findings, parsed, categories)
+    kept, waived = apply_waivers(dedupe(findings, parsed), parsed, categories)
     timings["total"] = time.perf_counter() - started
     return LintReport(
         files=tuple(f.display for f in files),
@@ -132,6 +131,20 @@ def lint(
         style_fail_on=style_fail_on,
         cached_files=cached,
     )
+
+
+def read_project_config(settings: Settings) -> None:
+    """Read `[tool.dbops]` as `check` and `retention run` will, with the same parsers.
+
+    A value the runtime would refuse (a duration, a fail-on word, a retention rule) stops
+    lint with the runtime's own error, before cron or CI meets it.
+    """
+    from ops.checks import load_check_config
+    from ops.retention import configured_rules, run_settings
+
+    load_check_config(settings, {})
+    run_settings(settings.tool)
+    configured_rules(settings.tool)
 
 
 def collect_files(settings: Settings, paths: Sequence[Path], cwd: Path) -> list[LintFile]:
@@ -218,6 +231,41 @@ def _sibling_display(path: Path, files: Sequence[LintFile]) -> str:
 
 
 _SQLFLUFF_CODE = re.compile(r"^[a-z]{2}\d{2}$", re.I)
+_SYNTAX_RULES = frozenset({*SQLFLUFF_ERROR_CODES, "syntax-error", "unreadable-sql"})
+# who says best what is wrong with SQL that does not parse: PostgreSQL's own parser first
+_SYNTAX_SOURCE_RANK = {"dbops": 0, "sqlfluff": 1, "squawk": 2}
+
+
+def dedupe(findings: Sequence[Finding], parsed: Mapping[str, SqlText]) -> list[Finding]:
+    """One finding per place and meaning: a statement that does not parse is one syntax error
+    (PostgreSQL's parser's, else sqlfluff's, else squawk's), not one per source and token;
+    exact repeats go too."""
+    syntax: dict[tuple[str, int], Finding] = {}
+    kept: list[Finding] = []
+    seen: set[tuple[str, int, int, str]] = set()
+    for f in sorted(findings, key=Finding.sort_key):
+        if f.rule in _SYNTAX_RULES:
+            place = (f.path, _statement_start(parsed.get(f.path), f.line))
+            best = syntax.get(place)
+            rank = (_SYNTAX_SOURCE_RANK.get(f.source, 3), f.line, f.column)
+            if best is None or rank < (_SYNTAX_SOURCE_RANK.get(best.source, 3), best.line, best.column):
+                syntax[place] = f
+            continue
+        key = (f.path, f.line, f.column, f.rule)
+        if key not in seen:
+            seen.add(key)
+            kept.append(f)
+    return kept + list(syntax.values())
+
+
+def _statement_start(text: SqlText | None, line: int) -> int:
+    """The first line of the statement holding `line`; 0 for a file that does not parse at all."""
+    if text is None or text.unreadable is not None:
+        return 0
+    for st in text.statements:
+        if st.line <= line <= st.end_line:
+            return st.line
+    return line
 
 
 def apply_waivers(

@@ -7,20 +7,16 @@ from pathlib import Path
 from typing import Literal
 
 from ops.sarif import Level
+from ops.vocabulary import reaches
 
-# SARIF's levels, ascending; `--fail-on never` fails on nothing
+# SARIF's levels, ascending; `note` reads as `info` for --fail-on (ops.vocabulary)
 LEVELS: tuple[Level, ...] = ("note", "warning", "error")
-FAIL_ON = (*LEVELS, "never")
 Source = Literal["sqlfluff", "squawk", "dbops"]
 SOURCES: tuple[Source, ...] = ("sqlfluff", "squawk", "dbops")
 # style: how the SQL reads (sqlfluff); safety: what it does to a live database and whether it
 # runs at all (squawk, dbops). Each has its own --fail-on; safety fails CI by default.
 CATEGORIES = ("style", "safety")
-DEFAULT_FAIL_ON = {"safety": "warning", "style": "never"}
-
-
-def level_rank(level: str) -> int:
-    return LEVELS.index(level) if level in LEVELS else len(LEVELS)
+DEFAULT_FAIL_ON = {"safety": "warning", "style": "none"}
 
 
 FileKind = Literal["migration", "rollback", "policy", "check", "sql"]
@@ -80,7 +76,7 @@ class LintReport:
 
     def fails(self, finding: Finding) -> bool:
         limit = self.style_fail_on if finding.category == "style" else self.fail_on
-        return limit != "never" and level_rank(finding.level) >= level_rank(limit)
+        return reaches(finding.level, limit)
 
     @property
     def failed(self) -> bool:

@@ -15,11 +15,12 @@ _TOOL_URIS = {
 _GITHUB_LEVELS = {"error": "error", "warning": "warning", "note": "notice"}
 
 
-def text_lines(report: LintReport) -> list[str]:
+def text_lines(report: LintReport, *, show_waived: bool = False) -> list[str]:
+    """One line per finding and a summary; waived findings as a count unless `show_waived`."""
     lines = [
         f"{f.path}:{f.line}:{f.column}: {f.level} {f.rule} {f.message} [{f.source}]" for f in report.findings
     ]
-    for w in report.waived:
+    for w in report.waived if show_waived else ():
         f = w.finding
         lines.append(f"waived {f.path}:{f.line}: {f.rule} [{f.source}]: {w.reason}")
     counts = ", ".join(f"{n} {level}" + ("s" if n != 1 else "") for level, n in report.counts.items() if n)
@@ -27,8 +28,9 @@ def text_lines(report: LintReport) -> list[str]:
     if report.cached_files:
         timing += f"; sqlfluff cached for {report.cached_files} file(s)"
     summary = f"{len(report.findings)} finding(s) ({counts})" if report.findings else "no findings"
+    waived_hint = " (--show-waived lists them)" if report.waived and not show_waived else ""
     lines.append(
-        f"{summary} in {len(report.files)} file(s); {len(report.waived)} waived; "
+        f"{summary} in {len(report.files)} file(s); {len(report.waived)} waived{waived_hint}; "
         f"fail-on safety {report.fail_on}, style {report.style_fail_on}: "
         f"{'FAIL' if report.failed else 'ok'} ({timing})"
     )

@@ -186,6 +186,42 @@ def sqlfluff_processes(setting: object, file_count: int) -> int:
     return count if count > 0 else max(1, (os.cpu_count() or 1) + count)
 
 
+SQLFLUFF_DEFAULTS = Path(__file__).with_name("sqlfluff_defaults.cfg")
+_SQLFLUFF_SECTIONS = (
+    ("pyproject.toml", "[tool.sqlfluff"),
+    ("setup.cfg", "[sqlfluff"),
+    ("tox.ini", "[sqlfluff"),
+)
+
+
+def has_sqlfluff_config(root: Path) -> bool:
+    """Does the repository configure sqlfluff itself (where sqlfluff looks for settings)?"""
+    if (root / ".sqlfluff").is_file():
+        return True
+    for name, section in _SQLFLUFF_SECTIONS:
+        path = root / name
+        if path.is_file() and section in path.read_text(encoding="utf-8", errors="replace"):
+            return True
+    return False
+
+
+_TRACKER_WARNINGS = "ignore::UserWarning:multiprocessing.resource_tracker"
+
+
+def _quiet_resource_tracker() -> None:
+    """Keep multiprocessing's resource tracker from writing "leaked semaphore" to stderr.
+
+    sqlfluff's pool (spawn start method) ends with terminate() and join(); its queue
+    semaphores are unlinked by then, but the tracker process sometimes still holds their
+    names and reports them at exit, then fails to unlink them ("No such file or directory"):
+    noise on every few parallel runs, for nothing left behind. The tracker is a separate
+    process started with this interpreter's -W options, so the filter must be in place
+    before the pool creates its first semaphore.
+    """
+    if _TRACKER_WARNINGS not in sys.warnoptions:
+        sys.warnoptions.append(_TRACKER_WARNINGS)
+
+
 def run_sqlfluff(
     files: Sequence[LintFile], project_root: Path, processes: int
 ) -> tuple[list[Finding], dict[str, RuleInfo]]:
@@ -195,7 +231,12 @@ def run_sqlfluff(
     from sqlfluff.core.errors import SQLFluffUserError
 
     try:
-        config = FluffConfig.from_path(str(project_root), overrides={"dialect": "postgres"})
+        defaults = None if has_sqlfluff_config(project_root) else str(SQLFLUFF_DEFAULTS)
+        config = FluffConfig.from_path(
+            str(project_root), extra_config_path=defaults, overrides={"dialect": "postgres"}
+        )
+        if processes > 1:
+            _quiet_resource_tracker()
         result = Linter(config=config).lint_paths(tuple(str(f.path) for f in files), processes=processes)
     except SQLFluffUserError as exc:
         raise ConfigError(f"sqlfluff: {exc}", "fix [tool.sqlfluff] in pyproject.toml") from exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass
 
 from ops import sqlfiles
@@ -35,3 +37,14 @@ def diff(before: Snapshot, after: Snapshot) -> list[Difference]:
     return [
         Difference(k[0], k[1], before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)
     ]
+
+
+def definition_diff(before: str, after: str, before_label: str, after_label: str) -> str:
+    """The differing part of two definitions as a unified diff: by line for multi-line text
+    (functions, views), by word (and ACL entry) for one-line ones, so equal prefixes never hide the change."""
+
+    def parts(text: str) -> list[str]:
+        return text.splitlines() if "\n" in text.strip() else re.split(r"[ ,]", text)
+
+    lines = difflib.unified_diff(parts(before), parts(after), before_label, after_label, n=1, lineterm="")
+    return "\n".join(lines)

@@ -261,7 +261,14 @@ def _dry_run(
             note = ""
             if executing:
                 set_lock_timeout(conn, settings.lock_timeout_ms, local=True)
-                _execute(conn, statements, settings.display_path(file))
+                try:
+                    _execute(conn, statements, settings.display_path(file))
+                except SQLFileError as exc:
+                    if exc.hint == MigrationSQLError.next_step:
+                        verb = "migrate" if direction == "apply" else "rollback"
+                        again = f"fix the file and run `dbops {verb} --dry-run` again"
+                        exc.hint = f"{again}; dry run: nothing was changed"
+                    raise
             else:
                 note = "not executed in a dry run: runs outside a transaction (or follows one that does)"
             steps.append(

@@ -20,8 +20,22 @@ from ops.sqlfiles import parse_headers, read_text
 from ops.sqltext import Statement
 
 _ID = re.compile(r"^(\d{4})_[a-z0-9_]+$")
-# the one rule for migration file names: `dbops lint`, `migrate` and `status` all use it
-FILE_NAME = re.compile(r"^(\d{4})[._](?:[a-z0-9][a-z0-9_.-]*?)(\.rollback)?\.sql$")
+# the one file-name rule, for the runtime and `dbops lint`: NNNN_name.sql, NNNN_name.rollback.sql,
+# or yoyo's NNNN.name.sql (groups: the number, the rollback suffix)
+MIGRATION_FILE = re.compile(r"^(\d{4})[._](?:[a-z0-9][a-z0-9_.-]*?)(\.rollback)?\.sql$")
+FILENAME_HINT = "rename it to NNNN_name.sql (`dbops new NAME` makes the next one)"
+
+
+def filename_problem(name: str) -> str | None:
+    """Why `name` is not a migration file name, or None when it is one."""
+    if MIGRATION_FILE.match(name):
+        return None
+    return (
+        f"{name} is not NNNN_name.sql or NNNN_name.rollback.sql (or yoyo's NNNN.name.sql; lowercase "
+        "letters, digits, '_', '-' and '.'): dbops and yoyo will not order it"
+    )
+
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -126,13 +140,10 @@ def read_migration_dir(directory: Path) -> list[MigrationFile]:
             "`dbops mark` them",
         )
     paths = sorted(directory.glob("*.sql"))
-    for p in sorted(paths, key=lambda p: p.name.endswith(".rollback.sql")):  # a migration before its rollback
-        if not FILE_NAME.match(p.name):
-            raise ConfigError(
-                f"{p.name}: not a migration file name (NNNN_name.sql or NNNN_name.rollback.sql, or yoyo's "
-                "NNNN.name.sql; lowercase letters, digits, '_', '-' and '.'): dbops cannot order it",
-                f"rename it, or move it out of {directory}",
-            )
+    for p in paths:
+        problem = filename_problem(p.name)
+        if problem:
+            raise ConfigError(f"{directory.name}/{p.name}: {problem}", FILENAME_HINT)
     files = {p.stem: read_migration(p) for p in paths if not p.name.endswith(".rollback.sql")}
     for f in files.values():
         for dep in f.depends:
@@ -162,9 +173,15 @@ def find(files: Sequence[MigrationFile], ref: str) -> MigrationFile:
     exact = [f for f in files if f.id == ref]
     if exact:
         return exact[0]
+    if ref.isdigit() and len(ref) < 4:  # '16' is 0016, as `--help` says: an id or a number
+        ref = ref.zfill(4)
     matches = [f for f in files if f.id.startswith(ref)]
     if not matches:
-        raise ConfigError(f"unknown migration {ref!r}", "run `dbops status` to list migration ids")
+        known = f"{min(f.id for f in files)[:4]} to {max(f.id for f in files)[:4]}" if files else "none"
+        raise ConfigError(
+            f"unknown migration {ref!r} (migrations here: {known})",
+            "run `dbops status` to list migration ids",
+        )
     if len(matches) > 1:
         raise ConfigError(
             f"migration {ref!r} is ambiguous: {', '.join(f.id for f in matches)}",

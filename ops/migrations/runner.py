@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar
@@ -49,7 +50,22 @@ def run_statements(
             position = exc.diag.statement_position
             if position and position.isdigit():
                 line = st.line + st.sql[: int(position) - 1].count("\n")
-            raise error(path, line, pg_error_message(exc)) from exc
+            failure = error(path, line, pg_error_message(exc))
+            failure.hint = _privilege_hint(exc) or failure.hint
+            raise failure from exc
+
+
+def _privilege_hint(exc: psycopg.Error) -> str | None:
+    """A file that is right but needs more privilege: say who can do the step, not "fix the file"."""
+    if not isinstance(exc, pgerrors.InsufficientPrivilege):
+        return None
+    extension = re.search(r'permission denied to create extension "([^"]+)"', exc.diag.message_primary or "")
+    if extension:
+        name = extension.group(1)
+        return (
+            f"ask a superuser to run `create extension {name}` in this database, then run the command again"
+        )
+    return "grant the missing privilege (or connect as the schema owner), then run the command again"
 
 
 def set_lock_timeout(conn: Conn, ms: int, *, local: bool) -> None:

@@ -15,8 +15,6 @@ from ops.retention.rules import (
     Rule,
     RunSettings,
     configured_rules,
-    parse_age,
-    parse_since,
     run_settings,
     select_rules,
 )
@@ -32,8 +30,6 @@ __all__ = [
     "RunSettings",
     "apply_rules",
     "configured_rules",
-    "parse_age",
-    "parse_since",
     "render_metrics",
     "restore_rule",
     "retention_run",

@@ -9,27 +9,18 @@ catalog before anything runs, so a typo or an injection attempt is a configurati
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from ops import sqlfiles
-from ops.config import parse_duration_ms
 from ops.db import Conn
 from ops.errors import ConfigError
+from ops.vocabulary import duration_ms, duration_s, parse_duration
 
 KINDS = ("ttl", "archive")
 RESERVED_NAMES = frozenset({"restore", "run"})
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)?\s*$")
-_AGE_UNITS = {
-    "s": 1, "sec": 1, "second": 1, "seconds": 1,
-    "min": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "hour": 3600, "hours": 3600,
-    "d": 86400, "day": 86400, "days": 86400,
-    "w": 604800, "week": 604800, "weeks": 604800,
-}  # fmt: skip
 
 # Shipped defaults; `[tool.dbops.retention.<name>]` overrides them key by key.
 DEFAULT_RULES: dict[str, dict[str, Any]] = {
@@ -109,37 +100,6 @@ class RunSettings:
     batch_pause_ms: int = 0
 
 
-MAX_AGE_S = 100 * 366 * 86400
-
-
-def parse_age(value: Any, name: str) -> timedelta:
-    """'90 days', '36h', '2w', '30min' or a number of seconds."""
-    hint = "write it like 90 days, 36h or 2w"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = _AGE.match(value.lower()) if isinstance(value, str) else None
-        if not match or (match.group(2) or "s") not in _AGE_UNITS:
-            raise ConfigError(f"{name}: cannot read {value!r} as an age", hint)
-        seconds = float(match.group(1)) * _AGE_UNITS[match.group(2) or "s"]
-    if not 0 <= seconds <= MAX_AGE_S:  # also false for nan
-        raise ConfigError(f"{name}: {value!r} is out of range (0 to 100 years)", hint)
-    return timedelta(seconds=seconds)
-
-
-def parse_since(value: str) -> datetime:
-    """An ISO time (UTC when it has no zone) or an age before now: '2h', '3 days'."""
-    if _AGE.match(value.lower()):
-        return datetime.now(UTC) - parse_age(value, "--since")
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ConfigError(
-            f"--since: cannot read {value!r} as a time", "write it like 2026-01-31T12:00:00Z or 2h"
-        ) from exc
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
 def _retention_table(tool: Mapping[str, Any]) -> Mapping[str, Any]:
     table = tool.get("retention", {})
     if not isinstance(table, Mapping):
@@ -152,22 +112,22 @@ def run_settings(tool: Mapping[str, Any], max_runtime: float | None = None) -> R
     table = _retention_table(tool)
     configured = table.get("max_runtime")
     if max_runtime is None and configured is not None:
-        max_runtime = parse_duration_ms(configured, "retention.max_runtime") / 1000
+        max_runtime = duration_s(configured, "retention.max_runtime")
     if max_runtime is not None and max_runtime <= 0:
         raise ConfigError(f"max runtime must be positive, got {max_runtime}", "pass --max-runtime 300")
-    budget = parse_duration_ms(table.get("batch_time", DEFAULT_BATCH_TIME), "retention.batch_time")
+    budget = duration_ms(table.get("batch_time", DEFAULT_BATCH_TIME), "retention.batch_time")
     if budget <= 0:
         raise ConfigError("retention.batch_time must be positive", "write it like 100ms")
     return RunSettings(
         batch_time_ms=budget,
-        lock_timeout_ms=parse_duration_ms(
+        lock_timeout_ms=duration_ms(
             table.get("lock_timeout", DEFAULT_LOCK_TIMEOUT), "retention.lock_timeout"
         ),
-        statement_timeout_ms=parse_duration_ms(
+        statement_timeout_ms=duration_ms(
             table.get("statement_timeout", DEFAULT_STATEMENT_TIMEOUT), "retention.statement_timeout"
         ),
         max_runtime_s=max_runtime,
-        batch_pause_ms=parse_duration_ms(table.get("batch_pause", "0ms"), "retention.batch_pause"),
+        batch_pause_ms=duration_ms(table.get("batch_pause", "0ms"), "retention.batch_pause"),
     )
 
 
@@ -223,7 +183,7 @@ def _parse_rule(name: str, spec: Mapping[str, Any]) -> Rule:
     if kind == "archive":
         if "older_than" not in spec:
             raise ConfigError(f"{where}: an archive rule needs older_than", 'set older_than = "90 days"')
-        older_than = parse_age(spec["older_than"], f"{where}.older_than")
+        older_than = parse_duration(spec["older_than"], f"{where}.older_than")
     filters = spec.get("where", {})
     if not isinstance(filters, Mapping) or any(not isinstance(v, str | int | bool) for v in filters.values()):
         raise ConfigError(f"{where}.where: expected column = value pairs", 'write it like {state = "DONE"}')
@@ -266,7 +226,8 @@ def select_rules(rules: Mapping[str, Rule], name: str | None, kind: str | None =
         rule = rules[name]
         if kind is not None and rule.kind != kind:
             other = "dbops evict" if rule.kind == "ttl" else "dbops archive"
-            raise ConfigError(f"rule {name!r} is a {rule.kind} rule", f"run it with `{other} {name}`")
+            article = "an" if rule.kind == "archive" else "a"
+            raise ConfigError(f"rule {name!r} is {article} {rule.kind} rule", f"run it with `{other} {name}`")
         return [rule]
     return [r for r in rules.values() if kind is None or r.kind == kind]
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ops.checks.headers import header_problems
 from ops.lint.model import Finding, LintFile
 from ops.lint.rules.migrations import finding
 from ops.lint.statements import SqlText, Statement
 from ops.sqlfiles import parse_headers
 
-_CHECK_HEADERS = ("id", "severity", "category", "description", "remediation")
-_CHECK_SEVERITIES = ("error", "warn", "info")
 _WRITE_KEYWORDS = {
     "insert",
     "update",
@@ -66,19 +65,8 @@ _SIDE_EFFECT_FUNCTIONS = {
 def check_findings(lint_file: LintFile, text: str, parsed: SqlText) -> list[Finding]:
     shown = lint_file.display
     findings: list[Finding] = []
-    headers = parse_headers(text)
-    missing = [key for key in _CHECK_HEADERS if not headers.get(key)]
-    if missing:
-        findings.append(
-            finding(
-                shown, 1, "check-header", "missing header line(s): " + ", ".join(f"-- {k}:" for k in missing)
-            )
-        )
-    severity = headers.get("severity")
-    if severity and severity not in _CHECK_SEVERITIES:
-        findings.append(
-            finding(shown, 1, "check-header", f"severity {severity!r} is not one of error, warn, info")
-        )
+    for problem in header_problems(parse_headers(text)):
+        findings.append(finding(shown, _header_line(text, problem.key), "check-header", problem.message))
     if not parsed.statements:
         findings.append(finding(shown, 1, "check-single-select", "holds no statement: write one SELECT"))
         return findings
@@ -99,6 +87,17 @@ def check_findings(lint_file: LintFile, text: str, parsed: SqlText) -> list[Find
     for st in parsed.statements:
         findings.extend(_write_findings(shown, st))
     return findings
+
+
+def _header_line(text: str, key: str) -> int:
+    """The line of `-- key:` in the header, else 1 (a missing line is reported at the top)."""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("--"):
+            break
+        if stripped.removeprefix("--").strip().lower().startswith(key + ":"):
+            return number
+    return 1
 
 
 def _write_findings(shown: str, st: Statement) -> Iterable[Finding]:

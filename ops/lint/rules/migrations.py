@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ops.lint.model import Finding, LintFile, RuleInfo
 from ops.lint.statements import SqlText, Statement
-from ops.migrations.files import FILE_NAME
+from ops.migrations.files import MIGRATION_FILE, filename_problem
 from ops.sarif import Level
 from ops.sqlfiles import parse_headers, read_text
 
@@ -91,8 +91,6 @@ RULES: dict[str, tuple[Level, str]] = {
     "waiver-unused": ("warning", "A waiver that waives nothing is stale: remove it."),
 }
 
-_MIGRATION = FILE_NAME
-
 
 def rule_infos() -> dict[str, RuleInfo]:
     return {rid: RuleInfo(rid, "dbops", help_text) for rid, (_, help_text) in RULES.items()}
@@ -109,17 +107,10 @@ def migration_dir_findings(directory: Path, display: dict[Path, str]) -> list[Fi
     rollbacks: dict[str, Path] = {}
     for path in sorted(directory.glob("*.sql")):
         shown = display.get(path, path.name)
-        match = _MIGRATION.match(path.name)
-        if not match:
-            findings.append(
-                finding(
-                    shown,
-                    1,
-                    "migration-filename",
-                    f"{path.name} is not NNNN_name.sql or "
-                    "NNNN_name.rollback.sql: dbops and yoyo will not order it",
-                )
-            )
+        match = MIGRATION_FILE.match(path.name)
+        problem = filename_problem(path.name)
+        if match is None or problem:
+            findings.append(finding(shown, 1, "migration-filename", problem or path.name))
             continue
         stem = path.name.removesuffix(".sql").removesuffix(".rollback")
         (rollbacks if match.group(2) else forward)[stem] = path

@@ -1,6 +1,8 @@
 -- purpose: the schema as rows (kind, identity, definition), for comparing two databases.
 -- An ACL left NULL means the default privileges, so it is compared as acldefault(): a
--- grant followed by its revoke restores the same privileges, written out.
+-- grant followed by its revoke restores the same privileges, written out. ACLs are compared
+-- owner-independently: the owner's entries (as grantee or grantor) read as OWNER, so a
+-- database whose objects belong to app_owner matches a scratch build made by postgres.
 -- Leaves out system schemas, dbops' and yoyo's bookkeeping, and extension members.
 with nsp as (
     select n.oid, n.nspname
@@ -27,7 +29,15 @@ rel as (
 
 select 'schema' as kind,
        nsp.nspname as identity,
-       coalesce(n.nspacl, acldefault('n', n.nspowner))::text as definition
+       (
+           select coalesce(string_agg(item, ',' order by item), '')
+           from (
+               select case x.grantee when n.nspowner then 'OWNER' when 0 then 'PUBLIC' else x.grantee::regrole::text end
+                   || '=' || x.privilege_type || case when x.is_grantable then '*' else '' end
+                   || '/' || case x.grantor when n.nspowner then 'OWNER' else x.grantor::regrole::text end as item
+               from aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) as x
+           ) as items
+       ) as definition
 from nsp
 inner join pg_namespace as n on nsp.oid = n.oid
 
@@ -42,7 +52,15 @@ select 'relation',
        rel.nspname || '.' || rel.relname,
        'kind=' || rel.relkind::text || ' rls=' || rel.relrowsecurity || ' force_rls='
        || rel.relforcerowsecurity || ' persistence=' || rel.relpersistence::text
-       || ' acl=' || coalesce(rel.relacl, acldefault('r', rel.relowner))::text
+       || ' acl=' || (
+           select coalesce(string_agg(item, ',' order by item), '')
+           from (
+               select case x.grantee when rel.relowner then 'OWNER' when 0 then 'PUBLIC' else x.grantee::regrole::text end
+                   || '=' || x.privilege_type || case when x.is_grantable then '*' else '' end
+                   || '/' || case x.grantor when rel.relowner then 'OWNER' else x.grantor::regrole::text end as item
+               from aclexplode(coalesce(rel.relacl, acldefault('r', rel.relowner))) as x
+           ) as items
+       )
 from rel
 
 union all
@@ -54,7 +72,15 @@ select 'column',
        || ' not_null=' || a.attnotnull
        || ' default=' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
        || ' identity=' || a.attidentity::text || ' generated=' || a.attgenerated::text
-       || ' acl=' || coalesce(a.attacl::text, '')
+       || ' acl=' || (
+           select coalesce(string_agg(item, ',' order by item), '')
+           from (
+               select case x.grantee when rel.relowner then 'OWNER' when 0 then 'PUBLIC' else x.grantee::regrole::text end
+                   || '=' || x.privilege_type || case when x.is_grantable then '*' else '' end
+                   || '/' || case x.grantor when rel.relowner then 'OWNER' else x.grantor::regrole::text end as item
+               from aclexplode(a.attacl) as x
+           ) as items
+       )
 from rel
 inner join pg_attribute as a on rel.oid = a.attrelid
 left join pg_attrdef as ad on a.attrelid = ad.adrelid and a.attnum = ad.adnum
@@ -112,7 +138,15 @@ union all
 
 select 'function',
        nsp.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-       pg_get_functiondef(p.oid) || ' acl=' || coalesce(p.proacl, acldefault('f', p.proowner))::text
+       pg_get_functiondef(p.oid) || ' acl=' || (
+           select coalesce(string_agg(item, ',' order by item), '')
+           from (
+               select case x.grantee when p.proowner then 'OWNER' when 0 then 'PUBLIC' else x.grantee::regrole::text end
+                   || '=' || x.privilege_type || case when x.is_grantable then '*' else '' end
+                   || '/' || case x.grantor when p.proowner then 'OWNER' else x.grantor::regrole::text end as item
+               from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) as x
+           ) as items
+       )
 from pg_proc as p
 inner join nsp on p.pronamespace = nsp.oid
 where
