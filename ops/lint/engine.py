@@ -232,8 +232,9 @@ def _sibling_display(path: Path, files: Sequence[LintFile]) -> str:
 
 _SQLFLUFF_CODE = re.compile(r"^[a-z]{2}\d{2}$", re.I)
 _SYNTAX_RULES = frozenset({*SQLFLUFF_ERROR_CODES, "syntax-error", "unreadable-sql"})
-# who says best what is wrong with SQL that does not parse: PostgreSQL's own parser first
-_SYNTAX_SOURCE_RANK = {"dbops": 0, "sqlfluff": 1, "squawk": 2}
+# who says best what is wrong with SQL that does not parse: PostgreSQL's own lexer (dbops),
+# then its parser (squawk's libpg_query), then sqlfluff, whose grammar has limits of its own
+_SYNTAX_SOURCE_RANK = {"dbops": 0, "squawk": 1, "sqlfluff": 2}
 
 
 def dedupe(findings: Sequence[Finding], parsed: Mapping[str, SqlText]) -> list[Finding]:
