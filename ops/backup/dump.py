@@ -138,6 +138,27 @@ def publish(work: Path, backup_dir: Path, bid: str) -> str:
     raise OperationFailed(f"too many backups named {bid} in {backup_dir}", "remove old ones")
 
 
+@contextmanager
+def partial_folder(backup_dir: Path, bid: str) -> Iterator[Path]:
+    """The hidden work folder of a backup being taken (`make_partial`), removed if the backup fails."""
+    work = make_partial(backup_dir, bid)
+    try:
+        yield work
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def published_result(
+    backup_dir: Path, bid: str, final: str, manifest: Manifest, reclaimed: tuple[str, ...] = ()
+) -> BackupResult:
+    """The result of a backup `publish` named `final`; a suffixed name is written into its manifest too."""
+    if final != bid:
+        manifest = replace(manifest, id=final)
+        write_manifest(backup_dir / final, manifest)
+    return BackupResult(final, str(backup_dir / final), manifest, reclaimed)
+
+
 def toc_entries(tools: PgTools, dump: Path) -> int:
     """The number of entries of the archive's table of contents (`pg_restore --list`)."""
     result = subprocess.run(
@@ -246,8 +267,7 @@ def run_backup(conninfo: str, request: BackupRequest, progress: Progress | None 
             clock = time.monotonic()
             bid = backup_id(started, conn.info.dbname)
             reclaimed = reclaim_partials(request.backup_dir)
-            work = make_partial(request.backup_dir, bid)
-            try:
+            with partial_folder(request.backup_dir, bid) as work:
                 dumped = _dump(conninfo, request, tools, compression.spec, work, progress)
                 manifest = Manifest(
                     id=bid,
@@ -273,13 +293,7 @@ def run_backup(conninfo: str, request: BackupRequest, progress: Progress | None 
                 failpoint("backup.manifest.write")
                 write_manifest(work, manifest)
                 final = publish(work, request.backup_dir, bid)
-            except BaseException:
-                shutil.rmtree(work, ignore_errors=True)
-                raise
-    if final != bid:
-        manifest = replace(manifest, id=final)
-        write_manifest(request.backup_dir / final, manifest)
-    return BackupResult(final, str(request.backup_dir / final), manifest, reclaimed)
+    return published_result(request.backup_dir, bid, final, manifest, reclaimed)
 
 
 def _dump(

@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from ops import __version__
-from ops.backup.dump import BackupResult, applied_migrations, backup_id, make_partial, publish, server_info
+from ops.backup.dump import (
+    BackupResult,
+    applied_migrations,
+    backup_id,
+    partial_folder,
+    publish,
+    published_result,
+    server_info,
+)
 from ops.backup.manifest import (
     Backup,
     FileSum,
@@ -97,22 +105,13 @@ def run_physical_backup(conninfo: str, request: PhysicalRequest) -> BackupResult
             started = datetime.now(UTC)
             clock = time.monotonic()
             bid = backup_id(started, conn.info.dbname)
-            work = make_partial(request.backup_dir, bid)
-            try:
+            with partial_folder(request.backup_dir, bid) as work:
                 manifest = _take(conninfo, work, parent, bid, conn.info.dbname, version, version_num, applied)
                 manifest = replace(manifest, duration_s=round(time.monotonic() - clock, 3))
                 write_manifest(work, manifest)
                 failpoint("backup_physical_before_publish")
                 final = publish(work, request.backup_dir, bid)
-            except BaseException:
-                import shutil
-
-                shutil.rmtree(work, ignore_errors=True)
-                raise
-    if final != bid:
-        manifest = replace(manifest, id=final)
-        write_manifest(request.backup_dir / final, manifest)
-    return BackupResult(final, str(request.backup_dir / final), manifest)
+    return published_result(request.backup_dir, bid, final, manifest)
 
 
 def basebackup_command(dsn: str, target: Path, parent: Backup | None) -> list[str]:

@@ -15,13 +15,12 @@ import itertools
 import shutil
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from ops.backup.manifest import Backup, Verification, find_backup, record_verification
+from ops.backup.manifest import Backup, find_backup
 from ops.backup.physical import read_label, verify_base
 from ops.backup.pitr_restore import RecoveryTarget, restore_to_point, stop_restored
-from ops.backup.restore import VerifyResult, file_problems, integrity_checks
+from ops.backup.restore import VerifyResult, file_problems, integrity_checks, record_verify_result
 from ops.backup.wal_files import list_wal, missing_segments, parse_lsn, segment_name, segment_number, wal_dir
 from ops.config import Settings
 from ops.db import with_database
@@ -96,24 +95,10 @@ def verify_physical(
         checks += "; " + restored
     elif restore:
         checks += "; restore not run: the chain has problems"
-    duration = round(time.monotonic() - clock, 3)
-    verification = Verification(
-        at=datetime.now(UTC).isoformat(),
-        restore=restore,
-        ok=not problems,
-        problems=tuple(problems),
-        checks=checks,
-        duration_s=duration,
-        server_version=backup.manifest.server_version,
-    )
-    try:
-        record_verification(backup, verification)
-        recorded = "yes"
-    except OSError as exc:
-        recorded = f"no: cannot write {backup.path}: {exc.strerror or exc}"
-    return VerifyResult(
-        backup.id, not problems, restore, tuple(problems), len(links), checks, duration, recorded, checks_exit
-    )
+    return record_verify_result(
+        backup, restore=restore, problems=problems, checks=checks, started=clock,
+        tables_compared=len(links), checks_exit_code=checks_exit,
+    )  # fmt: skip
 
 
 def _restore_and_check(backup: Backup, backup_dir: Path, settings: Settings) -> tuple[str, int]:

@@ -184,7 +184,24 @@ def verify_backup(
         problems += more
     elif restore:
         checks = "not run: the files do not match the manifest"
-    duration = elapsed_s(clock)
+    return record_verify_result(
+        backup, restore=restore, problems=problems, checks=checks, started=clock,
+        tables_compared=compared, checks_exit_code=checks_exit_code,
+    )  # fmt: skip
+
+
+def record_verify_result(
+    backup: Backup,
+    *,
+    restore: bool,
+    problems: list[str],
+    checks: str,
+    started: float,
+    tables_compared: int,
+    checks_exit_code: int,
+) -> VerifyResult:
+    """Record a verification's outcome in the backup's manifest and return it as a VerifyResult."""
+    duration = elapsed_s(started)
     verification = Verification(
         at=datetime.now(UTC).isoformat(),
         restore=restore,
@@ -200,7 +217,7 @@ def verify_backup(
     except OSError as exc:
         recorded = f"no: cannot write {backup.path}: {exc.strerror or exc}"
     return VerifyResult(
-        backup.id, not problems, restore, tuple(problems), compared, checks, duration, recorded,
+        backup.id, not problems, restore, tuple(problems), tables_compared, checks, duration, recorded,
         checks_exit_code,
     )  # fmt: skip
 

@@ -135,10 +135,17 @@ def client_env(conninfo: str) -> tuple[str, dict[str, str]]:
     return make_conninfo("", **parts), env
 
 
+def largest_tables_query() -> sql.Composed:
+    """`backup_largest_tables`, built on `backup_tables`: the largest of the tables pg_dump writes."""
+    return sqlfiles.query(__name__, "backup_largest_tables").format(
+        backup_tables=sqlfiles.query(__name__, "backup_tables")
+    )
+
+
 def sample_rows(conn: Conn, limit_bytes: int = _SAMPLE_BYTES) -> bytes:
     """Text rows of the largest tables, the kind of bytes pg_dump compresses, up to `limit_bytes`."""
     data = bytearray()
-    for schema, table, width in conn.execute(sqlfiles.query(__name__, "backup_largest_tables")).fetchall():
+    for schema, table, width in conn.execute(largest_tables_query()).fetchall():
         rows = max(10, (limit_bytes - len(data)) // max(1, int(width)))
         query = sql.SQL("copy (select * from {} limit {}) to stdout").format(
             sql.Identifier(schema, table), sql.Literal(rows)

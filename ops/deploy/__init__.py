@@ -10,6 +10,7 @@ the CLI) all deploy through these two functions.
 from __future__ import annotations
 
 import functools
+from typing import Unpack
 
 from ops import migrations, policies
 from ops.config import Settings
@@ -27,22 +28,13 @@ def deploy(
 
 
 def undeploy(
-    conn: Conn,
-    settings: Settings,
-    *,
-    steps: int | None = None,
-    to: str | None = None,
-    everything: bool = False,
-    dry_run: bool = False,
+    conn: Conn, settings: Settings, **choice: Unpack[migrations.RollbackChoice]
 ) -> migrations.RunReport:
     """Roll back applied migrations, newest first, with the policies withdrawn around them."""
     return migrations.rollback(
         conn,
         settings,
-        steps=steps,
-        to=to,
-        everything=everything,
-        dry_run=dry_run,
+        **choice,
         before=functools.partial(policies.withdraw, settings=settings),
         after=functools.partial(policies.reapply_after_rollback, settings=settings),
     )

@@ -4,6 +4,7 @@ that applies and rolls back, the statement runner with lock retries, `verify` on
 from ops.migrations.engine import (
     MigrationSQLError,
     MigrationStatus,
+    RollbackChoice,
     RunReport,
     StatusReport,
     StepReport,
@@ -35,6 +36,7 @@ __all__ = [
     "MigrationFile",
     "MigrationSQLError",
     "MigrationStatus",
+    "RollbackChoice",
     "RunReport",
     "SQLFileError",
     "Statement",

@@ -14,7 +14,7 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 
 import psycopg
 from pglast import ast
@@ -369,6 +369,15 @@ def plan_rollback(
     if target.id not in applied:
         raise ConfigError(f"migration {target.id} is not applied", "run `dbops status`")
     return done[: [m.id for m in done].index(target.id)]
+
+
+class RollbackChoice(TypedDict, total=False):
+    """`rollback`'s keyword arguments for what to roll back, for callers that pass them through."""
+
+    steps: int | None
+    to: str | None
+    everything: bool
+    dry_run: bool
 
 
 def rollback(

@@ -112,7 +112,8 @@ def verify(conninfo: str, settings: Settings) -> VerifyReport:
 def _up_only(
     conn: Conn, m: MigrationFile, settings: Settings, before: catalog.Snapshot
 ) -> tuple[str, int, catalog.Snapshot]:
-    """An apply-only migration (no rollback file): it must apply on the fresh history."""
+    """An apply-only migration (no rollback file), and the first step of `_up_down_up`: it must
+    apply on the fresh history."""
     try:
         apply_file(conn, m, settings)
     except OperationFailed as exc:
@@ -124,11 +125,9 @@ def _up_down_up(
     conn: Conn, m: MigrationFile, settings: Settings, before: catalog.Snapshot
 ) -> tuple[str, int, catalog.Snapshot]:
     """(problem or "", number of differences, snapshot after the last apply)."""
-    try:
-        apply_file(conn, m, settings)
-    except OperationFailed as exc:
-        return f"fails on a fresh database: {exc.message}", 0, before
-    first = catalog.snapshot(conn)
+    problem, _, first = _up_only(conn, m, settings, before)
+    if problem:
+        return problem, 0, first
     try:
         rollback_file(conn, m, settings)
     except OperationFailed as exc:

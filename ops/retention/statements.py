@@ -91,39 +91,56 @@ def _batch_cte(
     return query, params
 
 
+def _batch_statement(
+    rule: Rule,
+    cutoff: Any,
+    after: Any,
+    limit: int,
+    skip_locked: bool,
+    *,
+    returning: sql.Composable,
+    then: sql.Composable,
+    counted: str,
+) -> tuple[sql.Composed, Params]:
+    """One batch in one statement: choose the rows, delete them (`returning` into `gone`), run
+    `then` (more CTEs after `gone`); (rows chosen, rows of CTE `counted`, the largest order value)."""
+    batch, params = _batch_cte(rule, cutoff, after, limit, skip_locked)
+    query = sql.SQL(
+        "with batch as ({batch}), gone as ("
+        "delete from {table} as t where t.ctid = any(array(select tid from batch))"
+        " returning {returning}){then} "
+        "select (select count(*) from batch), (select count(*) from {counted}),"
+        " (select max(order_value) from batch)"
+    ).format(batch=batch, table=source(rule), returning=returning, then=then, counted=sql.SQL(counted))
+    return query, params
+
+
 def delete_batch(
     rule: Rule, cutoff: Any, after: Any, limit: int, *, skip_locked: bool
 ) -> tuple[sql.Composed, Params]:
     """One batch of a ttl rule: (rows chosen, rows deleted, the largest value of the rule's column)."""
-    batch, params = _batch_cte(rule, cutoff, after, limit, skip_locked)
-    query = sql.SQL(
-        "with batch as ({batch}), gone as ("
-        "delete from {table} as t where t.ctid = any(array(select tid from batch)) returning 1) "
-        "select (select count(*) from batch), (select count(*) from gone),"
-        " (select max(order_value) from batch)"
-    ).format(batch=batch, table=source(rule))
-    return query, params
+    return _batch_statement(
+        rule, cutoff, after, limit, skip_locked, returning=sql.SQL("1"), then=sql.SQL(""), counted="gone"
+    )
 
 
 def archive_batch(
     rule: Rule, cutoff: Any, after: Any, limit: int, *, skip_locked: bool
 ) -> tuple[sql.Composed, Params]:
     """One batch of an archive rule without children, moved by a single statement."""
-    batch, params = _batch_cte(rule, cutoff, after, limit, skip_locked)
-    query = sql.SQL(
-        "with batch as ({batch}), gone as ("
-        "delete from {table} as t where t.ctid = any(array(select tid from batch)) returning {tcols}), "
-        "moved as (insert into {archive} ({cols}) select {cols} from gone returning 1) "
-        "select (select count(*) from batch), (select count(*) from moved),"
-        " (select max(order_value) from batch)"
-    ).format(
-        batch=batch,
-        table=source(rule),
-        tcols=_cols(rule.columns, "t"),
-        archive=archive(rule),
-        cols=_cols(rule.columns),
+    moved = sql.SQL(", moved as (insert into {archive} ({cols}) select {cols} from gone returning 1)").format(
+        archive=archive(rule), cols=_cols(rule.columns)
     )
-    return query, params
+    return _batch_statement(
+        rule,
+        cutoff,
+        after,
+        limit,
+        skip_locked,
+        returning=_cols(rule.columns, "t"),
+        then=moved,
+        counted="moved",
+    )
 
 
 def lock_roots(

@@ -69,15 +69,14 @@ def _levels(rule: Rule, *, restore: bool) -> tuple[Level, ...]:
     return tuple(levels)
 
 
-def count_units(conn: Conn, plan: UnitPlan) -> dict[str, int]:
-    """Rows per table that moving every unit now would touch; locks nothing (for --dry-run)."""
+def unit_key_queries(plan: UnitPlan) -> dict[str, sql.Composed]:
+    """Per table of the plan, the query of the keys of its rows that moving every unit now would take."""
     root = plan.levels[0]
     keys: dict[str, sql.Composed] = {
         root.name: sql.SQL("select {} from {} as t where {}").format(
             sql.Identifier("t", root.key), root.src, plan.where
         )
     }
-    counts: dict[str, int] = {}
     for lvl in plan.levels:
         if lvl.parent is not None and lvl.parent_column is not None:
             keys[lvl.name] = sql.SQL("select {} from {} as c where {} in ({})").format(
@@ -86,6 +85,14 @@ def count_units(conn: Conn, plan: UnitPlan) -> dict[str, int]:
                 sql.Identifier("c", lvl.parent_column),
                 keys[lvl.parent],
             )
+    return keys
+
+
+def count_units(conn: Conn, plan: UnitPlan) -> dict[str, int]:
+    """Rows per table that moving every unit now would touch; locks nothing (for --dry-run)."""
+    keys = unit_key_queries(plan)
+    counts: dict[str, int] = {}
+    for lvl in plan.levels:
         row = conn.execute(
             sql.SQL("select count(*) from ({}) as k").format(keys[lvl.name]), plan.params
         ).fetchone()
@@ -187,21 +194,9 @@ def move_units(
 
 def conflicts(conn: Conn, plan: UnitPlan, limit: int = 100) -> list[tuple[str, str]]:
     """(table, key) of rows the plan would move whose key the destination already holds."""
-    root = plan.levels[0]
-    keys: dict[str, sql.Composed] = {
-        root.name: sql.SQL("select {} from {} as t where {}").format(
-            sql.Identifier("t", root.key), root.src, plan.where
-        )
-    }
+    keys = unit_key_queries(plan)
     found: list[tuple[str, str]] = []
     for lvl in plan.levels:
-        if lvl.parent is not None and lvl.parent_column is not None:
-            keys[lvl.name] = sql.SQL("select {} from {} as c where {} in ({})").format(
-                sql.Identifier("c", lvl.key),
-                lvl.src,
-                sql.Identifier("c", lvl.parent_column),
-                keys[lvl.parent],
-            )
         query = sql.SQL(
             "select k.{key}::text from ({keys}) as k"
             " where exists (select from {dst} as d where d.{key} = k.{key}) order by 1 limit {limit}"

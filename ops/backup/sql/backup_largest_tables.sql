@@ -1,15 +1,10 @@
 -- purpose: the user tables holding the most data, largest first, with their bytes per row (the compression sample)
-select n.nspname,
-       c.relname,
+-- built on backup_tables.sql, the tables pg_dump writes, which tools.largest_tables_query puts in as t
+select t.nspname,
+       t.relname,
        (pg_total_relation_size(c.oid) / greatest(c.reltuples, 1))::bigint as row_bytes
-from pg_class as c
-inner join pg_namespace as n on c.relnamespace = n.oid
-where c.relkind = 'r'
-  and n.nspname not in ('pg_catalog', 'information_schema')
-  and n.nspname not like 'pg\_%'
-  and not exists (
-      select from pg_depend as d
-      where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e'
-  )
-order by pg_total_relation_size(c.oid) desc, n.nspname, c.relname
+from ({backup_tables}) as t
+inner join pg_namespace as n on t.nspname = n.nspname
+inner join pg_class as c on c.relnamespace = n.oid and c.relname = t.relname
+order by pg_total_relation_size(c.oid) desc, t.nspname, t.relname
 limit 5
