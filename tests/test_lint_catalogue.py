@@ -12,7 +12,8 @@ import pytest
 from ops.config import load_settings
 from ops.lint import lint
 from ops.lint.catalogue import CATALOGUE, END, START, Step, UnsafeOperation, markdown_table, readme_with_table
-from ops.lint.model import Finding, level_rank
+from ops.lint.model import Finding
+from ops.vocabulary import reaches
 from tests.conftest import Database
 from tests.server import ROOT
 
@@ -47,7 +48,7 @@ def test_unsafe_operation_is_flagged_with_its_lock_and_recipe(tmp_path: Path, op
     found = [f for f in _lint(tmp_path, [unsafe]) if f.rule == op.rule]
     assert found, f"{op.operation}: {op.rule} did not fire"
     for f in found:
-        assert level_rank(f.level) >= level_rank("warning")
+        assert reaches(f.level, "warning")
         assert f"lock: {op.lock}" in f.message and f"safe: {op.safe}" in f.message, f.message
 
 

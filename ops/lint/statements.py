@@ -92,6 +92,16 @@ def qualified_name(tokens: tuple[Token, ...], at: int) -> tuple[str | None, int]
     return ".".join(parts), i
 
 
+def name_after(
+    tokens: tuple[Token, ...], at: int, skip: tuple[str, ...] = ("if", "not", "exists", "only")
+) -> tuple[str | None, int]:
+    """The name a DDL statement acts on, from `at` past its modifiers: `alter table if exists
+    only s.t`, `create table if not exists t` -> (name, the index after it)."""
+    while at < len(tokens) and tokens[at].text in skip:
+        at += 1
+    return qualified_name(tokens, at)
+
+
 def table_key(name: str) -> str:
     """`users` and `public.users` are the same table."""
     return name if "." in name else f"public.{name}"
@@ -142,6 +152,7 @@ __all__ = [
     "Waiver",
     "always_true",
     "index_of",
+    "name_after",
     "parenthesized",
     "parse_sql",
     "qualified_name",

@@ -16,6 +16,7 @@ from ops.lint.statements import (
     Token,
     always_true,
     index_of,
+    name_after,
     parenthesized,
     qualified_name,
     table_key,
@@ -29,10 +30,7 @@ def _statement_target(st: Statement) -> tuple[tuple[str, ...], str]:
     w = st.words(8)
     toks = st.tokens
     if w[:2] == ["alter", "table"]:
-        i = 2
-        while i < len(toks) and toks[i].text in ("if", "exists", "only"):
-            i += 1
-        name, after = qualified_name(toks, i)
+        name, after = name_after(toks, 2)
         rest = " ".join(t.text for t in toks[after:])
         for action in ("enable", "disable", "force", "no force"):
             if rest.startswith(action + " row level security"):

@@ -34,6 +34,7 @@ from ops.lint.statements import (
     Statement,
     Token,
     index_of,
+    name_after,
     parenthesized,
     parse_sql,
     qualified_name,
@@ -338,10 +339,7 @@ def _ddl_table(st: Statement, words: list[str]) -> str | None:
     """The table an ALTER TABLE / CREATE INDEX / CREATE TRIGGER locks, or None."""
     toks = st.tokens
     if words[:2] == ["alter", "table"]:
-        i = 2
-        while i < len(toks) and toks[i].text in ("if", "exists", "only"):
-            i += 1
-        name, _ = qualified_name(toks, i)
+        name, _ = name_after(toks, 2)
         return table_key(name) if name else None
     if words[:1] == ["create"] and ("index" in words[1:3] or "trigger" in words[1:4]):
         on = index_of(toks, "on")
@@ -487,10 +485,7 @@ def _record_types(st: Statement, types: dict[str, dict[str, str]]) -> None:
     words = st.words(4)
     toks = st.tokens
     if words[:2] == ["create", "table"]:
-        i = 2
-        while i < len(toks) and toks[i].text in ("if", "not", "exists"):
-            i += 1
-        name, after = qualified_name(toks, i)
+        name, after = name_after(toks, 2)
         body, _ = parenthesized(toks, after)
         if name:
             cols = types.setdefault(table_key(name), {})
