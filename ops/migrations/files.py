@@ -140,7 +140,7 @@ def read_migration_dir(directory: Path) -> list[MigrationFile]:
             "`dbops mark` them",
         )
     paths = sorted(directory.glob("*.sql"))
-    for p in paths:
+    for p in sorted(paths, key=lambda p: p.name.endswith(".rollback.sql")):  # a migration before its rollback
         problem = filename_problem(p.name)
         if problem:
             raise ConfigError(f"{directory.name}/{p.name}: {problem}", FILENAME_HINT)
