@@ -173,9 +173,9 @@ def find(files: Sequence[MigrationFile], ref: str) -> MigrationFile:
     exact = [f for f in files if f.id == ref]
     if exact:
         return exact[0]
-    if ref.isdigit() and len(ref) < 4:  # '16' is 0016, as `--help` says: an id or a number
-        ref = ref.zfill(4)
-    matches = [f for f in files if f.id.startswith(ref)]
+    # '16' is 0016, as `--help` says: an id or a number
+    prefix = ref.zfill(4) if ref.isdigit() and len(ref) < 4 else ref
+    matches = [f for f in files if f.id.startswith(prefix)]
     if not matches:
         known = f"{min(f.id for f in files)[:4]} to {max(f.id for f in files)[:4]}" if files else "none"
         raise ConfigError(
