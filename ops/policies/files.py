@@ -50,7 +50,10 @@ def read_policy_dir(directory: Path) -> list[PolicyFile]:
             "pass --policies-dir or set policies_dir in [tool.dbops]",
         )
     files = []
-    for path in sorted(directory.glob("*.sql")):
+    # live tables before archive tables: the application's writes lock a live table and then
+    # read its archive (the archived-id trigger), so taking them in the other order while
+    # policies change could deadlock with them
+    for path in sorted(directory.glob("*.sql"), key=lambda p: (p.name.startswith("archive."), p.name)):
         match = _FILE_STEM.match(path.stem)
         if not match:
             raise ConfigError(
