@@ -95,7 +95,7 @@ def _migration_states(ctx: CheckContext, state: str) -> list[Finding]:
 
 @_python(
     "migration_pending",
-    "warn",
+    "warning",
     "migration",
     "A migration file in migrations/ is not applied to this database.",
     "Run `dbops migrate` (see `dbops status` for the list).",
