@@ -17,7 +17,10 @@ def _render_text(report: Any) -> None:
         rank = {"error": 0, "warning": 1, "info": 2}
         rows = sorted(active, key=lambda f: (rank[f.severity], f.id))
         table(
-            ["severity", "finding", "detail"], [(f.severity, f.id, f.detail) for f in rows], title="Findings"
+            ["severity", "finding", "detail"],
+            [(f.severity, f.id, f.detail) for f in rows],
+            title="Findings",
+            names="finding",
         )
     waived = [f for f in report.findings if f.waived]
     for f in waived:
