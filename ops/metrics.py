@@ -90,6 +90,11 @@ def write_textfile(path: Path, samples: Iterable[Sample], help_texts: Mapping[st
     _fsync(path.parent, os.O_RDONLY | os.O_DIRECTORY)
 
 
+def not_written(path: Path, exc: OSError) -> str:
+    """The warning for a file that could not be written: the run's own outcome stands."""
+    return f"metrics file {path} not written: {exc.strerror or exc} (the previous one, if any, is kept)"
+
+
 def read_textfile(path: Path) -> list[Sample]:
     """The gauges of a file this module wrote; none when it is missing or unreadable."""
     try:

@@ -17,7 +17,7 @@ from typing import Any
 from ops.db import Conn
 from ops.errors import ExitCode, exit_code_for
 from ops.failpoints import failpoint
-from ops.metrics import Sample, render, require_writable, write_textfile
+from ops.metrics import Sample, not_written, render, require_writable, write_textfile
 from ops.retention.batches import Listener, RunResult, apply_rules
 from ops.retention.rules import configured_rules, run_settings, select_rules
 
@@ -118,9 +118,7 @@ def _write_metrics(
     try:
         write_textfile(path, samples, HELP)
     except OSError as exc:
-        problem = (
-            f"metrics file {path} not written: {exc.strerror or exc} (the previous one, if any, is kept)"
-        )
+        problem = not_written(path, exc)
         listener.warning(problem)
         return problem
     return ""
