@@ -198,3 +198,14 @@ def test_readme_alert_rules_use_metrics_dbops_writes(db: Database, run_cli: Any,
     assert named <= written, (
         f"README's alert rules name metrics dbops does not write: {sorted(named - written)}"
     )
+
+
+def test_a_physical_backup_is_its_own_verb(db: Database, run_cli: Any, tmp_path: Path) -> None:
+    where, metrics = tmp_path / "backups", tmp_path / "backup.prom"
+    result = run_cli("backup", "--physical", "--dir", str(where), "--metrics-file", str(metrics), url=db.url)
+    assert result.exit_code == 0, result.output
+    found = gauges(metrics)
+    assert run_of(found, "physical_backup") == (0, 1)
+    assert ("dbops_backup_last_run_success", frozenset({("verb", "backup")})) not in found
+    assert value(found, "dbops_backup_backups_kept", kind="physical") == 1
+    assert value(found, "dbops_backup_backups_kept", kind="logical") == 0
