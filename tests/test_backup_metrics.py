@@ -209,3 +209,20 @@ def test_a_physical_backup_is_its_own_verb(db: Database, run_cli: Any, tmp_path:
     assert ("dbops_backup_last_run_success", frozenset({("verb", "backup")})) not in found
     assert value(found, "dbops_backup_backups_kept", kind="physical") == 1
     assert value(found, "dbops_backup_backups_kept", kind="logical") == 0
+
+
+def test_a_file_that_cannot_be_written_is_a_warning_and_the_exit_code_stands(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.dbops]\n")
+    blocked = tmp_path / "backup.prom"
+    blocked.mkdir()  # a folder where the file should be: the rename over it fails
+    prune = ("--project", str(tmp_path), "backup", "prune", "--dir", str(tmp_path / "backups"))
+    env = {"DBOPS_BACKUP_METRICS_FILE": str(blocked)}
+    result = run_cli(*prune, "--keep-last", "1", env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(f"Warning: metrics file {blocked} not written: ")
+    refused = run_cli(*prune, env=env)  # no policy: exit 2, and the warning does not replace it
+    assert refused.exit_code == 2
+    assert "Warning: metrics file" in refused.stderr and "Error: no retention policy" in refused.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.prom", "pyproject.toml"]
