@@ -226,3 +226,21 @@ def test_a_file_that_cannot_be_written_is_a_warning_and_the_exit_code_stands(
     assert refused.exit_code == 2
     assert "Warning: metrics file" in refused.stderr and "Error: no retention policy" in refused.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.prom", "pyproject.toml"]
+
+
+def test_a_damaged_or_foreign_previous_file_is_replaced_not_carried_over(tmp_path: Path) -> None:
+    from ops.backup.metrics import write_backup_metrics
+
+    metrics = tmp_path / "backup.prom"
+    metrics.write_text("dbops_backup_last_run_success{verb=\n")  # cut off mid-line
+    write_backup_metrics(metrics, tmp_path / "backups", "prune", 0, 0.5)
+    assert set(gauges(metrics)) >= {("dbops_backup_last_run_success", frozenset({("verb", "prune")}))}
+    metrics.write_text(
+        'dbops_backup_last_run_success{verb="backup",host="x"} 1\n'  # labels dbops never writes
+        'dbops_backup_last_run_success{verb="verify"} 0\n'
+        "dbops_retention_last_run_success 1\n"
+    )
+    write_backup_metrics(metrics, tmp_path / "backups", "prune", 0, 0.5)
+    runs = {labels for name, labels in gauges(metrics) if name == "dbops_backup_last_run_success"}
+    assert runs == {frozenset({("verb", "verify")}), frozenset({("verb", "prune")})}
+    assert not [name for name, _ in gauges(metrics) if name.startswith("dbops_retention_")]

@@ -76,9 +76,13 @@ def run_samples(
     previous: list[Sample], verb: Verb, exit_code: int, duration_s: float, ended_at: float
 ) -> list[Sample]:
     """This run's gauges, and the other verbs' (and the last verify's) from the previous file."""
-    others = [s for s in previous if s.name in RUN_METRICS and s.labels.get("verb") != verb]
+    others = [
+        s
+        for s in previous
+        if s.name in RUN_METRICS and set(s.labels) == {"verb"} and s.labels["verb"] != verb
+    ]
     if verb != "verify":
-        others += [s for s in previous if s.name == VERIFY_METRIC]
+        others += [s for s in previous if s.name == VERIFY_METRIC and not s.labels]
     label = {"verb": verb}
     mine = [
         Sample("dbops_backup_last_run_timestamp_seconds", round(ended_at, 3), label),
