@@ -9,12 +9,10 @@ on stderr when stderr is a terminal, notices alone when it is not (cron gets no 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Protocol
-
-Advance = Callable[[int], None]  # how many more units of the step are done
 
 
 class Reporter(Protocol):
@@ -22,12 +20,33 @@ class Reporter(Protocol):
 
     def start(self, description: str, total: int | None) -> object: ...
 
-    def advance(self, task: object, done: int) -> None: ...
+    def update(self, task: object, done: int, total: int | None, description: str) -> None: ...
 
     def finish(self, task: object) -> None: ...
 
 
 _reporter: ContextVar[Reporter | None] = ContextVar("ops_progress_reporter", default=None)
+
+
+class Step:
+    """A running step: `advance` it by units done, or `show` where it is and what it does."""
+
+    def __init__(self, reporter: Reporter | None, description: str, total: int | None) -> None:
+        self._reporter = reporter
+        self.description, self.total, self.done = description, total, 0
+        self._task = reporter.start(description, total) if reporter else None
+
+    def advance(self, units: int = 1) -> None:
+        self.show(self.done + units, self.total, self.description)
+
+    def show(self, done: int, total: int | None, description: str) -> None:
+        self.done, self.total, self.description = done, total, description
+        if self._reporter is not None:
+            self._reporter.update(self._task, done, total, description)
+
+    def _finish(self) -> None:
+        if self._reporter is not None:
+            self._reporter.finish(self._task)
 
 
 @contextmanager
@@ -47,14 +66,10 @@ def notice(text: str) -> None:
 
 
 @contextmanager
-def step(description: str, total: int | None = None) -> Iterator[Advance]:
-    """A long step (`total` units, or None: a spinner); yields the function that advances it."""
-    reporter = _reporter.get()
-    if reporter is None:
-        yield lambda done: None
-        return
-    task = reporter.start(description, total)
+def step(description: str, total: int | None = None) -> Iterator[Step]:
+    """A long step of `total` units (None: a spinner) for the duration of the block."""
+    running = Step(_reporter.get(), description, total)
     try:
-        yield lambda done: reporter.advance(task, done)
+        yield running
     finally:
-        reporter.finish(task)
+        running._finish()

@@ -64,9 +64,9 @@ def file_problems(backup: Backup, *, extra_files: bool = True) -> list[str]:
     """Each file missing, of another size or SHA-256, or (with `extra_files`) not in the manifest."""
     problems: list[str] = []
     listed = {f.path for f in backup.manifest.files}
-    with progress.step(f"checking {backup.id} against its manifest", len(backup.manifest.files)) as advance:
+    with progress.step(f"checking {backup.id} against its manifest", len(backup.manifest.files)) as checking:
         for f in backup.manifest.files:
-            advance(1)
+            checking.advance()
             path = backup.path / f.path
             if not path.is_file():
                 problems.append(f"{f.path}: missing")

@@ -16,6 +16,30 @@ import click
 from ops.progress import Reporter
 
 
+def progress_display() -> Any:
+    """The rich Progress every long step shows in: on stderr, gone when it ends."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stdout=False,  # stdout is the result, never part of the display
+    )
+
+
 class TerminalReporter:
     """A transient rich Progress on stderr, live only while a step runs."""
 
@@ -30,32 +54,13 @@ class TerminalReporter:
 
     def start(self, description: str, total: int | None) -> object:
         if self._progress is None:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-                redirect_stdout=False,  # stdout is the result, never part of the display
-            )
+            self._progress = progress_display()
             self._progress.start()
         return self._progress.add_task(description, total=total)
 
-    def advance(self, task: object, done: int) -> None:
+    def update(self, task: object, done: int, total: int | None, description: str) -> None:
         if self._progress is not None:
-            self._progress.advance(task, done)
+            self._progress.update(task, completed=done, total=total, description=description)
 
     def finish(self, task: object) -> None:
         if self._progress is None:
@@ -75,7 +80,7 @@ class NoticesOnly:
     def start(self, description: str, total: int | None) -> object:
         return None
 
-    def advance(self, task: object, done: int) -> None:
+    def update(self, task: object, done: int, total: int | None, description: str) -> None:
         return None
 
     def finish(self, task: object) -> None:

@@ -98,7 +98,7 @@ def verify(conninfo: str, settings: Settings) -> VerifyReport:
     with scratch_database(conninfo, "dbops_verify") as scratch, connect(scratch) as conn:
         history.ensure_history(conn)
         before = catalog.snapshot(conn)
-        with progress.step("migrations up, down and up again", len(files)) as advance:
+        with progress.step("migrations up, down and up again", len(files)) as verifying:
             for m in files:
                 if m.has_rollback:
                     problem, differences, before = _up_down_up(conn, m, settings, before)
@@ -106,7 +106,7 @@ def verify(conninfo: str, settings: Settings) -> VerifyReport:
                     problem, differences, before = _up_only(conn, m, settings, before)
                 steps.append(VerifyStep(m.id, not problem, problem, apply_only=not m.has_rollback))
                 total += differences
-                advance(1)
+                verifying.advance()
                 if problem:
                     break  # later steps would run on a schema the history never produces
     return VerifyReport(tuple(steps), total)

@@ -162,12 +162,12 @@ def load_sample_data(
             chunks = generate_rows(
                 users, seed=seed, expired_fraction=expired_fraction, anchor=anchor, shape=shape, stats=stats
             )
-            with progress.step(f"loading sample data of {users} users", users) as advance:
+            with progress.step(f"loading sample data of {users} users", users) as loading:
                 for chunk in prefetched(chunks):
                     copy_chunk(conn, chunk)
                     rows[chunk.table] += chunk.rows
                     if chunk.table == "users":
-                        advance(chunk.rows)
+                        loading.advance(chunk.rows)
     except psycopg.errors.UniqueViolation as exc:
         raise OperationFailed(
             f"sample rows collide with existing rows: {exc.diag.message_primary}",
