@@ -41,9 +41,14 @@ def test_the_waiting_line_shows_with_and_without_a_terminal(db: Database, termin
         shown = run_on_terminal(
             "migrate", "--lock-wait", "2s", url=db.url, stdout_tty=False, stderr_tty=terminal
         )
+        quiet = run_on_terminal(
+            "-q", "migrate", "--lock-wait", "2s", url=db.url, stdout_tty=False, stderr_tty=terminal
+        )
         pid = holder.info.backend_pid
-    assert shown.exit_code == 5, shown.stderr
+    assert shown.exit_code == quiet.exit_code == 5, shown.stderr
     assert f"dbops: waiting for pid {pid} (dba at psql, " in shown.stderr
+    # -q: the error alone
+    assert quiet.stderr.startswith("Error: another run holds the migrate lock"), quiet.stderr
     assert ("waiting for the migrate lock" in shown.stderr) is terminal  # the spinner's line
     assert f"Error: another run holds the migrate lock: pid {pid}" in shown.stderr
 
