@@ -332,6 +332,8 @@ def _rule_loop(runner: _Runner, rule: Rule) -> _RuleLoop:
 
     def unit(limit: int, after: Any) -> Batch:
         assert plan is not None
+        if isinstance(after, tuple):  # from a batch statement: (order value, key)
+            after = after[0]
         with conn.transaction():
             batch = units.move_units(conn, plan, limit, after, [s.key for s in skipped])
             failpoint("retention.batch.uncommitted")
@@ -359,7 +361,8 @@ def _rule_loop(runner: _Runner, rule: Rule) -> _RuleLoop:
             by_units[0] = True
             return unit(limit, after)
         assert row is not None
-        return int(row[0]), int(row[1]), {rule.table: int(row[1])}, row[2], 0
+        last = None if row[2] is None else (row[2], row[3])  # the position reached (order value, key)
+        return int(row[0]), int(row[1]), {rule.table: int(row[1])}, last, 0
 
     loop = runner.new_loop(rule.name, _action(rule), simple, eligible)
     loop.skipped = skipped
