@@ -8,6 +8,7 @@ with EXPLAIN (ANALYZE): rows read, not time.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from ops.retention import configured_rules, units
 from ops.retention import statements as q
 from ops.retention.rules import validate
 from tests.conftest import Database
+from tests.retention_data import eligible_archive, fill_archivable
 
 KEPT = 3000  # abandoned topics: one quiz each, a year old, the newest of its group
 
@@ -95,3 +97,25 @@ def test_a_sessions_batch_reads_only_completed_sessions(db: Database) -> None:
     for node in walked:
         assert node["Actual Rows"] * node["Actual Loops"] == 5, (node["Node Type"], node.get("Index Name"))
         assert node.get("Rows Removed by Filter", 0) == 0, (node["Node Type"], node.get("Index Name"))
+
+
+def test_quizzes_the_application_holds_are_passed_over_and_the_walk_goes_on(
+    db: Database, run_cli: Any
+) -> None:
+    fill_archivable(db.conn)
+    eligible = eligible_archive(db.conn)["quizzes"]
+    with psycopg.connect(db.url) as app:
+        held = app.execute(
+            "select id::text from quizzes where id::text = any(%s)"
+            " order by created_at, id limit 2 for update",
+            (sorted(eligible),),
+        ).fetchall()
+        result = run_cli("--json", "archive", "quizzes", "--batch-size", "5", url=db.url)
+        assert result.exit_code == 0, result.output
+        done = json.loads(result.stdout.splitlines()[-1])["rules"][0]
+        assert (done["rows"], done["backlog"], done["stopped"]) == (len(eligible) - 2, 2, "done")
+        app.rollback()
+    archived = {r[0] for r in db.conn.execute("select id::text from archive.quizzes")}
+    assert archived == eligible - {h[0] for h in held}
+    again = run_cli("--json", "archive", "quizzes", url=db.url)
+    assert json.loads(again.stdout.splitlines()[-1])["rules"][0]["rows"] == 2
