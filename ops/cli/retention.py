@@ -22,7 +22,7 @@ _max_runtime = click.option(
     "--max-runtime",
     type=Duration(),
     metavar="DURATION",
-    help="Stop starting batches after this long (e.g. 90s, 10m); exit 6 if work is left.",
+    help="Stop starting batches after this long (e.g. 90s, 10m; rules take turns); exit 6 if work is left.",
 )
 
 
@@ -238,6 +238,9 @@ def retention_run_cmd(
     batch_size: int | None, dry_run: bool,
 ) -> None:  # fmt: skip
     """Run every configured rule (evict, then archive) under one lock: the command for cron.
+
+    The rules take one batch each in turn, so they share --max-runtime; the summary gives
+    each rule's backlog and names the rules that stopped early.
 
     Exit 0: done; 5: another run holds the lock (skip); 6: the time budget ran out with
     backlog left (the next run continues), or a unit could not move (named; every other
