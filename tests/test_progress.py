@@ -13,6 +13,7 @@ import pytest
 from ops.locks import NAMESPACE, JobFamily
 from tests.conftest import Database
 from tests.processes import Dbops
+from tests.retention_data import fill_plan_cache
 from tests.terminal import run_on_terminal
 
 
@@ -102,3 +103,16 @@ def test_backup_verify_restore_and_restore_show_progress_on_a_terminal_only(
     again = ("restore", backup, "--dir", str(tmp_path), "--target-url", empty_db.url, "--clean", "--yes")
     piped = run_on_terminal(*again, url=db.url, stdout_tty=False, stderr_tty=False)
     assert piped.exit_code == 0 and piped.stderr == "", piped.stderr
+
+
+def test_retention_bars_are_on_a_terminals_stderr_and_leave_stdout_the_result(db: Database) -> None:
+    fill_plan_cache(db.conn, 40)
+    on_terminal = run_on_terminal("retention", "run", url=db.url, stdout_tty=False, stderr_tty=True)
+    assert on_terminal.exit_code == 0, on_terminal.stderr
+    assert _steps(on_terminal.stderr, "plan_cache (deleted)") == []
+    assert "plan_cache (deleted)" not in on_terminal.stdout  # stdout: the summary only
+    db.conn.execute("delete from plan_cache")
+    fill_plan_cache(db.conn, 40)
+    piped = run_on_terminal("retention", "run", url=db.url, stdout_tty=False, stderr_tty=False)
+    assert piped.exit_code == 0 and piped.stderr == ""  # cron: no bars, no noise
+    assert on_terminal.stdout.splitlines()[0] == piped.stdout.splitlines()[0]

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ops.cli._context import AppContext, Duration, dry_run_option, jsonable, pass_app, table
+from ops.cli._progress import progress_display
 from ops.errors import ConfigError, Partial
 from ops.retention import BatchReport, Listener, RunResult
 from ops.vocabulary import parse_duration, parse_timestamp
@@ -27,19 +28,18 @@ _max_runtime = click.option(
 
 
 class _Output(Listener):
-    """JSON lines per batch with --json, a progress bar on a terminal, text lines with -v."""
+    """JSON lines per batch with --json, a bar per rule on a terminal's stderr (the shared
+    display: gone when the run ends), text lines with -v."""
 
     def __init__(self, app: AppContext) -> None:
         self.app = app
         self.progress: Any = None
         self.tasks: dict[str, Any] = {}  # by rule: a run's rules take their batches in turn
-        self.bar = not app.json and app.verbosity >= 0 and sys.stdout.isatty()
+        self.bar = not app.json and app.verbosity >= 0 and sys.stderr.isatty()
 
     def __enter__(self) -> _Output:
         if self.bar:
-            from rich.progress import Progress
-
-            self.progress = Progress(transient=False)
+            self.progress = progress_display()
             self.progress.start()
         return self
 
