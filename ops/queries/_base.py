@@ -8,8 +8,10 @@ from contextlib import AbstractContextManager
 from functools import cache
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 import psycopg
+from psycopg import ClientCursor
 from psycopg.pq import TransactionStatus
 
 from ops.db import Conn
@@ -57,6 +59,41 @@ def statement(name: str) -> bytes:
     return load(__name__, name).text.encode()
 
 
+# The statements that migration 0018 also holds as functions `app.<name>(<arguments>)`: on a
+# pooled connection (nothing prepared) the call plans only the function call, and the
+# server reuses the statement's cached plan. The arguments are the statement's parameters,
+# in the functions' order (tests/test_queries_pooled.py checks both against the catalog).
+FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "q_latest_quiz": ("user_id", "topic_id"),
+    "q_get_chat": ("user_id", "topic_id"),
+    "q_load_session": ("with_history", "session_id"),
+    "q_session_phase": ("session_id",),
+    "q_get_cached_plan": ("cache_key",),
+    "q_recent_misconceptions": ("user_id", "limit"),
+    "q_progress": ("user_id",),
+    "q_start_session": ("user_id", "exam_type", "metadata"),
+    "q_save_session": ("next_phase", "context", "action", "expected_phase", "session_id"),
+    "q_log_action": ("action", "payload", "session_id"),
+    "q_lock_session": ("session_id",),
+    "q_add_topics": ("names", "session_id"),
+    "q_set_mastery": ("score", "status", "topic_id"),
+    "q_record_misconceptions": ("user_id", "topic_id", "descriptions"),
+    "q_save_chat": ("user_id", "topic_id", "messages", "explanation"),
+    "q_append_chat": ("user_id", "topic_id", "messages"),
+    "q_save_quiz": ("user_id", "topic_id", "questions"),
+    "q_put_cached_plan": ("cache_key", "plan", "ttl"),
+}
+
+
+@cache
+def pooled_statement(name: str) -> bytes:
+    """What a pooled call sends for sql/<name>.sql: its function's call, else the statement."""
+    args = FUNCTIONS.get(name)
+    if args is None:
+        return statement(name)
+    return f"select * from app.{name}({', '.join(f'%({a})s' for a in args)})".encode()
+
+
 def bind(conn: Conn, user_id: UUID) -> AbstractContextManager[Conn]:
     """Bind an autocommit connection to the application user for a block (one request).
 
@@ -100,6 +137,8 @@ def run(conn: Conn, caller: Actor, *steps: Step) -> list[Rows]:
             return _pipelined(conn, None, steps)
         return _pipelined(conn, caller, steps, back_to=current)
     if status == TransactionStatus.IDLE and conn.autocommit:
+        if conn.prepare_threshold is None:
+            return _one_string(conn, caller, steps)
         return _pipelined(conn, caller, steps)
     with acting_as(conn, caller.user_id, caller.role):
         return [conn.execute(statement(name), params).fetchall() for name, params in steps]
@@ -127,6 +166,28 @@ def _pipelined(
     if error is not None:
         raise error
     return [cursor.fetchall() for cursor in cursors]
+
+
+_CLIENT_CURSORS: WeakKeyDictionary[Conn, ClientCursor[Any]] = WeakKeyDictionary()
+
+
+def _one_string(conn: Conn, caller: Actor, steps: Sequence[Step]) -> list[Rows]:
+    """The pooler-safe call: the role and claims (local to the transaction) and the steps as
+    one string of statements, values bound on the client as literals (psycopg's own
+    quoting), sent in the simple protocol: one round trip, one implicit transaction that
+    commits (or rolls back on an error) when the string ends, nothing prepared, nothing left
+    in the server session. Each step with a function (migration 0018) calls it."""
+    cursor = _CLIENT_CURSORS.get(conn)
+    if cursor is None or cursor.closed:
+        cursor = _CLIENT_CURSORS[conn] = ClientCursor(conn)
+    parts = [cursor.mogrify(SET_LOCAL, (caller.role, caller.claims))]
+    parts += [cursor.mogrify(pooled_statement(name), params) for name, params in steps]
+    cursor.execute(";\n".join(parts))  # no parameters: the simple protocol, several statements
+    results = []
+    for _ in steps:
+        cursor.nextset()
+        results.append(cursor.fetchall())
+    return results
 
 
 def fetch_all(conn: Conn, caller: Actor, name: str, params: Mapping[str, Any]) -> Rows:
