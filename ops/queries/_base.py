@@ -12,6 +12,7 @@ from weakref import WeakKeyDictionary
 
 import psycopg
 from psycopg import ClientCursor
+from psycopg.adapt import Transformer
 from psycopg.pq import TransactionStatus
 
 from ops.db import Conn
@@ -83,15 +84,6 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "q_save_quiz": ("user_id", "topic_id", "questions"),
     "q_put_cached_plan": ("cache_key", "plan", "ttl"),
 }
-
-
-@cache
-def pooled_statement(name: str) -> bytes:
-    """What a pooled call sends for sql/<name>.sql: its function's call, else the statement."""
-    args = FUNCTIONS.get(name)
-    if args is None:
-        return statement(name)
-    return f"select * from app.{name}({', '.join(f'%({a})s' for a in args)})".encode()
 
 
 def bind(conn: Conn, user_id: UUID) -> AbstractContextManager[Conn]:
@@ -168,21 +160,32 @@ def _pipelined(
     return [cursor.fetchall() for cursor in cursors]
 
 
-_CLIENT_CURSORS: WeakKeyDictionary[Conn, ClientCursor[Any]] = WeakKeyDictionary()
+_TRANSFORMERS: WeakKeyDictionary[Conn, Transformer] = WeakKeyDictionary()
 
 
 def _one_string(conn: Conn, caller: Actor, steps: Sequence[Step]) -> list[Rows]:
     """The pooler-safe call: the role and claims (local to the transaction) and the steps as
-    one string of statements, values bound on the client as literals (psycopg's own
-    quoting), sent in the simple protocol: one round trip, one implicit transaction that
-    commits (or rolls back on an error) when the string ends, nothing prepared, nothing left
-    in the server session. Each step with a function (migration 0018) calls it."""
-    cursor = _CLIENT_CURSORS.get(conn)
-    if cursor is None or cursor.closed:
-        cursor = _CLIENT_CURSORS[conn] = ClientCursor(conn)
-    parts = [cursor.mogrify(SET_LOCAL, (caller.role, caller.claims))]
-    parts += [cursor.mogrify(pooled_statement(name), params) for name, params in steps]
-    cursor.execute(";\n".join(parts))  # no parameters: the simple protocol, several statements
+    one string of statements, sent in the simple protocol: one round trip, one implicit
+    transaction that commits (or rolls back on an error) when the string ends, nothing
+    prepared, nothing left in the server session. Values are bound on the client as
+    literals, quoted by psycopg for this connection (as a ClientCursor does). A step with a
+    function (migration 0018) calls it; any other goes as its statement."""
+    literals = _TRANSFORMERS.get(conn)
+    if literals is None:
+        literals = _TRANSFORMERS[conn] = Transformer(conn)
+    literal = literals.as_literal
+    parts = [
+        b"select set_config('role', " + literal(caller.role)
+        + b", true), set_config('request.jwt.claims', " + literal(caller.claims) + b", true)"
+    ]
+    for name, params in steps:
+        args = FUNCTIONS.get(name)
+        if args is None:
+            parts.append(ClientCursor(conn).mogrify(statement(name), params).encode(literals.encoding))
+        else:
+            values = b", ".join(literal(params[arg]) for arg in args)
+            parts.append(b"select * from app." + name.encode() + b"(" + values + b")")
+    cursor = conn.execute(b";\n".join(parts))  # no parameters: the simple protocol, several statements
     results = []
     for _ in steps:
         cursor.nextset()
