@@ -11,7 +11,7 @@ from uuid import UUID
 from weakref import WeakKeyDictionary
 
 import psycopg
-from psycopg import ClientCursor
+from psycopg import ClientCursor, abc
 from psycopg.adapt import Transformer
 from psycopg.pq import TransactionStatus
 
@@ -160,7 +160,7 @@ def _pipelined(
     return [cursor.fetchall() for cursor in cursors]
 
 
-_TRANSFORMERS: WeakKeyDictionary[Conn, Transformer] = WeakKeyDictionary()
+_TRANSFORMERS: WeakKeyDictionary[Conn, abc.Transformer] = WeakKeyDictionary()
 
 
 def _one_string(conn: Conn, caller: Actor, steps: Sequence[Step]) -> list[Rows]:
