@@ -12,12 +12,15 @@
 -- VOLATILE (a STABLE single-SELECT function would be inlined into the calling query and
 -- planned with it every time), with a pinned empty search_path and schema-qualified names,
 -- executable only by the role ops.queries calls it as: authenticated, or service_role for
--- the plan cache. PUBLIC and anon execute none of them.
+-- the plan cache. PUBLIC and anon execute none of them. plan_cache_mode is pinned to the
+-- generic plan, the one a prepared statement settles on for these key lookups: with the SET
+-- clause (the search_path) and the default mode, calls were planned anew often enough to
+-- cost about a quarter more (latest_quiz, measured as in bench/bench_queries.py).
 -- depends: 0017_anon_least_privilege
 
 create function app.q_latest_quiz(user_id text, topic_id text)
 returns table (id uuid, questions jsonb, created_at timestamptz)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     select q.id, q.questions, q.created_at
     from public.quizzes as q
@@ -28,7 +31,7 @@ $$;
 
 create function app.q_get_chat(user_id text, topic_id text)
 returns table (messages jsonb, explanation text, last_updated timestamptz)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     select c.messages, c.explanation, c.last_updated
     from public.tutor_chats as c
@@ -40,7 +43,7 @@ returns table (
     id uuid, user_id uuid, exam_type text, current_state text, current_context jsonb,
     updated_at timestamptz, agent_history jsonb[]
 )
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     select
         s.id, s.user_id, s.exam_type, s.current_state, s.current_context, s.updated_at,
@@ -51,14 +54,14 @@ $$;
 
 create function app.q_session_phase(session_id uuid)
 returns table (current_state text)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     select s.current_state from public.study_sessions as s where s.id = q_session_phase.session_id
 $$;
 
 create function app.q_get_cached_plan(cache_key text)
 returns table (plan jsonb, created_at timestamptz, expires_at timestamptz)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     select p.plan, p.created_at, p.expires_at
     from public.plan_cache as p
@@ -67,7 +70,7 @@ $$;
 
 create function app.q_recent_misconceptions(user_id uuid, "limit" integer)
 returns table (id uuid, topic_id uuid, description text, detected_at timestamptz)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     select m.id, m.topic_id, m.description, m.detected_at
     from public.misconceptions as m
@@ -81,7 +84,7 @@ returns table (
     exam_type text, name text, sessions bigint, best_score integer, latest_score integer,
     latest_status text
 )
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     select
         s.exam_type,
@@ -98,7 +101,7 @@ $$;
 
 create function app.q_start_session(user_id uuid, exam_type text, metadata jsonb)
 returns table (id uuid)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     insert into public.study_sessions (user_id, exam_type, metadata)
     values (
@@ -115,7 +118,7 @@ returns table (
     id uuid, user_id uuid, exam_type text, current_state text, current_context jsonb,
     updated_at timestamptz
 )
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     update public.study_sessions as s
     set
@@ -134,7 +137,7 @@ $$;
 
 create function app.q_log_action(action text, payload jsonb, session_id uuid)
 returns table (history_length integer)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     update public.study_sessions as s
     set
@@ -148,7 +151,7 @@ $$;
 
 create function app.q_lock_session(session_id uuid)
 returns table (id uuid)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     select s.id from public.study_sessions as s where s.id = q_lock_session.session_id
     for no key update
@@ -156,7 +159,7 @@ $$;
 
 create function app.q_add_topics(names text[], session_id uuid)
 returns table (id uuid, topic_session_id uuid, name text, status text, mastery_score integer)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     insert into public.topics (session_id, name)
     select s.id, wanted.name
@@ -177,7 +180,7 @@ $$;
 
 create function app.q_set_mastery(score integer, status text, topic_id uuid)
 returns table (id uuid, session_id uuid, name text, new_status text, mastery_score integer)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     update public.topics as t
     set mastery_score = q_set_mastery.score, status = q_set_mastery.status
@@ -187,7 +190,7 @@ $$;
 
 create function app.q_record_misconceptions(user_id uuid, topic_id uuid, descriptions text[])
 returns table (id uuid)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     insert into public.misconceptions (user_id, topic_id, description)
     select q_record_misconceptions.user_id, q_record_misconceptions.topic_id, left(d.description, 5000)
@@ -197,7 +200,7 @@ $$;
 
 create function app.q_save_chat(user_id text, topic_id text, messages jsonb, explanation text)
 returns table (chat_messages jsonb, chat_explanation text, last_updated timestamptz)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     insert into public.tutor_chats as c (user_id, topic_id, messages, explanation)
     values (q_save_chat.user_id, q_save_chat.topic_id, q_save_chat.messages, q_save_chat.explanation)
@@ -208,7 +211,7 @@ $$;
 
 create function app.q_append_chat(user_id text, topic_id text, messages jsonb)
 returns table (message_count integer)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     insert into public.tutor_chats as c (user_id, topic_id, messages, explanation)
     values (q_append_chat.user_id, q_append_chat.topic_id, q_append_chat.messages, '')
@@ -219,7 +222,7 @@ $$;
 
 create function app.q_save_quiz(user_id text, topic_id text, questions jsonb)
 returns table (id uuid, created_at timestamptz)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     insert into public.quizzes as q (user_id, topic_id, questions)
     values (q_save_quiz.user_id, q_save_quiz.topic_id, q_save_quiz.questions)
@@ -228,7 +231,7 @@ $$;
 
 create function app.q_put_cached_plan(cache_key text, plan jsonb, ttl interval)
 returns table (cached_plan jsonb, created_at timestamptz, expires_at timestamptz)
-language sql volatile set search_path = ''
+language sql volatile set search_path = '' set plan_cache_mode = force_generic_plan
 as $$
     insert into public.plan_cache as p (cache_key, plan, expires_at)
     values (q_put_cached_plan.cache_key, q_put_cached_plan.plan, now() + q_put_cached_plan.ttl)

@@ -174,10 +174,7 @@ def _one_string(conn: Conn, caller: Actor, steps: Sequence[Step]) -> list[Rows]:
     if literals is None:
         literals = _TRANSFORMERS[conn] = Transformer(conn)
     literal = literals.as_literal
-    parts = [
-        b"select set_config('role', " + literal(caller.role)
-        + b", true), set_config('request.jwt.claims', " + literal(caller.claims) + b", true)"
-    ]
+    parts = [caller.set_local]
     for name, params in steps:
         args = FUNCTIONS.get(name)
         if args is None:
@@ -186,6 +183,7 @@ def _one_string(conn: Conn, caller: Actor, steps: Sequence[Step]) -> list[Rows]:
             values = b", ".join(literal(params[arg]) for arg in args)
             parts.append(b"select * from app." + name.encode() + b"(" + values + b")")
     cursor = conn.execute(b";\n".join(parts))  # no parameters: the simple protocol, several statements
+    cursor.nextset()  # past the two SET LOCAL
     results = []
     for _ in steps:
         cursor.nextset()
