@@ -17,7 +17,7 @@ from pytest_postgresql import factories
 from ops.cli import cli
 from ops.config import Settings, load_settings
 from ops.db import Conn
-from tests.server import ROOT, TEST_SERVER_HOME, start_test_server
+from tests.server import ROOT, TEST_SERVER_HOME, server_folder, start_test_server
 
 SERVER = start_test_server()
 # what dbops keeps next to a project (the checks' schema cache) goes under the test server's
@@ -170,6 +170,13 @@ def db(postgresql_migrated: Conn) -> Iterator[Database]:
 def empty_db(postgresql_empty: Conn) -> Iterator[Database]:
     """An empty database (no migrations applied)."""
     yield from _database(postgresql_empty)
+
+
+@pytest.fixture
+def server_home() -> Iterator[Path]:
+    """A folder for an embedded server of the test's own (see `tests.server.server_folder`)."""
+    with server_folder("server") as folder:
+        yield folder
 
 
 @pytest.fixture

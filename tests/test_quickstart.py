@@ -28,8 +28,8 @@ def _dbops(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_embedded_server_lifecycle(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_embedded_server_lifecycle(server_home: Path) -> None:
+    home = server_home / "home"
     assert json.loads(_dbops(home, "--json", "db", "status").stdout)["running"] is False
     started = _dbops(home, "--json", "db", "start")
     assert started.returncode == 0, started.stderr
@@ -46,12 +46,12 @@ def test_embedded_server_lifecycle(tmp_path: Path) -> None:
     assert json.loads(stopped.stdout)["running"] is False
 
 
-def test_make_demo_ends_with_every_migration_applied(tmp_path: Path) -> None:
+def test_make_demo_ends_with_every_migration_applied(server_home: Path) -> None:
     if not (ROOT / ".venv" / "bin" / "dbops").exists() or shutil.which("make") is None:
         pytest.skip("make demo runs the project's .venv")
     # the demo's server, metrics and backup go to the test's own folder, not the checkout
-    backups = tmp_path / "backups"
-    env = {**os.environ, "DBOPS_HOME": str(tmp_path / "demo"), "DBOPS_BACKUP_DIR": str(backups)}
+    backups = server_home / "backups"
+    env = {**os.environ, "DBOPS_HOME": str(server_home / "demo"), "DBOPS_BACKUP_DIR": str(backups)}
     env.pop("DATABASE_URL", None)
     checkout_backups = sorted((ROOT / "backups").rglob("*")) if (ROOT / "backups").exists() else None
     try:

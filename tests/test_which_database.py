@@ -111,12 +111,14 @@ def test_lint_needs_no_project(outside: Path) -> None:
 
 
 @pytest.mark.slow
-def test_db_url_starts_nothing_unless_asked_and_jobs_name_the_embedded_target(tmp_path: Path) -> None:
+def test_db_url_starts_nothing_unless_asked_and_jobs_name_the_embedded_target(
+    tmp_path: Path, server_home: Path
+) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.dbops]\n", encoding="utf-8")
     import shutil
 
     shutil.copytree(ROOT / "migrations", tmp_path / "migrations")
-    home = tmp_path / "home"
+    home = server_home / "home"
     stopped = _run(tmp_path, "db", "url", DBOPS_HOME=str(home))
     assert stopped.returncode == 3, stopped.stdout + stopped.stderr
     assert "Error: the embedded server is not running" in stopped.stderr
