@@ -1,0 +1,124 @@
+"""The pooler-safe call path: one string per call, the statements behind functions (0018).
+
+tests/test_queries.py runs every access pattern on a pooled connection too; here: the
+functions match the statements the library names, they are what the migration says they
+are (invoker, pinned settings, least privilege), values reach the server as the exact
+text they were, and nothing of a call is left in the server session.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from ops import queries as q
+from ops.db import Conn, connect
+from ops.queries._base import FUNCTIONS, run, statement, user
+from ops.queries.rls import actor
+from tests.conftest import Database
+from tests.owner_only import apply_policy_model
+
+PLACEHOLDER = re.compile(rb"%\((\w+)\)s")
+SYSTEM_FUNCTIONS = {
+    "q_get_cached_plan": {"authenticated", "service_role"},
+    "q_put_cached_plan": {"service_role"},
+}
+
+
+@pytest.fixture
+def pooled(db: Database) -> Iterator[Conn]:
+    apply_policy_model(db.conn, "shipped policies", db.settings())
+    with connect(db.url, pooled=True) as conn:
+        yield conn
+
+
+def _functions(db: Database) -> dict[str, tuple[list[str], bool, str, list[str]]]:
+    rows = db.conn.execute(
+        "select p.proname, p.proargnames[1:p.pronargs], p.prosecdef, p.provolatile::text,"
+        " coalesce(p.proconfig, '{}')"
+        " from pg_proc as p where p.pronamespace = 'app'::regnamespace and p.proname like 'q\\_%'"
+    ).fetchall()
+    return {r[0]: (list(r[1]), r[2], r[3], list(r[4])) for r in rows}
+
+
+def test_each_function_takes_its_statements_parameters_in_the_registered_order(db: Database) -> None:
+    functions = _functions(db)
+    assert set(functions) == set(FUNCTIONS)
+    for name, args in FUNCTIONS.items():
+        in_file = dict.fromkeys(m.decode() for m in PLACEHOLDER.findall(statement(name)))
+        assert set(args) == set(in_file), name
+        assert functions[name][0] == list(args), name
+
+
+def test_functions_are_invoker_volatile_and_pinned(db: Database) -> None:
+    for name, (_, secdef, volatility, config) in _functions(db).items():
+        assert not secdef, f"{name} must run as its caller (RLS applies)"
+        assert volatility == "v", f"{name}: a STABLE single SELECT would be inlined and planned per call"
+        assert set(config) == {"search_path=\"\"", "plan_cache_mode=force_generic_plan"}, (name, config)
+
+
+def test_only_the_calling_role_executes_a_function(db: Database) -> None:
+    for name in FUNCTIONS:
+        granted = {
+            role
+            for role in ("anon", "authenticated", "service_role", "public")
+            if db.scalar(
+                "select bool_or(a.grantee = coalesce(r.oid, 0) and a.privilege_type = 'EXECUTE')"
+                " from pg_proc as p cross join aclexplode(p.proacl) as a"
+                " left join pg_roles as r on r.rolname = %s"
+                " where p.pronamespace = 'app'::regnamespace and p.proname = %s",
+                (role, name),
+            )
+        }
+        assert granted == SYSTEM_FUNCTIONS.get(name, {"authenticated"}), name
+
+
+def test_values_reach_the_server_as_their_exact_text(pooled: Conn) -> None:
+    alice = q.login(pooled, "alice")
+    nasty = "it's \\'; select 1; -- $$ \\x00ff ''\" é 東"
+    chat = q.save_chat(pooled, alice, nasty, [{"content": nasty}], nasty)
+    assert (chat.topic_id, chat.messages, chat.explanation) == (nasty, [{"content": nasty}], nasty)
+    again = q.get_chat(pooled, alice, nasty)
+    assert (again.messages, again.explanation) == ([{"content": nasty}], nasty)
+    session = q.start_session(pooled, alice, nasty, {"k": nasty})
+    assert q.load_session(pooled, alice, session).exam_type == nasty
+    assert [t.name for t in q.add_topics(pooled, alice, session, [nasty, "b"])] == [nasty, "b"]
+    assert q.login(pooled, nasty) == q.login(pooled, nasty)  # q_login: the statement, no function
+
+
+def test_a_call_leaves_nothing_in_the_session_and_prepares_nothing(pooled: Conn) -> None:
+    login = pooled.execute("select current_user").fetchone()
+    alice = q.login(pooled, "alice")
+    session = q.start_session(pooled, alice, "GATE CSE")
+    q.add_topics(pooled, alice, session, ["a"])  # two steps in one string
+    with pytest.raises(q.NotFound):
+        q.load_session(pooled, q.login(pooled, "bob"), session)
+    who = pooled.execute("select current_user, current_setting('request.jwt.claims', true)").fetchone()
+    assert who is not None and (who[0],) == login and who[1] in (None, "")
+    assert pooled.execute("select count(*) from pg_prepared_statements").fetchone() == (0,)
+    assert pooled.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_a_failed_step_rolls_back_the_whole_string(pooled: Conn, db: Database) -> None:
+    alice = q.login(pooled, "alice")
+    session = q.start_session(pooled, alice, "GATE CSE")
+    (topic,) = q.add_topics(pooled, alice, session, ["a"])
+    sessions = db.scalar("select count(*) from study_sessions")
+    new = {"user_id": alice, "exam_type": "JEE", "metadata": None}
+    out_of_range = {"score": 500, "status": "pending", "topic_id": topic.id}  # past the Python checks
+    with pytest.raises(psycopg.errors.CheckViolation):
+        run(pooled, user(alice), ("q_start_session", new), ("q_set_mastery", out_of_range))
+    assert db.scalar("select count(*) from study_sessions") == sessions
+    assert q.progress(pooled, alice)[0].latest_score == 0  # and the connection works on
+
+
+def test_the_claims_of_an_actor_need_no_escaping() -> None:
+    sub = UUID("00000000-0000-4000-8000-000000000000")
+    assert actor("authenticated", sub).set_local == (
+        b'set local role "authenticated"; set local request.jwt.claims = '
+        b"'{\"sub\": \"00000000-0000-4000-8000-000000000000\", \"role\": \"authenticated\"}'"
+    )
