@@ -12,7 +12,8 @@
 -- VOLATILE (a STABLE single-SELECT function would be inlined into the calling query and
 -- planned with it every time), with a pinned empty search_path and schema-qualified names,
 -- executable only by the role ops.queries calls it as: authenticated, or service_role for
--- the plan cache. PUBLIC and anon execute none of them. plan_cache_mode is pinned to the
+-- the plan cache (PUBLIC's grant, which a new function has, is revoked after each). PUBLIC
+-- and anon execute none of them. plan_cache_mode is pinned to the
 -- generic plan, the one a prepared statement settles on for these key lookups: with the SET
 -- clause (the search_path) and the default mode, calls were planned anew often enough to
 -- cost about a quarter more (latest_quiz, measured as in bench/bench_queries.py).
@@ -28,6 +29,8 @@ as $$
     order by q.created_at desc
     limit 1
 $$;
+revoke execute on function app.q_latest_quiz(text, text) from public;
+grant execute on function app.q_latest_quiz(text, text) to authenticated;
 
 create function app.q_get_chat(user_id text, topic_id text)
 returns table (messages jsonb, explanation text, last_updated timestamptz)
@@ -37,6 +40,8 @@ as $$
     from public.tutor_chats as c
     where c.user_id = q_get_chat.user_id and c.topic_id = q_get_chat.topic_id
 $$;
+revoke execute on function app.q_get_chat(text, text) from public;
+grant execute on function app.q_get_chat(text, text) to authenticated;
 
 create function app.q_load_session(with_history boolean, session_id uuid)
 returns table (
@@ -51,6 +56,8 @@ as $$
     from public.study_sessions as s
     where s.id = q_load_session.session_id
 $$;
+revoke execute on function app.q_load_session(boolean, uuid) from public;
+grant execute on function app.q_load_session(boolean, uuid) to authenticated;
 
 create function app.q_session_phase(session_id uuid)
 returns table (current_state text)
@@ -58,6 +65,8 @@ language sql volatile set search_path = '' set plan_cache_mode = force_generic_p
 as $$
     select s.current_state from public.study_sessions as s where s.id = q_session_phase.session_id
 $$;
+revoke execute on function app.q_session_phase(uuid) from public;
+grant execute on function app.q_session_phase(uuid) to authenticated;
 
 create function app.q_get_cached_plan(cache_key text)
 returns table (plan jsonb, created_at timestamptz, expires_at timestamptz)
@@ -67,6 +76,8 @@ as $$
     from public.plan_cache as p
     where p.cache_key = q_get_cached_plan.cache_key and p.expires_at > now()
 $$;
+revoke execute on function app.q_get_cached_plan(text) from public;
+grant execute on function app.q_get_cached_plan(text) to authenticated, service_role;
 
 create function app.q_recent_misconceptions(user_id uuid, "limit" integer)
 returns table (id uuid, topic_id uuid, description text, detected_at timestamptz)
@@ -78,6 +89,8 @@ as $$
     order by m.detected_at desc
     limit q_recent_misconceptions."limit"
 $$;
+revoke execute on function app.q_recent_misconceptions(uuid, integer) from public;
+grant execute on function app.q_recent_misconceptions(uuid, integer) to authenticated;
 
 create function app.q_progress(user_id uuid)
 returns table (
@@ -98,6 +111,8 @@ as $$
     where s.user_id = q_progress.user_id
     group by s.exam_type, t.name
 $$;
+revoke execute on function app.q_progress(uuid) from public;
+grant execute on function app.q_progress(uuid) to authenticated;
 
 create function app.q_start_session(user_id uuid, exam_type text, metadata jsonb)
 returns table (id uuid)
@@ -110,6 +125,8 @@ as $$
     )
     returning study_sessions.id
 $$;
+revoke execute on function app.q_start_session(uuid, text, jsonb) from public;
+grant execute on function app.q_start_session(uuid, text, jsonb) to authenticated;
 
 create function app.q_save_session(
     next_phase text, context jsonb, action text, expected_phase text, session_id uuid
@@ -134,6 +151,8 @@ as $$
     where s.id = q_save_session.session_id and s.current_state = q_save_session.expected_phase
     returning s.id, s.user_id, s.exam_type, s.current_state, s.current_context, s.updated_at
 $$;
+revoke execute on function app.q_save_session(text, jsonb, text, text, uuid) from public;
+grant execute on function app.q_save_session(text, jsonb, text, text, uuid) to authenticated;
 
 create function app.q_log_action(action text, payload jsonb, session_id uuid)
 returns table (history_length integer)
@@ -148,6 +167,8 @@ as $$
     where s.id = q_log_action.session_id
     returning cardinality(s.agent_history)
 $$;
+revoke execute on function app.q_log_action(text, jsonb, uuid) from public;
+grant execute on function app.q_log_action(text, jsonb, uuid) to authenticated;
 
 create function app.q_lock_session(session_id uuid)
 returns table (id uuid)
@@ -156,6 +177,8 @@ as $$
     select s.id from public.study_sessions as s where s.id = q_lock_session.session_id
     for no key update
 $$;
+revoke execute on function app.q_lock_session(uuid) from public;
+grant execute on function app.q_lock_session(uuid) to authenticated;
 
 create function app.q_add_topics(names text[], session_id uuid)
 returns table (id uuid, topic_session_id uuid, name text, status text, mastery_score integer)
@@ -177,6 +200,8 @@ as $$
     order by wanted.ord
     returning topics.id, topics.session_id, topics.name, topics.status, topics.mastery_score
 $$;
+revoke execute on function app.q_add_topics(text[], uuid) from public;
+grant execute on function app.q_add_topics(text[], uuid) to authenticated;
 
 create function app.q_set_mastery(score integer, status text, topic_id uuid)
 returns table (id uuid, session_id uuid, name text, new_status text, mastery_score integer)
@@ -187,6 +212,8 @@ as $$
     where t.id = q_set_mastery.topic_id
     returning t.id, t.session_id, t.name, t.status, t.mastery_score
 $$;
+revoke execute on function app.q_set_mastery(integer, text, uuid) from public;
+grant execute on function app.q_set_mastery(integer, text, uuid) to authenticated;
 
 create function app.q_record_misconceptions(user_id uuid, topic_id uuid, descriptions text[])
 returns table (id uuid)
@@ -197,6 +224,8 @@ as $$
     from unnest(q_record_misconceptions.descriptions) as d (description)
     returning misconceptions.id
 $$;
+revoke execute on function app.q_record_misconceptions(uuid, uuid, text[]) from public;
+grant execute on function app.q_record_misconceptions(uuid, uuid, text[]) to authenticated;
 
 create function app.q_save_chat(user_id text, topic_id text, messages jsonb, explanation text)
 returns table (chat_messages jsonb, chat_explanation text, last_updated timestamptz)
@@ -208,6 +237,8 @@ as $$
         set messages = excluded.messages, explanation = excluded.explanation
     returning c.messages, c.explanation, c.last_updated
 $$;
+revoke execute on function app.q_save_chat(text, text, jsonb, text) from public;
+grant execute on function app.q_save_chat(text, text, jsonb, text) to authenticated;
 
 create function app.q_append_chat(user_id text, topic_id text, messages jsonb)
 returns table (message_count integer)
@@ -219,6 +250,8 @@ as $$
         set messages = c.messages || excluded.messages
     returning jsonb_array_length(c.messages)
 $$;
+revoke execute on function app.q_append_chat(text, text, jsonb) from public;
+grant execute on function app.q_append_chat(text, text, jsonb) to authenticated;
 
 create function app.q_save_quiz(user_id text, topic_id text, questions jsonb)
 returns table (id uuid, created_at timestamptz)
@@ -228,6 +261,8 @@ as $$
     values (q_save_quiz.user_id, q_save_quiz.topic_id, q_save_quiz.questions)
     returning q.id, q.created_at
 $$;
+revoke execute on function app.q_save_quiz(text, text, jsonb) from public;
+grant execute on function app.q_save_quiz(text, text, jsonb) to authenticated;
 
 create function app.q_put_cached_plan(cache_key text, plan jsonb, ttl interval)
 returns table (cached_plan jsonb, created_at timestamptz, expires_at timestamptz)
@@ -239,41 +274,5 @@ as $$
         set plan = excluded.plan, created_at = now(), expires_at = excluded.expires_at
     returning p.plan, p.created_at, p.expires_at
 $$;
-
--- a new function is executable by PUBLIC: only the roles that call it keep it
-revoke execute on function app.q_latest_quiz(text, text) from public;
-revoke execute on function app.q_get_chat(text, text) from public;
-revoke execute on function app.q_load_session(boolean, uuid) from public;
-revoke execute on function app.q_session_phase(uuid) from public;
-revoke execute on function app.q_recent_misconceptions(uuid, integer) from public;
-revoke execute on function app.q_progress(uuid) from public;
-revoke execute on function app.q_start_session(uuid, text, jsonb) from public;
-revoke execute on function app.q_save_session(text, jsonb, text, text, uuid) from public;
-revoke execute on function app.q_log_action(text, jsonb, uuid) from public;
-revoke execute on function app.q_lock_session(uuid) from public;
-revoke execute on function app.q_add_topics(text[], uuid) from public;
-revoke execute on function app.q_set_mastery(integer, text, uuid) from public;
-revoke execute on function app.q_record_misconceptions(uuid, uuid, text[]) from public;
-revoke execute on function app.q_save_chat(text, text, jsonb, text) from public;
-revoke execute on function app.q_append_chat(text, text, jsonb) from public;
-revoke execute on function app.q_save_quiz(text, text, jsonb) from public;
-revoke execute on function app.q_get_cached_plan(text) from public;
 revoke execute on function app.q_put_cached_plan(text, jsonb, interval) from public;
-grant execute on function app.q_latest_quiz(text, text) to authenticated;
-grant execute on function app.q_get_chat(text, text) to authenticated;
-grant execute on function app.q_load_session(boolean, uuid) to authenticated;
-grant execute on function app.q_session_phase(uuid) to authenticated;
-grant execute on function app.q_recent_misconceptions(uuid, integer) to authenticated;
-grant execute on function app.q_progress(uuid) to authenticated;
-grant execute on function app.q_start_session(uuid, text, jsonb) to authenticated;
-grant execute on function app.q_save_session(text, jsonb, text, text, uuid) to authenticated;
-grant execute on function app.q_log_action(text, jsonb, uuid) to authenticated;
-grant execute on function app.q_lock_session(uuid) to authenticated;
-grant execute on function app.q_add_topics(text[], uuid) to authenticated;
-grant execute on function app.q_set_mastery(integer, text, uuid) to authenticated;
-grant execute on function app.q_record_misconceptions(uuid, uuid, text[]) to authenticated;
-grant execute on function app.q_save_chat(text, text, jsonb, text) to authenticated;
-grant execute on function app.q_append_chat(text, text, jsonb) to authenticated;
-grant execute on function app.q_save_quiz(text, text, jsonb) to authenticated;
-grant execute on function app.q_get_cached_plan(text) to authenticated, service_role;
 grant execute on function app.q_put_cached_plan(text, jsonb, interval) to service_role;
