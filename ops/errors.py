@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any, ClassVar
 
 
 class ExitCode(IntEnum):
@@ -17,10 +18,23 @@ class ExitCode(IntEnum):
 
 
 class DbopsError(Exception):
-    """Base of every error dbops reports; `str()` is the one-line message."""
+    """Base of every error dbops reports; `str()` is the one-line message.
 
-    exit_code: ExitCode = ExitCode.FAILED
-    label = "Error"  # how the message line starts
+    A subclass names its exit code (and its line's label, where not `Error`) in its header:
+    `class Busy(DbopsError, exit_code=ExitCode.BUSY)`; without one it is a failure (4).
+    """
+
+    exit_code: ClassVar[ExitCode] = ExitCode.FAILED
+    label: ClassVar[str] = "Error"  # how the message line starts
+
+    def __init_subclass__(
+        cls, *, exit_code: ExitCode | None = None, label: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if exit_code is not None:
+            cls.exit_code = exit_code
+        if label is not None:
+            cls.label = label
 
     def __init__(self, message: str, hint: str | None = None, *, detail: str | None = None):
         super().__init__(message)
@@ -29,47 +43,32 @@ class DbopsError(Exception):
         self.detail = detail
 
 
-class ConfigError(DbopsError):
+class ConfigError(DbopsError, exit_code=ExitCode.USAGE):
     """Bad flags, configuration or files: nothing was changed."""
 
-    exit_code = ExitCode.USAGE
 
-
-class ConnectError(DbopsError):
+class ConnectError(DbopsError, exit_code=ExitCode.CONNECT):
     """The server could not be reached or refused the credentials."""
-
-    exit_code = ExitCode.CONNECT
 
 
 class OperationFailed(DbopsError):
     """The operation failed and its transaction was rolled back."""
 
-    exit_code = ExitCode.FAILED
 
-
-class Findings(DbopsError):
+class Findings(DbopsError, exit_code=ExitCode.FINDINGS):
     """The run found problems (a check, a lint rule, a verification): nothing is broken by it."""
 
-    exit_code = ExitCode.FINDINGS
 
-
-class Busy(DbopsError):
+class Busy(DbopsError, exit_code=ExitCode.BUSY):
     """Another run holds the job's advisory lock."""
 
-    exit_code = ExitCode.BUSY
 
-
-class Partial(DbopsError):
+class Partial(DbopsError, exit_code=ExitCode.PARTIAL, label="Note"):
     """The time budget ran out with work left: not a failure, the next run continues."""
 
-    exit_code = ExitCode.PARTIAL
-    label = "Note"
 
-
-class Corruption(DbopsError):
+class Corruption(DbopsError, exit_code=ExitCode.CORRUPTION):
     """A checksum or an amcheck verification failed."""
-
-    exit_code = ExitCode.CORRUPTION
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:

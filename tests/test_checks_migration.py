@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.checkhelp import objects, run, seed_policies
+from tests.checkhelp import run, seed_policies
 from tests.conftest import ROOT, Database
 from tests.server import HEAD
 
@@ -26,7 +26,8 @@ def test_migration_pending_fires(db: Database, project: Path) -> None:
     )
     (project / "migrations" / "0013_extra.rollback.sql").write_text("drop table extra;\n")
     settings = db.settings(migrations_dir=str(project / "migrations"))
-    assert objects(db, "migration_pending", settings=settings) == ["0013_extra"]
+    (f,) = run(db, "migration_pending", settings=settings).results[0].findings
+    assert (f.object, f.detail) == ("0013_extra", "not applied: `dbops migrate` applies it")
 
 
 def test_migration_edited_fires(db: Database, project: Path) -> None:

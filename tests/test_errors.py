@@ -35,3 +35,12 @@ from ops.errors import (
 )
 def test_exit_code_for(exc: BaseException, code: ExitCode) -> None:
     assert exit_code_for(exc) is code
+
+
+def test_a_subclass_keeps_its_parents_exit_code_and_label() -> None:
+    from ops.queries import InvalidInput, NotFound
+
+    assert exit_code_for(InvalidInput("bad")) is ExitCode.USAGE
+    assert exit_code_for(NotFound("gone")) is ExitCode.FAILED
+    labels = [e.label for e in (Partial("late"), Busy("held"), InvalidInput("bad"))]
+    assert labels == ["Note", "Error", "Error"]

@@ -8,14 +8,16 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ops.locks import NAMESPACE, JobFamily
 from tests.conftest import Database
-from tests.processes import Dbops
+from tests.processes import HANG_GUARD_S, Dbops
 
 pytestmark = pytest.mark.slow
 
@@ -159,3 +161,50 @@ def test_a_killed_verify_restores_scratch_database_is_dropped_by_the_next(
     assert code == 0, out + err
     assert f"dropped scratch database {leftover[0]}" in err
     assert _scratch(db, "dbops_backup_verify_") == before
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def _waits_for_held(url: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "select count(*) from pg_locks where relation = 'public.held'::regclass and not granted"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def test_kill_9_of_a_backup_takes_its_pg_dump_along(db: Database, tmp_path: Path) -> None:
+    """pg_dump blocked behind a lock (so it is surely still running) when dbops is killed: it
+    must not go on holding its snapshot and ACCESS SHARE locks with no one to read its end."""
+    db.conn.execute("create table public.held (id int)")  # a table only pg_dump reads
+    db.conn.autocommit = False
+    db.conn.execute("lock table public.held in access exclusive mode")  # pg_dump waits on it
+    try:
+        # --compress gzip:1: no compression sample, which would wait for the lock too
+        run = Dbops.start(db.url, "backup", "--dir", str(tmp_path), "--compress", "gzip:1",
+                          failpoints="backup.dump.running")  # fmt: skip
+        assert run.stopped_at() == "backup.dump.running"
+        (pg_dump,) = _children(run.proc.pid)
+        assert Path(f"/proc/{pg_dump}/exe").resolve().name == "pg_dump"
+        _wait_for(lambda: _waits_for_held(db.url), "pg_dump waiting for the held table")
+        run.kill()
+        _wait_for(lambda: not _alive(pg_dump), "pg_dump to die with the dbops process that started it")
+    finally:
+        db.conn.rollback()
+        db.conn.autocommit = True

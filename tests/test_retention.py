@@ -328,8 +328,8 @@ def test_busy_exits_5_at_once_and_writes_metrics(db: Database, run_cli: Any, tmp
     assert result.stderr.endswith("Hint: wait and retry, pass --lock-wait SECONDS, or see `dbops unlock`\n")
     assert elapsed < 30  # a hang guard: waiting for the lock would last as long as `other` holds it
     text = metrics.read_text()
-    assert "dbops_retention_last_run_exit_code 5\n" in text
-    assert "dbops_retention_last_run_success 0\n" in text
+    assert "dbops_retention_last_run_exit_code 5.0\n" in text
+    assert "dbops_retention_last_run_success 0.0\n" in text
 
 
 def test_time_budget_exit_6_reports_backlog_and_metrics(db: Database, tmp_path: Path) -> None:
@@ -352,8 +352,8 @@ def test_time_budget_exit_6_reports_backlog_and_metrics(db: Database, tmp_path: 
     assert summary(out)["partial"] is True
     assert "Note: stopped with" in err
     text = metrics.read_text()
-    assert "dbops_retention_last_run_exit_code 6\n" in text
-    assert f'dbops_retention_backlog_rows{{rule="plan_cache"}} {done["backlog"]}\n' in text
+    assert "dbops_retention_last_run_exit_code 6.0\n" in text
+    assert f'dbops_retention_backlog_rows{{rule="plan_cache"}} {float(done["backlog"])}\n' in text
     assert list(tmp_path.iterdir()) == [metrics]  # no temporary file left behind
 
 
@@ -365,9 +365,9 @@ def test_retention_run_does_every_rule_and_metrics_say_so(db: Database, run_cli:
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1].endswith("; backlog left: 0")
     text = metrics.read_text()
-    assert "dbops_retention_last_run_success 1\n" in text
+    assert "dbops_retention_last_run_success 1.0\n" in text
     for rule in ("plan_cache", "quizzes", "tutor_chats", "sessions"):
-        assert f'dbops_retention_rule_completed{{rule="{rule}"}} 1\n' in text
+        assert f'dbops_retention_rule_completed{{rule="{rule}"}} 1.0\n' in text
     assert 'dbops_retention_table_rows{rule="sessions",table="topics"}' in text
 
 

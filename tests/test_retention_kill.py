@@ -107,7 +107,7 @@ def test_kill_9_before_the_metrics_write_keeps_the_old_file_whole(db: Database, 
     fill_plan_cache(db.conn, 100)
     _finish(db, "retention", "run", "--metrics-file", str(metrics))
     before = metrics.read_text()
-    assert "dbops_retention_last_run_success 1\n" in before
+    assert "dbops_retention_last_run_success 1.0\n" in before
     _kill_at(db, "retention.metrics.write", "retention", "run", "--metrics-file", str(metrics))
     assert metrics.read_text() == before
     assert list(tmp_path.iterdir()) == [metrics]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -9,14 +10,15 @@ from typing import Any
 import pytest
 
 from ops.errors import ConfigError
+from ops.metrics import Sample, read_textfile, write_textfile
 from ops.retention import (
     DEFAULT_RULES,
     configured_rules,
     render_metrics,
     run_settings,
-    write_atomically,
 )
 from ops.retention.batches import BatchSizer, p99
+from ops.retention.cron import HELP, metric_samples
 from tests.conftest import Database
 
 
@@ -128,13 +130,17 @@ def test_metrics_text_escapes_labels_and_writes_atomically(tmp_path: Path) -> No
         stopped="done",
     )
     text = render_metrics(RunResult((rule,), 0.2, False, None), 0, 0.2, 1700000000.25)
-    assert 'dbops_retention_rows{rule="we\\"ird\\\\",action="deleted"} 3\n' in text
-    assert "dbops_retention_last_run_timestamp_seconds 1700000000.25\n" in text
+    assert 'dbops_retention_rows{action="deleted",rule="we\\"ird\\\\"} 3.0\n' in text
+    assert "dbops_retention_last_run_timestamp_seconds 1.70000000025e+09\n" in text
     assert 'dbops_retention_batch_duration_p99_seconds{rule="we\\"ird\\\\"} 0.0025\n' in text
     target = tmp_path / "m.prom"
-    write_atomically(target, text)
-    write_atomically(target, "# replaced\n")
-    assert target.read_text() == "# replaced\n"
+    target.write_text("# the previous run's file\n")
+    target.chmod(0o644)
+    write_textfile(target, metric_samples(RunResult((rule,), 0.2, False, None), 0, 0.2, 1.5), HELP)
+    assert target.read_text() == render_metrics(RunResult((rule,), 0.2, False, None), 0, 0.2, 1.5)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    rows = read_textfile(target)
+    assert Sample("dbops_retention_rows", 3, {"rule": 'we"ird\\', "action": "deleted"}) in rows
     assert list(tmp_path.iterdir()) == [target]
 
 
@@ -160,7 +166,7 @@ def test_injection_in_a_table_name_is_refused(
         "Hint: fix [tool.dbops.retention.evil] in pyproject.toml, or migrate the database (`dbops migrate`)\n"
     )
     assert db.scalar("select to_regclass('public.users') is not null") is True
-    assert "dbops_retention_last_run_exit_code 2\n" in metrics.read_text()
+    assert "dbops_retention_last_run_exit_code 2.0\n" in metrics.read_text()
 
 
 def test_injection_in_a_column_name_is_refused(

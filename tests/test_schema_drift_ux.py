@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ops.migrations import catalog
 from tests.conftest import Database
 
 
@@ -32,6 +33,31 @@ def test_acls_are_compared_whoever_owns_the_objects(db: Database, run_cli: Any, 
         db.conn.execute(f"reassign owned by {owner} to current_user")
         db.conn.execute(f"drop owned by {owner}")
         db.conn.execute(f"drop role {owner}")
+
+
+def test_each_grant_shows_on_its_own_objects_row(db: Database) -> None:
+    """Schemas, relations, columns and functions each show their own ACL, a column's by its number."""
+    grantee = f"ux_grantee_{db.conn.info.backend_pid}"
+    before = catalog.snapshot(db.conn)
+    db.conn.execute(f"create role {grantee} nologin")
+    try:
+        db.conn.execute(f"grant usage on schema app to {grantee} with grant option")
+        db.conn.execute(f"grant select on public.topics to {grantee}")
+        db.conn.execute(f"grant update (questions) on public.quizzes to {grantee}")
+        db.conn.execute(f"grant execute on function app.current_user_id() to {grantee}")
+        changed = {(d.kind, d.identity): d.after for d in catalog.diff(before, catalog.snapshot(db.conn))}
+    finally:
+        db.conn.execute(f"drop owned by {grantee}")
+        db.conn.execute(f"drop role {grantee}")
+    expected = {
+        ("column", "public.quizzes.questions"): "UPDATE",
+        ("function", "app.current_user_id()"): "EXECUTE",
+        ("relation", "public.topics"): "SELECT",
+        ("schema", "app"): "USAGE*",
+    }
+    assert sorted(changed) == sorted(expected)
+    for key, privilege in expected.items():
+        assert f"{grantee}={privilege}/OWNER" in (changed[key] or "").split("acl=")[-1].split(","), key
 
 
 def test_the_expected_schema_cache_depends_on_the_role(db: Database, run_cli: Any, tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ from ops.backup.manifest import (
     write_manifest,
     write_private,
 )
+from ops.backup.pg_programs import private_child
 from ops.backup.tools import PgTools, choose_compression, client_env, find_tools
 from ops.db import Conn, connect, redact, server_major
 from ops.errors import ConfigError, OperationFailed
@@ -217,9 +218,14 @@ class _DumpRun:
     def __init__(self, command: list[str], env: dict[str, str], total: int, progress: Progress | None):
         self.lines: list[str] = []
         self.done = 0
-        # umask 077: pg_dump's files and folders are private from their first byte
+        # private_child: pg_dump's files are private from their first byte, and it dies with dbops
         self.proc = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, umask=0o077
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            preexec_fn=private_child,
         )
         self._reader = threading.Thread(target=self._read, args=(total, progress), daemon=True)
         self._reader.start()
@@ -324,6 +330,7 @@ def _dump(
             plain,
         ]
         run = _DumpRun(command, env, len(tables), progress)
+        failpoint("backup.dump.running")
         try:
             counts = count_rows(snap)
             code = run.wait()

@@ -6,15 +6,27 @@ dbops lays down for a restore is handed to that user before its server starts.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from ops import embedded
 from ops.errors import ConfigError
+
+_PR_SET_PDEATHSIG = 1
+
+
+def private_child() -> None:
+    """`preexec_fn` of every PostgreSQL program dbops starts: the child is killed when dbops
+    dies (a kill -9 of a backup must not leave its pg_dump holding locks and a snapshot), and
+    whatever it writes is private from its first byte (umask 077)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.umask(0o077)
 
 
 def program(name: str) -> str:
@@ -65,7 +77,13 @@ def make_private(path: Path) -> None:
 
 def run_as_server(args: Sequence[str], *, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        list(args), capture_output=True, text=True, check=False, user=server_user(), timeout=timeout
+        list(args),
+        capture_output=True,
+        text=True,
+        check=False,
+        user=server_user(),
+        timeout=timeout,
+        preexec_fn=private_child,
     )
 
 

@@ -33,6 +33,7 @@ from ops.backup.pg_programs import (
     last_lines,
     let_server_reach,
     make_private,
+    private_child,
     program,
     run_as_server,
 )
@@ -196,6 +197,7 @@ def lay_down(
         capture_output=True,
         text=True,
         check=False,
+        preexec_fn=private_child,
     )
     if combine.returncode != 0:
         raise OperationFailed(

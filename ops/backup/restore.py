@@ -26,6 +26,7 @@ from ops.backup.manifest import (
     record_verification,
     sha256_file,
 )
+from ops.backup.pg_programs import private_child
 from ops.backup.tools import PgTools, client_env, find_tools
 from ops.config import Settings
 from ops.db import connect, describe, redact, server_major
@@ -139,7 +140,9 @@ def pg_restore_command(
 
 
 def run_pg_restore(command: list[str], env: Mapping[str, str], target: str, *, jobs: int) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, check=False, env=dict(env))
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False, env=dict(env), preexec_fn=private_child
+    )
     if result.returncode != 0:
         hint = (
             "the target is partly restored: fix the cause, then restore again with --clean --yes"

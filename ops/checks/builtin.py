@@ -86,44 +86,41 @@ def _applied(ctx: CheckContext) -> Any:
     return ctx.memo["applied"]
 
 
-def _migration_states(ctx: CheckContext, state: str) -> list[Finding]:
-    from ops.migrations import status_of
+def _migration_state_check(
+    state: str, severity: str, description: str, remediation: str, *, detail: str | None = None
+) -> PythonCheck:
+    """`migration_<state>`: a finding per migration that `dbops status` shows in `state`, with
+    `detail` or else the status's own note."""
 
-    report = status_of(_migration_files(ctx), _applied(ctx))
-    return [(m.id, m.note or state) for m in report.migrations if m.state == state]
+    def run(ctx: CheckContext) -> Sequence[Finding]:
+        from ops.migrations import status_of
+
+        report = status_of(_migration_files(ctx), _applied(ctx))
+        return [(m.id, detail or m.note or state) for m in report.migrations if m.state == state]
+
+    run.__name__ = "migration_" + state.replace("-", "_")  # the check's id, and its name in this module
+    return _python(run.__name__, severity, "migration", description, remediation)(run)
 
 
-@_python(
-    "migration_pending",
+migration_pending = _migration_state_check(
+    "pending",
     "warn",
-    "migration",
     "A migration file in migrations/ is not applied to this database.",
     "Run `dbops migrate` (see `dbops status` for the list).",
+    detail="not applied: `dbops migrate` applies it",
 )
-def migration_pending(ctx: CheckContext) -> Sequence[Finding]:
-    return [(mid, "not applied: `dbops migrate` applies it") for mid, _ in _migration_states(ctx, "pending")]
-
-
-@_python(
-    "migration_edited",
+migration_edited = _migration_state_check(
+    "edited",
     "error",
-    "migration",
     "An applied migration file's SQL changed since it was applied (its checksum differs).",
     "Restore the file from version control, or accept the edit with `dbops mark --rehash ID`.",
 )
-def migration_edited(ctx: CheckContext) -> Sequence[Finding]:
-    return _migration_states(ctx, "edited")
-
-
-@_python(
-    "migration_missing_file",
+migration_missing_file = _migration_state_check(
+    "missing-file",
     "error",
-    "migration",
     "A migration recorded as applied has no file in migrations/.",
     "Restore the file from version control (`git log --all -- migrations/`).",
 )
-def migration_missing_file(ctx: CheckContext) -> Sequence[Finding]:
-    return _migration_states(ctx, "missing-file")
 
 
 # -- drift ----------------------------------------------------------------------------------

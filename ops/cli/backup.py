@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from ops.errors import ConfigError, Corruption, ExitCode, Findings
 
 if TYPE_CHECKING:
     from ops.backup.manifest import DumpFormat
+    from ops.backup.metrics import Verb
 
 _DIR_HELP = "Backup directory (default: DBOPS_BACKUP_DIR, backup_dir in [tool.dbops], else backups/)."
 _BIN_HELP = "Directory of pg_dump/pg_restore (default: DBOPS_PG_BIN_DIR, the embedded server's, PATH)."
@@ -33,6 +35,41 @@ def _bin_dir(app: AppContext, flag: str | None) -> Path | None:
     from ops.config import path_setting
 
     return path_setting(app.settings, "pg_bin_dir", flag, os.environ, None)
+
+
+_metrics_file = click.option(
+    "--metrics-file", type=click.Path(dir_okay=False), metavar="F",
+    help="Write Prometheus text metrics to F on every outcome, failures included (default: "
+    "DBOPS_BACKUP_METRICS_FILE, backup_metrics_file in [tool.dbops], else none).",
+)  # fmt: skip
+
+
+def _recorded(verb: Verb) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Run the command, then write the backup metrics file (when one is set) however it ended."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def run(
+            ctx: click.Context, app: AppContext, *args: Any, metrics_file: str | None, **kwargs: Any
+        ) -> None:
+            from ops.backup.metrics import recorded_run
+            from ops.config import path_setting
+
+            flag = metrics_file or ctx.meta.get("metrics_file")
+            ctx.meta["metrics_file"] = flag  # `backup --metrics-file F verify ...` (meta is shared)
+            if ctx.invoked_subcommand is not None:  # the group, before its subcommand runs
+                command(ctx, app, *args, **kwargs)
+                return
+            path = path_setting(app.settings, "backup_metrics_file", flag, os.environ, None)
+            backup_dir = _dir(app, kwargs.get("directory") or ctx.meta.get("backup_dir"))
+            name: Verb = "physical_backup" if kwargs.get("physical") else verb
+            warn = functools.partial(click.echo, err=True)
+            with recorded_run(path, backup_dir, name, warn=lambda text: warn(f"Warning: {text}")):
+                command(ctx, app, *args, **kwargs)
+
+        return run
+
+    return decorate
 
 
 def _short(stamp: str | None) -> str:
@@ -92,8 +129,10 @@ def _progress(app: AppContext) -> Iterator[Callable[[int, int, str], None] | Non
 @click.option(
     "--incremental", is_flag=True, help="With --physical: only what changed since the newest verified one."
 )
+@_metrics_file
 @pass_app
 @click.pass_context
+@_recorded("backup")
 def backup_group(
     ctx: click.Context,
     app: AppContext,
@@ -230,8 +269,10 @@ def list_cmd(ctx: click.Context, app: AppContext, directory: str | None) -> None
 @click.option("--jobs", type=int, default=1, show_default=True, help="Parallel restore (directory format).")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help=_DIR_HELP)
 @click.option("--pg-bin-dir", type=click.Path(file_okay=False), help=_BIN_HELP)
+@_metrics_file
 @pass_app
 @click.pass_context
+@_recorded("verify")
 def verify_cmd(
     ctx: click.Context,
     app: AppContext,
@@ -317,8 +358,10 @@ def verify_cmd(
 @click.option("--keep-min", type=int, default=1, show_default=True, help="Physical: keep at least N chains.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help=_DIR_HELP)
 @dry_run_option
+@_metrics_file
 @pass_app
 @click.pass_context
+@_recorded("prune")
 def prune_cmd(
     ctx: click.Context,
     app: AppContext,

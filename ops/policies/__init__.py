@@ -1,6 +1,6 @@
 """Row-level security from policies/: a managed table's live policies become exactly what its file says."""
 
-from ops.policies.engine import (
+from ops.policies._engine import (
     ApplyReport,
     FileApply,
     PolicyDiff,
@@ -10,8 +10,8 @@ from ops.policies.engine import (
     reapply_after_rollback,
     withdraw,
 )
-from ops.policies.files import PolicyFile, PolicySQLError, read_policy_dir
-from ops.policies.state import PolicyDifference, create_statement, qualified, read_recorded, read_states
+from ops.policies._files import PolicyFile, PolicySQLError, read_policy_dir
+from ops.policies._state import PolicyDifference, create_statement, qualified, read_recorded, read_states
 
 __all__ = [
     "ApplyReport",

@@ -9,7 +9,7 @@ from ops.retention.batches import (
     apply_rules,
     restore_rule,
 )
-from ops.retention.cron import render_metrics, retention_run, write_atomically
+from ops.retention.cron import render_metrics, retention_run
 from ops.retention.rules import (
     DEFAULT_RULES,
     Rule,
@@ -35,5 +35,4 @@ __all__ = [
     "retention_run",
     "run_settings",
     "select_rules",
-    "write_atomically",
 ]

@@ -1,16 +1,13 @@
 """`dbops retention run` for cron: every rule under one lock, and a metrics file on every run.
 
-The metrics file (Prometheus text format, for node_exporter's textfile collector) is
-written atomically (temporary file, fsync, rename) whether the run succeeded, ran out of
+The metrics file (Prometheus text format, for node_exporter's textfile collector, written
+by `ops.metrics`: atomically, mode 0600) is written whether the run succeeded, ran out of
 time, found another run holding the lock, or failed, so an alert on
 `dbops_retention_last_run_success == 0` or on a growing backlog sees every outcome.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -18,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from ops.db import Conn
-from ops.errors import ConfigError, ExitCode, exit_code_for
+from ops.errors import ExitCode, exit_code_for
 from ops.failpoints import failpoint
+from ops.metrics import Sample, not_written, render, require_writable, write_textfile
 from ops.retention.batches import Listener, RunResult, apply_rules
 from ops.retention.rules import configured_rules, run_settings, select_rules
 
 Connect = Callable[[], Conn]
 
-_HELP = {
+HELP = {
     "dbops_retention_last_run_timestamp_seconds": "When the last retention run ended (unix time).",
     "dbops_retention_last_run_exit_code": (
         "Exit code of the last run (0 done, 5 busy, 6 backlog or skipped units left, ...)."
@@ -44,65 +42,36 @@ _HELP = {
 }
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+def metric_samples(
+    result: RunResult | None, exit_code: int, duration_s: float, ended_at: float
+) -> list[Sample]:
+    samples = [
+        Sample("dbops_retention_last_run_timestamp_seconds", round(ended_at, 3)),
+        Sample("dbops_retention_last_run_exit_code", exit_code),
+        Sample("dbops_retention_last_run_success", 1 if exit_code == 0 else 0),
+        Sample("dbops_retention_last_run_duration_seconds", round(duration_s, 3)),
+    ]
+    for rule in result.rules if result else ():
+        name = {"rule": rule.rule}
+        samples += [
+            Sample("dbops_retention_rows", rule.rows, {**name, "action": rule.action}),
+            *(
+                Sample("dbops_retention_table_rows", rows, {**name, "table": table})
+                for table, rows in rule.rows_by_table.items()
+            ),
+            Sample("dbops_retention_backlog_rows", rule.backlog, name),
+            Sample("dbops_retention_oldest_eligible_age_seconds", rule.oldest_eligible_age_s or 0, name),
+            Sample("dbops_retention_batches", rule.batches, name),
+            Sample("dbops_retention_batch_duration_p99_seconds", (rule.p99_batch_ms or 0) / 1000, name),
+            Sample("dbops_retention_lock_timeouts", rule.lock_timeouts, name),
+            Sample("dbops_retention_rule_completed", 1 if rule.stopped == "done" else 0, name),
+            Sample("dbops_retention_skipped_units", len(rule.skipped), name),
+        ]
+    return samples
 
 
 def render_metrics(result: RunResult | None, exit_code: int, duration_s: float, ended_at: float) -> str:
-    samples: dict[str, list[tuple[str, float]]] = {name: [] for name in _HELP}
-
-    def add(name: str, value: float, **labels: str) -> None:
-        text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
-        samples[name].append((f"{{{text}}}" if text else "", value))
-
-    add("dbops_retention_last_run_timestamp_seconds", round(ended_at, 3))
-    add("dbops_retention_last_run_exit_code", exit_code)
-    add("dbops_retention_last_run_success", 1 if exit_code == 0 else 0)
-    add("dbops_retention_last_run_duration_seconds", round(duration_s, 3))
-    for rule in result.rules if result else ():
-        add("dbops_retention_rows", rule.rows, rule=rule.rule, action=rule.action)
-        for table, rows in rule.rows_by_table.items():
-            add("dbops_retention_table_rows", rows, rule=rule.rule, table=table)
-        add("dbops_retention_backlog_rows", rule.backlog, rule=rule.rule)
-        add("dbops_retention_oldest_eligible_age_seconds", rule.oldest_eligible_age_s or 0, rule=rule.rule)
-        add("dbops_retention_batches", rule.batches, rule=rule.rule)
-        add("dbops_retention_batch_duration_p99_seconds", (rule.p99_batch_ms or 0) / 1000, rule=rule.rule)
-        add("dbops_retention_lock_timeouts", rule.lock_timeouts, rule=rule.rule)
-        add("dbops_retention_rule_completed", 1 if rule.stopped == "done" else 0, rule=rule.rule)
-        add("dbops_retention_skipped_units", len(rule.skipped), rule=rule.rule)
-    lines = []
-    for name, values in samples.items():
-        if not values:
-            continue
-        lines += [f"# HELP {name} {_HELP[name]}", f"# TYPE {name} gauge"]
-        lines += [f"{name}{labels} {_number(value)}" for labels, value in values]
-    return "\n".join(lines) + "\n"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Readers see the old file or the new one, never half of one."""
-    path = path.resolve()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    return render(metric_samples(result, exit_code, duration_s, ended_at), HELP)
 
 
 def retention_run(
@@ -118,11 +87,8 @@ def retention_run(
 ) -> RunResult:
     """Every configured rule under one retention lock; the metrics file is written however it ends."""
     started, result, code = time.monotonic(), None, int(ExitCode.OK)
-    if metrics_file is not None and not os.access(metrics_file.resolve().parent, os.W_OK):
-        raise ConfigError(
-            f"cannot write the metrics file {metrics_file}: its directory is missing or read-only",
-            "create the directory or pass another --metrics-file",
-        )
+    if metrics_file is not None:
+        require_writable(metrics_file)
     listener = listener or Listener()
     try:
         run = run_settings(tool, max_runtime)
@@ -147,14 +113,12 @@ def _write_metrics(
     """Write the metrics file; a failure (a full disk) is reported, never raised over the run's outcome."""
     if path is None:
         return ""
-    text = render_metrics(result, code, time.monotonic() - started, time.time())
+    samples = metric_samples(result, code, time.monotonic() - started, time.time())
     failpoint("retention.metrics.write")
     try:
-        write_atomically(path, text)
+        write_textfile(path, samples, HELP)
     except OSError as exc:
-        problem = (
-            f"metrics file {path} not written: {exc.strerror or exc} (the previous one, if any, is kept)"
-        )
+        problem = not_written(path, exc)
         listener.warning(problem)
         return problem
     return ""

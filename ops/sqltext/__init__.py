@@ -5,9 +5,9 @@
 the policy runner, the checksum normaliser and `dbops lint` all read SQL through it.
 """
 
-from ops.sqltext.legacy import legacy_normalize
-from ops.sqltext.scan import ScanError, Token, TokenKind, normalize, scan
-from ops.sqltext.statements import Statement, split
+from ops.sqltext._legacy import legacy_normalize
+from ops.sqltext._scan import ScanError, Token, TokenKind, normalize, scan
+from ops.sqltext._statements import Statement, split
 
 __all__ = [
     "ScanError",

@@ -12,7 +12,6 @@ SIGKILL when dbops dies, so a killed supervisor never leaves a receiver behind.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import os
 import signal
@@ -27,7 +26,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from ops.backup.pg_programs import program
+from ops.backup.pg_programs import private_child, program
 from ops.backup.tools import client_env
 from ops.backup.wal_files import PARTIAL, RECEIVER_NAME, SLOT_NAME, is_segment, wal_dir
 from ops.db import connect, redact
@@ -36,7 +35,6 @@ from ops.wal.enable import slot_exists
 
 LOCK_FILE = ".receive.lock"
 SYSTEM_FILE = ".system_identifier"
-_PR_SET_PDEATHSIG = 1
 
 Log = Callable[[str], None]
 
@@ -91,12 +89,6 @@ def claim_folder(folder: Path, system: str) -> None:
         )
     marker.write_text(system + "\n", encoding="utf-8")
     marker.chmod(0o600)
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.umask(0o077)
 
 
 def receiver_command(conninfo: str, folder: Path) -> tuple[list[str], dict[str, str]]:
@@ -162,7 +154,7 @@ def receive_wal(
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=private_child,
             )
             reader = threading.Thread(target=_forward, args=(child, log), daemon=True)
             reader.start()

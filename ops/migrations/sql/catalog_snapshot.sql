@@ -5,7 +5,7 @@
 -- database whose objects belong to app_owner matches a scratch build made by postgres.
 -- Leaves out system schemas, dbops' and yoyo's bookkeeping, and extension members.
 with nsp as (
-    select n.oid, n.nspname
+    select n.oid, n.nspname, n.nspowner, n.nspacl
     from pg_namespace as n
     where
         n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast', 'dbops')
@@ -25,21 +25,48 @@ rel as (
             select 1 from pg_depend as d
             where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e'
         )
+),
+
+acl_source as (
+    -- each object whose ACL the snapshot shows: (kind, object, column number, owner, ACL);
+    -- a column's NULL ACL stays NULL (no grants of its own)
+    select 'schema' as kind, nsp.oid as objid, 0 as subid, nsp.nspowner as owner,
+           coalesce(nsp.nspacl, acldefault('n', nsp.nspowner)) as acl
+    from nsp
+    union all
+    select 'relation', rel.oid, 0, rel.relowner, coalesce(rel.relacl, acldefault('r', rel.relowner))
+    from rel
+    union all
+    select 'column', a.attrelid, a.attnum, rel.relowner, a.attacl
+    from rel
+    inner join pg_attribute as a on rel.oid = a.attrelid
+    where a.attnum > 0 and not a.attisdropped
+    union all
+    select 'function', p.oid, 0, p.proowner, coalesce(p.proacl, acldefault('f', p.proowner))
+    from pg_proc as p
+    inner join nsp on p.pronamespace = nsp.oid
+),
+
+acl as (
+    -- each ACL once, as its sorted grantee=privilege/grantor items
+    select s.kind, s.objid, s.subid,
+           (
+               select coalesce(string_agg(item, ',' order by item), '')
+               from (
+                   select case x.grantee when s.owner then 'OWNER' when 0 then 'PUBLIC' else x.grantee::regrole::text end
+                       || '=' || x.privilege_type || case when x.is_grantable then '*' else '' end
+                       || '/' || case x.grantor when s.owner then 'OWNER' else x.grantor::regrole::text end as item
+                   from aclexplode(s.acl) as x
+               ) as items
+           ) as rendered
+    from acl_source as s
 )
 
 select 'schema' as kind,
        nsp.nspname as identity,
-       (
-           select coalesce(string_agg(item, ',' order by item), '')
-           from (
-               select case x.grantee when n.nspowner then 'OWNER' when 0 then 'PUBLIC' else x.grantee::regrole::text end
-                   || '=' || x.privilege_type || case when x.is_grantable then '*' else '' end
-                   || '/' || case x.grantor when n.nspowner then 'OWNER' else x.grantor::regrole::text end as item
-               from aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) as x
-           ) as items
-       ) as definition
+       acl.rendered as definition
 from nsp
-inner join pg_namespace as n on nsp.oid = n.oid
+inner join acl on acl.kind = 'schema' and nsp.oid = acl.objid
 
 union all
 
@@ -52,16 +79,9 @@ select 'relation',
        rel.nspname || '.' || rel.relname,
        'kind=' || rel.relkind::text || ' rls=' || rel.relrowsecurity || ' force_rls='
        || rel.relforcerowsecurity || ' persistence=' || rel.relpersistence::text
-       || ' acl=' || (
-           select coalesce(string_agg(item, ',' order by item), '')
-           from (
-               select case x.grantee when rel.relowner then 'OWNER' when 0 then 'PUBLIC' else x.grantee::regrole::text end
-                   || '=' || x.privilege_type || case when x.is_grantable then '*' else '' end
-                   || '/' || case x.grantor when rel.relowner then 'OWNER' else x.grantor::regrole::text end as item
-               from aclexplode(coalesce(rel.relacl, acldefault('r', rel.relowner))) as x
-           ) as items
-       )
+       || ' acl=' || acl.rendered
 from rel
+inner join acl on acl.kind = 'relation' and rel.oid = acl.objid
 
 union all
 
@@ -72,17 +92,10 @@ select 'column',
        || ' not_null=' || a.attnotnull
        || ' default=' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
        || ' identity=' || a.attidentity::text || ' generated=' || a.attgenerated::text
-       || ' acl=' || (
-           select coalesce(string_agg(item, ',' order by item), '')
-           from (
-               select case x.grantee when rel.relowner then 'OWNER' when 0 then 'PUBLIC' else x.grantee::regrole::text end
-                   || '=' || x.privilege_type || case when x.is_grantable then '*' else '' end
-                   || '/' || case x.grantor when rel.relowner then 'OWNER' else x.grantor::regrole::text end as item
-               from aclexplode(a.attacl) as x
-           ) as items
-       )
+       || ' acl=' || acl.rendered
 from rel
 inner join pg_attribute as a on rel.oid = a.attrelid
+inner join acl on acl.kind = 'column' and a.attrelid = acl.objid and a.attnum = acl.subid
 left join pg_attrdef as ad on a.attrelid = ad.adrelid and a.attnum = ad.adnum
 where a.attnum > 0 and not a.attisdropped
 
@@ -138,17 +151,10 @@ union all
 
 select 'function',
        nsp.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-       pg_get_functiondef(p.oid) || ' acl=' || (
-           select coalesce(string_agg(item, ',' order by item), '')
-           from (
-               select case x.grantee when p.proowner then 'OWNER' when 0 then 'PUBLIC' else x.grantee::regrole::text end
-                   || '=' || x.privilege_type || case when x.is_grantable then '*' else '' end
-                   || '/' || case x.grantor when p.proowner then 'OWNER' else x.grantor::regrole::text end as item
-               from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) as x
-           ) as items
-       )
+       pg_get_functiondef(p.oid) || ' acl=' || acl.rendered
 from pg_proc as p
 inner join nsp on p.pronamespace = nsp.oid
+inner join acl on acl.kind = 'function' and p.oid = acl.objid
 where
     p.prokind in ('f', 'p', 'w')
     and not exists (

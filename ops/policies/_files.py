@@ -14,7 +14,7 @@ from psycopg import sql
 from ops.db import Conn
 from ops.errors import ConfigError
 from ops.migrations import SQLFileError, Statement, run_statements, split_statements
-from ops.policies.state import TableState, qualified
+from ops.policies._state import TableState, qualified
 from ops.sqlfiles import read_text
 
 _FILE_STEM = re.compile(r"^(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)$")

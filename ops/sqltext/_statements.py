@@ -14,7 +14,7 @@ from functools import cached_property
 import pglast
 from pglast import ast, parser
 
-from ops.sqltext.scan import ScanError, Token, scan
+from ops.sqltext._scan import ScanError, Token, scan
 
 # statements that end, open or nest a transaction: never inside a transactional migration
 _TRANSACTION_KINDS = {

@@ -21,8 +21,8 @@ from psycopg import sql
 
 from ops.db import Conn
 from ops.errors import ConfigError, OperationFailed
+from ops.sample._rows import TABLES, Generator, SampleShape, user_name
 from ops.sample.copy_binary import HEADER, TRAILER
-from ops.sample.rows import TABLES, Generator, SampleShape, user_name
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from ops.sample._text import EXAMS, Pools, build_pools
 from ops.sample.copy_binary import (
     NULL,
     columns,
@@ -21,7 +22,6 @@ from ops.sample.copy_binary import (
     timestamp_field,
     uuid_field,
 )
-from ops.sample.text import EXAMS, Pools, build_pools
 
 PHASES = ("INTAKE", "PLANNING", "LEARNING", "QUIZZING", "ANALYZING", "COMPLETED")
 PHASE_WEIGHTS = (5, 10, 30, 15, 15, 25)

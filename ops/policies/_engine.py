@@ -29,13 +29,13 @@ from ops.db import Conn, pg_error_message
 from ops.errors import ConfigError, OperationFailed
 from ops.locks import JobFamily, job_lock
 from ops.migrations import MigrationFile, set_lock_timeout, with_lock_retries
-from ops.policies.files import (
+from ops.policies._files import (
     PolicyFile,
     PolicySQLError,
     read_policy_dir,
     run_file,
 )
-from ops.policies.state import (
+from ops.policies._state import (
     PolicyDifference,
     Recorded,
     TableState,
