@@ -11,7 +11,7 @@ For every pattern it times, on the same data in the same run, interleaved:
   bind     - entering and leaving `queries.bind` (what a request pays once for binding);
   pooled   - the library call on an unbound connection opened with `connect(url, pooled=True)`:
              the pooler-safe per-call path (one simple-protocol string: SET LOCAL of role
-             and claims, then the statements' functions of migration 0018; nothing
+             and claims, then the statements' functions of migration 0019; nothing
              prepared, nothing set for the session), what an application behind PgBouncer
              in transaction mode runs;
   bare_unprepared - the bare statements on that connection (prepare=False): what a pooled

@@ -13,6 +13,11 @@ Prints `name: value` lines:
   (1M quizzes archived at scale 1)
 - *_engine_* ratios: the same, timed by the rule's own duration (catalog checks, backlog
   counts and batches; interpreter start-up and connecting excluded)
+- empty_archive_batch_ratio: after the archive, every group's newest quiz is left, all
+  older than the rule's cutoff; a second `dbops archive quizzes` finds nothing. Its
+  longest batch ÷ one plain count of the eligible quizzes (the same walk over the kept
+  rows): 1 or more when a batch steps over every kept row, small when batches examine a
+  bounded window each; target: the longest batch within batch_time (100 ms)
 
 The server: BENCH_DATABASE_URL, else the embedded server under .dbops/bench. Data is made
 with generate_series in a scratch database that is dropped at the end.
@@ -163,13 +168,16 @@ def bench_evict(url: str, conn: Conn) -> None:
     print(f"reader_p99_ratio: {during / idle:.2f}")
 
 
+QUIZ_ELIGIBLE = sql.SQL(
+    "q.created_at < now() - interval '90 days' and exists (select from quizzes as n"
+    " where n.user_id = q.user_id and n.topic_id = q.topic_id"
+    " and (n.created_at, n.id) > (q.created_at, q.id))"
+)
+
+
 def bench_archive(url: str, conn: Conn) -> None:
     _reload(conn, "quizzes")
-    eligible = sql.SQL(
-        "q.created_at < now() - interval '90 days' and exists (select from quizzes as n"
-        " where n.user_id = q.user_id and n.topic_id = q.topic_id"
-        " and (n.created_at, n.id) > (q.created_at, q.id))"
-    )
+    eligible = QUIZ_ELIGIBLE
     cols = sql.SQL("id, user_id, topic_id, questions, created_at")
     t0 = time.perf_counter()
     with conn.transaction():
@@ -194,6 +202,31 @@ def bench_archive(url: str, conn: Conn) -> None:
     print(f"archive_engine_rows_per_s_ratio: {plain / rule['duration_s']:.3f} (start-up excluded)")
 
 
+def bench_empty_archive(url: str, conn: Conn) -> None:
+    """Right after bench_archive: nothing is eligible, and one kept quiz per group is old."""
+    conn.execute("vacuum analyze quizzes")
+    old = "select count(*) from quizzes where created_at < now() - interval '90 days'"
+    kept = conn.execute(old).fetchone()
+    t0 = time.perf_counter()
+    found = conn.execute(
+        sql.SQL("select count(*) from quizzes as q where {}").format(QUIZ_ELIGIBLE)
+    ).fetchone()
+    plain_ms = (time.perf_counter() - t0) * 1000
+    assert found == (0,), found
+    _, summary = _dbops(url, "archive", "quizzes")
+    rule = summary["rules"][0]
+    assert rule["rows"] == 0, rule
+    print(f"empty_archive_kept_rows: {kept[0] if kept else 0} (old, each its group's newest)")
+    print(f"empty_archive_plain_count_ms: {plain_ms:.1f}")
+    batches = f"{rule['batches']} batches; batch_time 100"
+    print(f"empty_archive_max_batch_ms: {rule['max_batch_ms']:.1f} ({batches})")
+    print(f"empty_archive_batch_ratio: {rule['max_batch_ms'] / plain_ms:.3f} (longest batch ÷ plain count)")
+    print(
+        f"empty_archive_engine_ratio: {rule['duration_s'] * 1000 / plain_ms:.2f}"
+        " (the whole empty rule, its two backlog counts included, ÷ plain count)"
+    )
+
+
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     admin = _server_url()
@@ -204,6 +237,7 @@ def main() -> None:
             _seed(conn)
             bench_evict(url, conn)
             bench_archive(url, conn)
+            bench_empty_archive(url, conn)
     finally:
         with psycopg.connect(admin, autocommit=True) as admin_conn:
             admin_conn.execute(

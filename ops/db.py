@@ -62,9 +62,12 @@ def passwords_in(conninfo: str | None) -> list[str]:
         if parsed:
             found.append(str(parsed))
     url = _URL_USERINFO.match(conninfo)
-    if url and ":" in url.group(1):
-        raw = url.group(1).split(":", 1)[1]
-        found += [raw, unquote(raw)]
+    if url:  # the user info may end at any '@' (libpq stops at the first, a password may hold one)
+        userinfo = url.group(1)
+        for end in (i for i, ch in enumerate(userinfo + "@") if ch == "@"):
+            if ":" in userinfo[:end]:
+                raw = userinfo[:end].split(":", 1)[1]
+                found += [raw, unquote(raw)]
     for match in _KV_VALUE.finditer(conninfo):
         value = match.group(1)
         found += [value, value.strip("'")]

@@ -18,7 +18,7 @@ from enum import IntEnum
 
 import psycopg
 
-from ops import sqlfiles
+from ops import progress, sqlfiles
 from ops.db import Conn
 from ops.errors import Busy, ConfigError
 from ops.failpoints import failpoint
@@ -47,6 +47,8 @@ SCHEMA_MODE: dict[JobFamily, str] = {
     JobFamily.CHECK: "shared",
 }
 _OWN_LOCK = (JobFamily.MIGRATE, JobFamily.RETENTION, JobFamily.BACKUP)
+
+NOTICE_AFTER_S = 1.0  # a wait longer than this is said, naming who holds the lock
 
 # A DBA's migrate waits for a colleague's run (or a running job); cron jobs answer "busy" at once.
 DEFAULT_WAIT = {
@@ -107,6 +109,14 @@ def _release(conn: Conn, key: JobFamily, shared: bool) -> tuple[bool, int] | Non
     return None
 
 
+def _say_waiting(conn: Conn, family: JobFamily, blocked_by: JobFamily, wait: float) -> None:
+    """The one line an operator sees when a run waits (an ops.progress notice, cron's too)."""
+    found = [h for h in holders(conn, blocked_by) if h.pid != conn.info.backend_pid]
+    who = found[0].describe() if found else "a session that is ending"
+    what = "the schema lock" if blocked_by is JobFamily.SCHEMA else f"the {family.name.lower()} lock"
+    progress.notice(f"dbops: waiting for {who}, which holds {what}; giving up after {wait:g}s (--lock-wait)")
+
+
 def _busy(conn: Conn, family: JobFamily, blocked_by: JobFamily) -> Busy:
     found = [h for h in holders(conn, blocked_by) if h.pid != conn.info.backend_pid]
     who = found[0].describe() if found else "a session that just ended"
@@ -135,22 +145,30 @@ def job_lock(conn: Conn, family: JobFamily, wait_seconds: float | None = None) -
     Every lock must be released by the server process that took it: if the connection
     changed server sessions (a transaction-mode pooler), the run is reported, not trusted."""
     wait = DEFAULT_WAIT[family] if wait_seconds is None else wait_seconds
-    deadline = time.monotonic() + wait
+    started = time.monotonic()
+    deadline = started + wait
+    said = False
     attempt = 0
     shared = SCHEMA_MODE[family] == "shared"
     own = family in _OWN_LOCK
     have_own = False
-    while True:
-        have_own = have_own or not own or _try(conn, family, False)
-        if have_own and _try(conn, JobFamily.SCHEMA, shared):
-            break
-        if time.monotonic() >= deadline:
-            if have_own and own:
-                _release(conn, family, False)
-            raise _busy(conn, family, JobFamily.SCHEMA if have_own else family)
-        failpoint("locks.wait")
-        time.sleep(min(backoff_delay(attempt, first=0.05, cap=0.5), max(0.0, deadline - time.monotonic())))
-        attempt += 1
+    with contextlib.ExitStack() as waiting:
+        while True:
+            have_own = have_own or not own or _try(conn, family, False)
+            if have_own and _try(conn, JobFamily.SCHEMA, shared):
+                break
+            if time.monotonic() >= deadline:
+                if have_own and own:
+                    _release(conn, family, False)
+                raise _busy(conn, family, JobFamily.SCHEMA if have_own else family)
+            if not said and time.monotonic() - started >= NOTICE_AFTER_S:
+                said = True
+                _say_waiting(conn, family, JobFamily.SCHEMA if have_own else family, wait)
+                waiting.enter_context(progress.step(f"waiting for the {family.name.lower()} lock"))
+            failpoint("locks.wait")
+            pause = backoff_delay(attempt, first=0.05, cap=0.5)
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            attempt += 1
     row = conn.execute("select pg_backend_pid()").fetchone()
     holder = int(row[0]) if row else 0
     released: list[tuple[bool, int] | None] = []

@@ -81,6 +81,15 @@ class Dbops:
                 return line.removeprefix("failpoint: ").strip()
             self.stderr_lines.append(line)
 
+    def line_with(self, text: str) -> str:
+        """Wait for the stderr line that contains `text` (it and the lines before it are kept)."""
+        while True:
+            line = self._lines.get(timeout=HANG_GUARD_S)
+            assert line, f"the process ended without writing {text!r}: {''.join(self.stderr_lines)}"
+            self.stderr_lines.append(line)
+            if text in line:
+                return line
+
     def _wait_until_stopped(self) -> None:
         """The line comes just before the process stops itself: a SIGCONT sent in between would
         be lost and leave it stopped for good, so wait for the kernel to report it stopped."""

@@ -19,8 +19,8 @@ OPS = Path(__file__).resolve().parent.parent / "ops"
 
 # Shared modules at the top of ops/: any layer may use them; they use only each other.
 SHARED = {
-    "__init__", "config", "db", "embedded", "errors", "failpoints", "locks", "metrics", "retry", "sarif",
-    "sqlfiles", "vocabulary",
+    "__init__", "config", "db", "embedded", "errors", "failpoints", "locks", "metrics", "progress", "retry",
+    "sarif", "sqlfiles", "vocabulary",
 }  # fmt: skip
 
 # capability package -> the capability packages it may import (README, "Architecture")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -41,20 +42,20 @@ def test_seed_policies_fire_before_policies_apply_and_not_after(empty_db: Databa
     assert before.exit_code == 1
     assert "error     rls_policy_always_true:public.quizzes.Allow all access to quizzes" in before.output
     assert before.output.splitlines()[-1] == (
-        "1 checks: 0 passed, 1 with findings, 0 waived, 0 unknown; findings: 3 error, 0 warn, 0 info"
+        "1 checks: 0 passed, 1 with findings, 0 waived, 0 unknown; findings: 3 error, 0 warning, 0 info"
     )
     drift = run_cli("check", "--only", "policy_drift", url=empty_db.url)
     assert drift.exit_code == 1
     (line,) = [x for x in drift.output.splitlines() if "policy_drift:public.quizzes:" in x]
     assert line.startswith("error     policy_drift:public.quizzes:not-applied ")
     assert line.split("  ")[-1].startswith("policies/quizzes.sql was never applied; ")
-    assert drift.output.splitlines()[-1].endswith("findings: 12 error, 0 warn, 0 info")
+    assert drift.output.splitlines()[-1].endswith("findings: 12 error, 0 warning, 0 info")
     applied = run_cli("policies", "apply", url=empty_db.url)
     assert applied.exit_code == 0, applied.output
     after = run_cli("check", "--only", "rls_policy_always_true", "--only", "policy_drift", url=empty_db.url)
     assert (after.exit_code, after.output) == (
         0,
-        "2 checks: 2 passed, 0 with findings, 0 waived, 0 unknown; findings: 0 error, 0 warn, 0 info\n",
+        "2 checks: 2 passed, 0 with findings, 0 waived, 0 unknown; findings: 0 error, 0 warning, 0 info\n",
     )
 
 
@@ -76,9 +77,9 @@ def test_acceptance_migrated_policies_applied_sample_data(empty_db: Database, ru
 
 def test_fail_on_and_unknown_exit_codes(db: Database, run_cli: Any, tmp_path: Path) -> None:
     assert run_cli("check", "--only", "extension_in_public", url=db.url).exit_code == 0
-    warn = run_cli("check", "--only", "extension_in_public", "--fail-on", "warn", url=db.url)
+    warn = run_cli("check", "--only", "extension_in_public", "--fail-on", "warning", url=db.url)
     assert warn.exit_code == 1
-    assert "warn      extension_in_public:vector  extension vector" in warn.output
+    assert "warning   extension_in_public:vector  extension vector" in warn.output
     nowhere = str(tmp_path / "nowhere")
     unknown = run_cli("--policies-dir", nowhere, "check", "--only", "policy_drift", url=db.url)
     assert unknown.exit_code == 1
@@ -90,6 +91,23 @@ def test_fail_on_and_unknown_exit_codes(db: Database, run_cli: Any, tmp_path: Pa
         "--policies-dir", nowhere, "check", "--only", "policy_drift", "--allow-unknown", url=db.url
     )
     assert allowed.exit_code == 0
+
+
+def test_output_says_warning_and_the_old_word_still_reads(db: Database, run_cli: Any) -> None:
+    """One severity vocabulary (error, warning, info) in text, JSON, SARIF and --list; `warn`
+    still reads as a fail-on level."""
+    text = run_cli("check", "--only", "extension_in_public", "--fail-on", "warn", url=db.url)
+    assert text.exit_code == 1
+    assert text.output.splitlines()[-1].endswith("findings: 0 error, 1 warning, 0 info")
+    assert not re.search(r"\bwarn\b", text.output), text.output
+    data = json.loads(run_cli("--json", "check", "--only", "extension_in_public", url=db.url).output)
+    assert data["results"][0]["severity"] == data["findings"][0]["severity"] == "warning"
+    sarif = json.loads(
+        run_cli("check", "--format", "sarif", "--only", "extension_in_public", url=db.url).output
+    )
+    assert sarif["runs"][0]["results"][0]["level"] == "warning"
+    listed = json.loads(run_cli("--json", "check", "--list").output)
+    assert {c["severity"] for c in listed} == {"error", "warning", "info"}
 
 
 def test_usage_errors_exit_2(db: Database, run_cli: Any) -> None:

@@ -308,7 +308,7 @@ def test_unknown_fails_unless_allowed(db: Database, tmp_path: Path) -> None:
 
 def test_a_finding_id_is_check_and_object(db: Database) -> None:
     (f,) = [f for f in result(db, "extension_in_public").findings]
-    assert (f.id, f.severity, f.category) == ("extension_in_public:vector", "warn", "security")
+    assert (f.id, f.severity, f.category) == ("extension_in_public:vector", "warning", "security")
     assert f.remediation.startswith("Install extensions in their own schema")
 
 

@@ -78,6 +78,7 @@ def test_shipped_history_is_ordered_and_has_rollbacks() -> None:
         "0012_archive_owner_indexes",
         "0013_retention_indexes",
         "0014_misconceptions_recent_index",
+        "0018_retention_walk_indexes",
     }
 
 

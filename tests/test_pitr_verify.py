@@ -16,6 +16,7 @@ import pytest
 from ops.backup.wal_files import list_wal, parse_lsn, segment_name, segment_number
 from tests.pitr import PitrServer, pitr_server, receiver_flushed, wait_for
 from tests.server import ROOT
+from tests.terminal import run_on_terminal
 
 pytestmark = pytest.mark.slow
 
@@ -118,6 +119,21 @@ def test_kill_during_backup_leaves_no_backup(chain: tuple[PitrServer, str, str])
     assert [b["id"] for b in listing["backups"]] == [full, inc]
     assert len(listing["in_progress"]) == 1
     assert "in progress (or left by a killed run)" in server.dbops("backup", "list").output
+
+
+def test_verify_by_restore_shows_its_steps_on_a_terminal_only(chain: tuple[PitrServer, str, str]) -> None:
+    server, _, inc = chain
+    env = {k: v for k, v in server.env.items() if v is not None}
+    verify = ("backup", "verify", inc, "--restore")
+    on_terminal = run_on_terminal(*verify, env=env, stdout_tty=False, stderr_tty=True)
+    piped = run_on_terminal(*verify, env=env, stdout_tty=False, stderr_tty=False)
+    assert on_terminal.exit_code == piped.exit_code == 1  # the copy's checks find the test's table
+    steps = (
+        f"pg_verifybackup {inc}", "laying down 2 backup(s)", "recovering to ", "running the checks on the",
+    )  # fmt: skip
+    assert [s for s in steps if s not in on_terminal.stderr] == []
+    assert [s for s in steps if s in piped.stderr] == []
+    assert piped.stderr.startswith(f"Error: the restored copy of {inc} fails its checks"), piped.stderr
 
 
 def test_restore_refusals_change_nothing(chain: tuple[PitrServer, str, str]) -> None:

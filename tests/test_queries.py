@@ -441,7 +441,7 @@ def test_the_readme_example_runs(rls_db: Database) -> None:
 
 def test_prepared_plans_reused_across_users_keep_rows_apart(rls_db: Database, alice: UUID) -> None:
     """psycopg prepares a statement on its 5th use (a pooled connection prepares nothing and
-    the server caches the plans of the functions of 0018 instead after their 5th call); the
+    the server caches the plans of the functions of 0019 instead after their 5th call); the
     plan must not carry one user's view."""
     conn = rls_db.conn
     q.save_quiz(conn, alice, "t", [{"question": "mine"}])

@@ -1,4 +1,4 @@
-"""The pooler-safe call path: one string per call, the statements behind functions (0018).
+"""The pooler-safe call path: one string per call, the statements behind functions (0019).
 
 tests/test_queries.py runs every access pattern on a pooled connection too; here: the
 functions match the statements the library names, they are what the migration says they

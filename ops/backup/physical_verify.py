@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ops import progress
 from ops.backup.manifest import Backup, find_backup
 from ops.backup.physical import read_label, verify_base
 from ops.backup.pitr_restore import RecoveryTarget, restore_to_point, stop_restored
@@ -84,7 +85,8 @@ def verify_physical(
         problems += [
             f"{link.id}: {p}" for p in file_problems(link, extra_files=False)
         ]  # pg_verifybackup names extras
-        problems += [f"{link.id}: {p}" for p in verify_base(link.path)]
+        with progress.step(f"pg_verifybackup {link.id}"):
+            problems += [f"{link.id}: {p}" for p in verify_base(link.path)]
     if not problems:  # every link is there and intact: check that they join
         problems += join_problems(links)
     more, wal_note = wal_problems(backup, backup_dir)

@@ -26,7 +26,7 @@ from typing import Literal
 
 import psycopg
 
-from ops import embedded
+from ops import embedded, progress
 from ops.backup.manifest import Backup, find_backup
 from ops.backup.pg_programs import (
     hand_over,
@@ -167,7 +167,8 @@ def restore_to_point(
             False, None, None, None, None, 0, round(time.monotonic() - clock, 3),
         )  # fmt: skip
     try:
-        staged = lay_down(backup, chain, backup_dir, target, target_dir)
+        with progress.step(f"laying down {len(chain)} backup(s) and their WAL in {target_dir}"):
+            staged = lay_down(backup, chain, backup_dir, target, target_dir)
     except BaseException:
         # nothing half-made stays behind: DIR is as it was (gone, or empty)
         shutil.rmtree(target_dir, ignore_errors=True)
@@ -179,8 +180,9 @@ def restore_to_point(
             backup.id, tuple(b.id for b in chain), target.describe(), str(target_dir), str(data),
             False, None, None, None, None, staged, round(time.monotonic() - clock, 3),
         )  # fmt: skip
-    url, pid = start_restored(target_dir)
-    recovered_to, recovered_lsn = wait_promoted(url, target_dir)
+    with progress.step(f"recovering to {target.describe()}"):
+        url, pid = start_restored(target_dir)
+        recovered_to, recovered_lsn = wait_promoted(url, target_dir)
     return PitrResult(
         backup.id, tuple(b.id for b in chain), target.describe(), str(target_dir), str(data),
         True, url, pid, recovered_to, recovered_lsn, staged, round(time.monotonic() - clock, 3),

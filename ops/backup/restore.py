@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ops import sqlfiles
+from ops import progress, sqlfiles
 from ops.backup.dump import count_rows, first_error, server_info
 from ops.backup.manifest import (
     Backup,
@@ -64,16 +64,18 @@ def file_problems(backup: Backup, *, extra_files: bool = True) -> list[str]:
     """Each file missing, of another size or SHA-256, or (with `extra_files`) not in the manifest."""
     problems: list[str] = []
     listed = {f.path for f in backup.manifest.files}
-    for f in backup.manifest.files:
-        path = backup.path / f.path
-        if not path.is_file():
-            problems.append(f"{f.path}: missing")
-            continue
-        size = path.stat().st_size
-        if size != f.size:
-            problems.append(f"{f.path}: {size} bytes, {f.size} in the manifest (truncated or grown)")
-        elif sha256_file(path) != f.sha256:
-            problems.append(f"{f.path}: SHA-256 differs from the manifest (content changed)")
+    with progress.step(f"checking {backup.id} against its manifest", len(backup.manifest.files)) as checking:
+        for f in backup.manifest.files:
+            checking.advance()
+            path = backup.path / f.path
+            if not path.is_file():
+                problems.append(f"{f.path}: missing")
+                continue
+            size = path.stat().st_size
+            if size != f.size:
+                problems.append(f"{f.path}: {size} bytes, {f.size} in the manifest (truncated or grown)")
+            elif sha256_file(path) != f.sha256:
+                problems.append(f"{f.path}: SHA-256 differs from the manifest (content changed)")
     for path in dump_files(backup.path) if extra_files else ():
         rel = path.relative_to(backup.path).as_posix()
         if rel not in listed:
@@ -106,7 +108,7 @@ def integrity_checks(conninfo: str, settings: Settings) -> tuple[str, int]:
     from ops.checks import load_check_config, run_checks
 
     config = load_check_config(settings, os.environ)
-    with connect(conninfo) as conn:
+    with progress.step("running the checks on the restored copy"), connect(conninfo) as conn:
         report = run_checks(conn, settings, config, conninfo=conninfo)
     if report.exit_code == 0:
         return "passed", 0
@@ -140,9 +142,10 @@ def pg_restore_command(
 
 
 def run_pg_restore(command: list[str], env: Mapping[str, str], target: str, *, jobs: int) -> None:
-    result = subprocess.run(
-        command, capture_output=True, text=True, check=False, env=dict(env), preexec_fn=private_child
-    )
+    with progress.step(f"pg_restore into {target}"):
+        result = subprocess.run(
+            command, capture_output=True, text=True, check=False, env=dict(env), preexec_fn=private_child
+        )
     if result.returncode != 0:
         hint = (
             "the target is partly restored: fix the cause, then restore again with --clean --yes"

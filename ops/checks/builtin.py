@@ -104,7 +104,7 @@ def _migration_state_check(
 
 migration_pending = _migration_state_check(
     "pending",
-    "warn",
+    "warning",
     "A migration file in migrations/ is not applied to this database.",
     "Run `dbops migrate` (see `dbops status` for the list).",
     detail="not applied: `dbops migrate` applies it",

@@ -18,13 +18,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ops.vocabulary import SEVERITIES, Severity, severity_word
+from ops.vocabulary import SEVERITIES, severity_word
 
 CATEGORIES = ("security", "integrity", "performance", "migration", "physical")
 REQUIREMENTS = ("read-tables", "read-sequences", "superuser", "createdb")
 REQUIRED = ("id", "severity", "category", "description", "remediation")
-# the word check's output has always used for each severity (text, JSON, --list)
-REPORTED_SEVERITY: dict[Severity, str] = {"info": "info", "warning": "warn", "error": "error"}
 HINT = "fix the check's header; `dbops lint` lists every problem"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _REQUIREMENT = re.compile(r"^(?:extension|role):[a-z_][a-z0-9_]*$")

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ops.checks.headers import CATEGORIES, HINT, REPORTED_SEVERITY, header_problems, requirements
+from ops.checks.headers import CATEGORIES, HINT, header_problems, requirements
 from ops.errors import ConfigError
 from ops.sqlfiles import read_sql_file
-from ops.vocabulary import severity_rank, severity_word
-
-SEVERITIES = tuple(REPORTED_SEVERITY.values())  # as check reports them: info, warn, error
+from ops.vocabulary import SEVERITIES, severity_rank, severity_word
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ def check_from_file(path: Path, root: Path | None = None) -> CheckDef:
     assert severity is not None  # header_problems refused it otherwise
     return CheckDef(
         id=h["id"],
-        severity=REPORTED_SEVERITY[severity],
+        severity=severity,  # the vocabulary's word, whichever spelling the header used
         category=h["category"],
         description=h["description"],
         remediation=h["remediation"],

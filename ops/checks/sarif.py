@@ -13,7 +13,7 @@ from typing import Any
 from ops.checks.runner import CheckReport
 from ops.sarif import Level, Location, Result, Rule, Run, sarif_log, tool_version
 
-_LEVEL: dict[str, Level] = {"error": "error", "warn": "warning", "info": "note"}
+_LEVEL: dict[str, Level] = {"error": "error", "warning": "warning", "info": "note"}
 
 
 def _artifact(source: str) -> str:

@@ -171,6 +171,13 @@ def cli(
         },
         needs_target=ctx.invoked_subcommand != "lint",
     )
+    from ops.cli._progress import reporter_for
+
+    reporter = reporter_for(json_output, verbose - quiet)
+    if reporter is not None:
+        from ops.progress import reporting
+
+        ctx.with_resource(reporting(reporter))
 
 
 def _end_on_sigterm(signum: int, frame: object) -> None:

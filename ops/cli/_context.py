@@ -9,11 +9,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ops.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from rich.table import Table as RichTable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -132,18 +135,22 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
-    """A rich table on a terminal; aligned plain columns when piped."""
+def table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    title: str | None = None,
+    *,
+    names: str | None = None,
+) -> None:
+    """A rich table on a terminal; aligned plain columns when piped.
+
+    The `names` column (default: the first) names what each row is about, a check, rule,
+    migration or backup: it is shown whole at any terminal width, and rich wraps the others.
+    """
     if sys.stdout.isatty():
         from rich.console import Console
-        from rich.table import Table
 
-        t = Table(title=title)
-        for c in columns:
-            t.add_column(c)
-        for r in rows:
-            t.add_row(*("" if v is None else str(v) for v in r))
-        Console().print(t)
+        Console().print(rich_table(columns, rows, title, names=names or columns[0]))
         return
     cells = [list(columns)] + [["" if v is None else str(v) for v in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
@@ -151,6 +158,25 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
         click.echo(title)
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def rich_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None, *, names: str
+) -> RichTable:
+    """The rich Table that `table` prints on a terminal (a name is never cut: `plan_ca…`)."""
+    from rich.table import Table
+
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
+    t = Table(title=title)
+    for i, c in enumerate(columns):
+        if c == names:
+            widest = max([len(c), *(len(r[i]) for r in cells)])
+            t.add_column(c, no_wrap=True, min_width=widest)
+        else:
+            t.add_column(c, overflow="fold")
+    for r in cells:
+        t.add_row(*r)
+    return t
 
 
 class Duration(click.ParamType[float]):

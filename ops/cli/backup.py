@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -86,28 +85,12 @@ def _size(n: int) -> str:
 
 
 @contextmanager
-def _progress(app: AppContext) -> Iterator[Callable[[int, int, str], None] | None]:
-    """A progress bar on a terminal (stderr); nothing when piped or with --json."""
-    if app.json or app.verbosity < 0 or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _progress() -> Iterator[Callable[[int, int, str], None]]:
+    """pg_dump's tables as one step (ops.progress: a bar on a terminal, nothing when piped)."""
+    from ops import progress
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("pg_dump", total=None)
-
-        def update(done: int, total: int, table_name: str) -> None:
-            bar.update(task, completed=done, total=total, description=f"dumping {table_name}")
-
-        yield update
+    with progress.step("pg_dump") as dumping:
+        yield lambda done, total, table_name: dumping.show(done, total, f"dumping {table_name}")
 
 
 @click.group("backup", invoke_without_command=True)
@@ -168,7 +151,7 @@ def backup_group(
         bin_dir=_bin_dir(app, pg_bin_dir),
         lock_wait=app.settings.lock_wait,
     )
-    with _progress(app) as progress:
+    with _progress() as progress:
         result = run_backup(app.conninfo(), request, progress)
 
     def text() -> None:

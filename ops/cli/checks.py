@@ -14,10 +14,13 @@ from ops.cli._context import AppContext, fail_on_option, pass_app, table
 def _render_text(report: Any) -> None:
     active = [f for f in report.findings if not f.waived]
     if active:
-        rank = {"error": 0, "warn": 1, "info": 2}
+        rank = {"error": 0, "warning": 1, "info": 2}
         rows = sorted(active, key=lambda f: (rank[f.severity], f.id))
         table(
-            ["severity", "finding", "detail"], [(f.severity, f.id, f.detail) for f in rows], title="Findings"
+            ["severity", "finding", "detail"],
+            [(f.severity, f.id, f.detail) for f in rows],
+            title="Findings",
+            names="finding",
         )
     waived = [f for f in report.findings if f.waived]
     for f in waived:
@@ -30,12 +33,12 @@ def _render_text(report: Any) -> None:
             f"expired{when}, the finding counts again" if note.problem == "expired" else "matches no finding"
         )
         click.echo(f"waiver {note.id} {what}")
-    by_sev = {s: sum(1 for f in active if f.severity == s) for s in ("error", "warn", "info")}
+    by_sev = {s: sum(1 for f in active if f.severity == s) for s in ("error", "warning", "info")}
     click.echo(
         f"{len(report.results)} checks: {report.count('passed')} passed, "
         f"{report.count('failed')} with findings, {report.count('waived')} waived, "
         f"{len(report.unknown)} unknown; findings: "
-        f"{by_sev['error']} error, {by_sev['warn']} warn, {by_sev['info']} info"
+        f"{by_sev['error']} error, {by_sev['warning']} warning, {by_sev['info']} info"
     )
     if report.corruption:
         click.echo("CORRUPTION: amcheck found damaged data; see the findings above")

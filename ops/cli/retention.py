@@ -22,7 +22,7 @@ _max_runtime = click.option(
     "--max-runtime",
     type=Duration(),
     metavar="DURATION",
-    help="Stop starting batches after this long (e.g. 90s, 10m); exit 6 if work is left.",
+    help="Stop starting batches after this long (e.g. 90s, 10m; rules take turns); exit 6 if work is left.",
 )
 
 
@@ -32,7 +32,7 @@ class _Output(Listener):
     def __init__(self, app: AppContext) -> None:
         self.app = app
         self.progress: Any = None
-        self.task: Any = None
+        self.tasks: dict[str, Any] = {}  # by rule: a run's rules take their batches in turn
         self.bar = not app.json and app.verbosity >= 0 and sys.stdout.isatty()
 
     def __enter__(self) -> _Output:
@@ -51,7 +51,7 @@ class _Output(Listener):
 
     def rule_started(self, rule: str, action: str, eligible: int) -> None:
         if self.progress is not None:
-            self.task = self.progress.add_task(f"{rule} ({action})", total=max(eligible, 1))
+            self.tasks[rule] = self.progress.add_task(f"{rule} ({action})", total=max(eligible, 1))
 
     def warning(self, text: str) -> None:
         click.echo(f"Warning: {text}", err=True)
@@ -60,7 +60,7 @@ class _Output(Listener):
         if self.app.json:
             click.echo(json.dumps({"event": "batch", **jsonable(report)}))
         elif self.progress is not None:
-            self.progress.advance(self.task, report.rows)
+            self.progress.advance(self.tasks[report.rule], report.rows)
         elif self.app.verbosity > 0:
             click.echo(
                 f"{report.rule}: batch {report.batch} {report.action} {report.rows} rows "
@@ -75,6 +75,12 @@ def _age(seconds: float | None) -> str:
         if seconds >= size:
             return f"{seconds / size:.1f}{unit}"
     return f"{seconds:.0f}s"
+
+
+def _backlog(result: RunResult) -> str:
+    """The run's backlog, and each rule's share of it."""
+    shares = ", ".join(f"{r.rule} {r.backlog}" for r in result.rules if r.backlog)
+    return f"{result.backlog} ({shares})" if len(result.rules) > 1 and shares else str(result.backlog)
 
 
 def _show(app: AppContext, result: RunResult) -> None:
@@ -94,7 +100,7 @@ def _show(app: AppContext, result: RunResult) -> None:
             click.echo(f"dry run: {result.rows} rows would be done; nothing was changed")
         else:
             click.echo(
-                f"{result.rows} rows done in {result.duration_s:.1f} s; backlog left: {result.backlog}"
+                f"{result.rows} rows done in {result.duration_s:.1f} s; backlog left: {_backlog(result)}"
             )
 
     app.emit({"event": "summary", **jsonable(result)}, text)
@@ -109,8 +115,9 @@ def _show(app: AppContext, result: RunResult) -> None:
             "resolve each skipped row (its id is taken, or a constraint refuses it)",
         )
     if result.partial:
+        left = ", ".join(f"{r.rule} {r.backlog} ({r.stopped})" for r in result.rules if r.stopped_early)
         raise Partial(
-            f"stopped with {result.backlog} eligible rows left (time budget or lock timeouts)",
+            f"stopped with {result.backlog} eligible rows left: {left}",
             "the next run picks them up; raise --max-runtime or run more often",
         )
 
@@ -231,6 +238,9 @@ def retention_run_cmd(
     batch_size: int | None, dry_run: bool,
 ) -> None:  # fmt: skip
     """Run every configured rule (evict, then archive) under one lock: the command for cron.
+
+    The rules take one batch each in turn, so they share --max-runtime; the summary gives
+    each rule's backlog and names the rules that stopped early.
 
     Exit 0: done; 5: another run holds the lock (skip); 6: the time budget ran out with
     backlog left (the next run continues), or a unit could not move (named; every other

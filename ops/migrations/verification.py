@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from ops import progress
 from ops.config import Settings
 from ops.db import Conn, connect, with_database
 from ops.errors import OperationFailed
@@ -97,15 +98,17 @@ def verify(conninfo: str, settings: Settings) -> VerifyReport:
     with scratch_database(conninfo, "dbops_verify") as scratch, connect(scratch) as conn:
         history.ensure_history(conn)
         before = catalog.snapshot(conn)
-        for m in files:
-            if m.has_rollback:
-                problem, differences, before = _up_down_up(conn, m, settings, before)
-            else:
-                problem, differences, before = _up_only(conn, m, settings, before)
-            steps.append(VerifyStep(m.id, not problem, problem, apply_only=not m.has_rollback))
-            total += differences
-            if problem:
-                break  # later steps would run on a schema the history never produces
+        with progress.step("migrations up, down and up again", len(files)) as verifying:
+            for m in files:
+                if m.has_rollback:
+                    problem, differences, before = _up_down_up(conn, m, settings, before)
+                else:
+                    problem, differences, before = _up_only(conn, m, settings, before)
+                steps.append(VerifyStep(m.id, not problem, problem, apply_only=not m.has_rollback))
+                total += differences
+                verifying.advance()
+                if problem:
+                    break  # later steps would run on a schema the history never produces
     return VerifyReport(tuple(steps), total)
 
 

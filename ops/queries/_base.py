@@ -60,7 +60,7 @@ def statement(name: str) -> bytes:
     return load(__name__, name).text.encode()
 
 
-# The statements that migration 0018 also holds as functions `app.<name>(<arguments>)`: on a
+# The statements that migration 0019 also holds as functions `app.<name>(<arguments>)`: on a
 # pooled connection (nothing prepared) the call plans only the function call, and the
 # server reuses the statement's cached plan. The arguments are the statement's parameters,
 # in the functions' order (tests/test_queries_pooled.py checks both against the catalog).
@@ -169,7 +169,7 @@ def _one_string(conn: Conn, caller: Actor, steps: Sequence[Step]) -> list[Rows]:
     transaction that commits (or rolls back on an error) when the string ends, nothing
     prepared, nothing left in the server session. Values are bound on the client as
     literals, quoted by psycopg for this connection (as a ClientCursor does). A step with a
-    function (migration 0018) calls it; any other goes as its statement."""
+    function (migration 0019) calls it; any other goes as its statement."""
     literals = _TRANSFORMERS.get(conn)
     if literals is None:
         literals = _TRANSFORMERS[conn] = Transformer(conn)

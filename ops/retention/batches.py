@@ -74,6 +74,11 @@ class RuleResult:
     stopped: Stopped
     skipped: tuple[Skipped, ...] = ()  # units that could not move, left where they are
 
+    @property
+    def stopped_early(self) -> bool:
+        """The rule did not reach the end of its eligible rows (time budget, lock timeouts)."""
+        return self.stopped not in ("done", "dry run") and self.backlog > 0
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -97,11 +102,14 @@ class RunResult:
         return tuple(s for r in self.rules for s in r.skipped)
 
     @property
+    def stopped_early(self) -> tuple[str, ...]:
+        """The rules that stopped (time budget, lock timeouts) with eligible rows left."""
+        return tuple(r.rule for r in self.rules if r.stopped_early)
+
+    @property
     def partial(self) -> bool:
-        """Work was left: the run stopped early (time budget, lock timeouts) with eligible
-        rows left, or some unit could not move."""
-        stopped_early = any(r.stopped not in ("done", "dry run") and r.backlog > 0 for r in self.rules)
-        return stopped_early or bool(self.skipped)
+        """Work was left: a rule stopped early with eligible rows left, or some unit could not move."""
+        return bool(self.stopped_early) or bool(self.skipped)
 
 
 class Listener:
@@ -173,6 +181,31 @@ def _job_timeouts(conn: Conn, run: RunSettings) -> Iterator[None]:
 
 
 Batch = tuple[int, int, dict[str, int], Any, int]  # selected, done, rows by table, last, skipped
+Clock = Callable[[], float]  # seconds, as time.monotonic (tests pass one they move themselves)
+
+
+@dataclass
+class _RuleLoop:
+    """Where one rule's batches stand: a run gives its rules one batch each in turn.
+
+    `step(limit, after) -> (selected, rows, rows_by_table, last, units skipped)` is one
+    transaction: a single statement in autocommit (one round trip), or its own
+    `conn.transaction()` block.
+    """
+
+    rule: str
+    action: Action
+    step: Callable[[int, Any], Batch]
+    sizer: BatchSizer
+    eligible_at_start: int
+    skipped: list[Skipped] = field(default_factory=list)
+    rows: int = 0
+    by_table: dict[str, int] = field(default_factory=dict)
+    after: Any = None
+    timeouts: int = 0
+    retries: int = 0
+    spent_s: float = 0.0  # the rule's own work: its counts, batches and backoff
+    stopped: Stopped | None = None
 
 
 @dataclass
@@ -182,62 +215,73 @@ class _Runner:
     listener: Listener
     deadline: float | None
     batch_size: int | None
+    clock: Clock = time.monotonic
 
     def out_of_time(self) -> bool:
-        return self.deadline is not None and time.monotonic() >= self.deadline
+        return self.deadline is not None and self.clock() >= self.deadline
 
-    def loop(
-        self, rule: str, action: Action, step: Callable[[int, Any], Batch]
-    ) -> tuple[int, dict[str, int], BatchSizer, int, Stopped]:
-        """Run `step(limit, after) -> (selected, rows, rows_by_table, last, units skipped)`
-        batch by batch.
-
-        A step is one transaction: a single statement in autocommit (one round trip), or
-        its own `conn.transaction()` block.
-        """
+    def new_loop(
+        self, rule: str, action: Action, step: Callable[[int, Any], Batch], eligible: int
+    ) -> _RuleLoop:
         sizer = BatchSizer(
             self.run.batch_time_ms, self.batch_size or START_BATCH, self.batch_size is not None
         )
-        rows, by_table, after, timeouts, retries = 0, dict[str, int](), None, 0, 0
-        while True:
-            if self.out_of_time():
-                return rows, by_table, sizer, timeouts, "time budget"
-            limit = sizer.size
-            started = time.perf_counter()
-            failpoint("retention.batch.start")
-            try:
-                selected, done, moved, last, skipped = step(limit, after)
-            except (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected):
-                timeouts, retries = timeouts + 1, retries + 1
-                if retries > MAX_LOCK_RETRIES:
-                    return rows, by_table, sizer, timeouts, "lock timeouts"
-                time.sleep(backoff_delay(retries, first=0.05, cap=1.0))
-                continue
-            except pg_errors.QueryCanceled as exc:
-                if limit == 1:
-                    raise OperationFailed(
-                        f"retention.{rule}: one row took longer than statement_timeout",
-                        "raise [tool.dbops.retention] statement_timeout, or check the table's indexes",
-                    ) from exc
-                sizer.shrink()
-                continue
-            failpoint("retention.batch.committed")
-            retries = 0
-            elapsed = (time.perf_counter() - started) * 1000
-            sizer.record(elapsed, full=selected >= limit)
-            rows += done
-            for table, n in moved.items():
-                by_table[table] = by_table.get(table, 0) + n
-            self.listener.batch_done(
-                BatchReport(rule, action, len(sizer.durations), done, moved, limit, round(elapsed, 2))
-            )
-            # only rows left for the next run (a batch that skipped units made progress)
-            stuck = done == 0 and skipped == 0 and (last is None or last == after)
-            after = last if last is not None else after
-            if selected < limit or stuck:
-                return rows, by_table, sizer, timeouts, "done"
-            if self.run.batch_pause_ms:
-                time.sleep(self.run.batch_pause_ms / 1000)  # throttle: leave the server to the application
+        return _RuleLoop(rule, action, step, sizer, eligible)
+
+    def take_turns(self, loops: Sequence[_RuleLoop]) -> None:
+        """One batch of each unfinished rule in turn, until every rule is done or the time
+        budget is spent: a rule with a large backlog cannot starve the rules after it, and
+        when the budget runs out each rule has had about the same number of batches."""
+        while pending := [loop for loop in loops if loop.stopped is None]:
+            for loop in pending:
+                if self.out_of_time():
+                    for left in pending:
+                        left.stopped = left.stopped or "time budget"
+                    return
+                started = time.perf_counter()
+                self.turn(loop)
+                loop.spent_s += time.perf_counter() - started
+
+    def turn(self, loop: _RuleLoop) -> None:
+        """One batch of the rule (or one try that hit a lock or statement timeout); sets
+        `loop.stopped` when the rule has nothing left or gives up."""
+        sizer, limit = loop.sizer, loop.sizer.size
+        started = time.perf_counter()
+        failpoint("retention.batch.start")
+        try:
+            selected, done, moved, last, skipped = loop.step(limit, loop.after)
+        except (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected):
+            loop.timeouts, loop.retries = loop.timeouts + 1, loop.retries + 1
+            if loop.retries > MAX_LOCK_RETRIES:
+                loop.stopped = "lock timeouts"
+            else:
+                time.sleep(backoff_delay(loop.retries, first=0.05, cap=1.0))
+            return
+        except pg_errors.QueryCanceled as exc:
+            if limit == 1:
+                raise OperationFailed(
+                    f"retention.{loop.rule}: one row took longer than statement_timeout",
+                    "raise [tool.dbops.retention] statement_timeout, or check the table's indexes",
+                ) from exc
+            sizer.shrink()
+            return
+        failpoint("retention.batch.committed")
+        loop.retries = 0
+        elapsed = (time.perf_counter() - started) * 1000
+        sizer.record(elapsed, full=selected >= limit)
+        loop.rows += done
+        for table, n in moved.items():
+            loop.by_table[table] = loop.by_table.get(table, 0) + n
+        self.listener.batch_done(
+            BatchReport(loop.rule, loop.action, len(sizer.durations), done, moved, limit, round(elapsed, 2))
+        )
+        # only rows left for the next run (a batch that skipped units made progress)
+        stuck = done == 0 and skipped == 0 and (last is None or last == loop.after)
+        loop.after = last if last is not None else loop.after
+        if selected < limit or stuck:
+            loop.stopped = "done"
+        elif self.run.batch_pause_ms:
+            time.sleep(self.run.batch_pause_ms / 1000)  # throttle: leave the server to the application
 
 
 def _backlog(conn: Conn, rule: Rule) -> tuple[int, float | None, datetime]:
@@ -259,19 +303,27 @@ def _cutoff(rule: Rule, now: datetime) -> datetime:
     return now - rule.older_than if rule.older_than is not None else now
 
 
-def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
-    conn, started = runner.conn, time.perf_counter()
-    action: Action = "deleted" if rule.kind == "ttl" else "archived"
-    eligible, _, now = _backlog(conn, rule)
-    runner.listener.rule_started(rule.name, action, eligible)
-    cutoff = _cutoff(rule, now)
-    if dry_run:
-        by_table = {rule.table: eligible}
-        if rule.children:
-            by_table = units.count_units(conn, units.archive_plan(rule, cutoff))
-        backlog, age, _ = _backlog(conn, rule)
-        return _dry_run_result(rule.name, action, by_table, eligible, backlog, age, started)
+def _action(rule: Rule) -> Action:
+    return "deleted" if rule.kind == "ttl" else "archived"
 
+
+def _dry_run_rule(runner: _Runner, rule: Rule) -> RuleResult:
+    conn, started = runner.conn, time.perf_counter()
+    eligible, _, now = _backlog(conn, rule)
+    runner.listener.rule_started(rule.name, _action(rule), eligible)
+    by_table = {rule.table: eligible}
+    if rule.children:
+        by_table = units.count_units(conn, units.archive_plan(rule, _cutoff(rule, now)))
+    backlog, age, _ = _backlog(conn, rule)
+    return _dry_run_result(rule.name, _action(rule), by_table, eligible, backlog, age, started)
+
+
+def _rule_loop(runner: _Runner, rule: Rule) -> _RuleLoop:
+    """The rule's eligible count at the start and its batch step, ready for its first turn."""
+    conn, started = runner.conn, time.perf_counter()
+    eligible, _, now = _backlog(conn, rule)
+    runner.listener.rule_started(rule.name, _action(rule), eligible)
+    cutoff = _cutoff(rule, now)
     build = q.delete_batch if rule.kind == "ttl" else q.archive_batch
     careful_left = [0]  # batches to run with SKIP LOCKED since the application last held a row
     skipped: list[Skipped] = []
@@ -280,6 +332,8 @@ def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
 
     def unit(limit: int, after: Any) -> Batch:
         assert plan is not None
+        if isinstance(after, tuple):  # from a batch statement: (order value, key)
+            after = after[0]
         with conn.transaction():
             batch = units.move_units(conn, plan, limit, after, [s.key for s in skipped])
             failpoint("retention.batch.uncommitted")
@@ -307,27 +361,23 @@ def _apply_rule(runner: _Runner, rule: Rule, dry_run: bool) -> RuleResult:
             by_units[0] = True
             return unit(limit, after)
         assert row is not None
-        return int(row[0]), int(row[1]), {rule.table: int(row[1])}, row[2], 0
+        last = None if row[2] is None else (row[2], row[3])  # the position reached (order value, key)
+        return int(row[0]), int(row[1]), {rule.table: int(row[1])}, last, 0
 
-    rows, by_table, sizer, timeouts, stopped = runner.loop(rule.name, action, simple)
-    backlog, age, _ = _backlog(conn, rule)
-    return _result(
-        rule.name, action, rows, by_table, sizer, eligible, backlog, age, started, timeouts, stopped,
-        tuple(skipped),
-    )  # fmt: skip
+    loop = runner.new_loop(rule.name, _action(rule), simple, eligible)
+    loop.skipped = skipped
+    loop.spent_s = time.perf_counter() - started
+    return loop
 
 
-def _result(
-    name: str, action: Action, rows: int, by_table: dict[str, int], sizer: BatchSizer, eligible: int,
-    backlog: int, age: float | None, started: float, timeouts: int, stopped: Stopped,
-    skipped: tuple[Skipped, ...] = (),
-) -> RuleResult:  # fmt: skip
+def _result(loop: _RuleLoop, backlog: int, age: float | None) -> RuleResult:
+    durations = loop.sizer.durations
     return RuleResult(
-        rule=name, action=action, dry_run=False, rows=rows, rows_by_table=by_table,
-        batches=len(sizer.durations), eligible_at_start=eligible, backlog=backlog, oldest_eligible_age_s=age,
-        duration_s=round(time.perf_counter() - started, 3), p99_batch_ms=p99(sizer.durations),
-        max_batch_ms=round(max(sizer.durations), 2) if sizer.durations else None, lock_timeouts=timeouts,
-        stopped=stopped, skipped=skipped,
+        rule=loop.rule, action=loop.action, dry_run=False, rows=loop.rows, rows_by_table=loop.by_table,
+        batches=len(durations), eligible_at_start=loop.eligible_at_start, backlog=backlog,
+        oldest_eligible_age_s=age, duration_s=round(loop.spent_s, 3), p99_batch_ms=p99(durations),
+        max_batch_ms=round(max(durations), 2) if durations else None, lock_timeouts=loop.timeouts,
+        stopped=loop.stopped or "done", skipped=tuple(loop.skipped),
     )  # fmt: skip
 
 
@@ -344,6 +394,19 @@ def _dry_run_result(
     )  # fmt: skip
 
 
+def _run_rules(runner: _Runner, rules: Sequence[Rule]) -> list[RuleResult]:
+    """Every rule's batches in turn (see `_Runner.take_turns`), then each rule's backlog."""
+    loops = [_rule_loop(runner, rule) for rule in rules]
+    runner.take_turns(loops)
+    results = []
+    for rule, loop in zip(rules, loops, strict=True):
+        started = time.perf_counter()
+        backlog, age, _ = _backlog(runner.conn, rule)
+        loop.spent_s += time.perf_counter() - started
+        results.append(_result(loop, backlog, age))
+    return results
+
+
 def apply_rules(
     conn: Conn,
     rules: Sequence[Rule],
@@ -354,17 +417,22 @@ def apply_rules(
     batch_size: int | None = None,
     listener: Listener | None = None,
     clock_start: float | None = None,
+    clock: Clock = time.monotonic,
 ) -> RunResult:
-    """Validate every rule against the catalog, take the retention lock, run the rules in order."""
-    started = clock_start if clock_start is not None else time.monotonic()
+    """Validate every rule against the catalog, take the retention lock, run the rules'
+    batches in turn (one batch of each rule at a time) within the time budget."""
+    started = clock_start if clock_start is not None else clock()
     deadline = started + run.max_runtime_s if run.max_runtime_s is not None else None
     started_at = _now(conn).isoformat()
     with job_lock(conn, JobFamily.RETENTION, lock_wait), _job_timeouts(conn, run):
         # the column lists, read under the schema lock: no migration changes them until the end
         checked = [validate(conn, rule) for rule in rules]
-        runner = _Runner(conn, run, listener or Listener(), deadline, batch_size)
-        results = [_apply_rule(runner, rule, dry_run) for rule in checked]
-    return RunResult(tuple(results), elapsed_s(started), dry_run, run.max_runtime_s, started_at)
+        runner = _Runner(conn, run, listener or Listener(), deadline, batch_size, clock)
+        if dry_run:
+            results = [_dry_run_rule(runner, rule) for rule in checked]
+        else:
+            results = _run_rules(runner, checked)
+    return RunResult(tuple(results), round(clock() - started, 3), dry_run, run.max_runtime_s, started_at)
 
 
 def restore_rule(
@@ -417,12 +485,12 @@ def restore_rule(
                 moved = batch.moved.get(rule.table, 0)
                 return batch.selected, moved, batch.moved, batch.last_order_value, len(batch.skipped)
 
-            rows, by_table, sizer, timeouts, stopped = runner.loop(rule.name, "restored", step)
+            loop = runner.new_loop(rule.name, "restored", step, eligible)
+            loop.skipped = skipped
+            runner.take_turns([loop])
             left = units.count_units(conn, plan).get(rule.table, 0)
-            result = _result(
-                rule.name, "restored", rows, by_table, sizer, eligible, left, None, t0, timeouts, stopped,
-                tuple(skipped),
-            )  # fmt: skip
+            loop.spent_s = time.perf_counter() - t0
+            result = _result(loop, left, None)
     return RunResult((result,), elapsed_s(started), dry_run, run.max_runtime_s, started_at)
 
 

@@ -30,11 +30,10 @@ def archive(rule: Rule, table: str | None = None) -> sql.Composable:
     return sql.Identifier(rule.archive_schema, table or rule.table)
 
 
-def eligible(rule: Rule, cutoff: Any, after: Any = None) -> tuple[sql.Composed, Params]:
-    """The WHERE clause (alias t) of rows the rule would move or delete now."""
+def _filters(rule: Rule, params: Params) -> list[sql.Composable]:
+    """The rule's conditions beyond its column's cutoff (alias t): `where` and `keep_latest_per`."""
     t = "t"
-    parts: list[sql.Composable] = [sql.SQL("{} < %(cutoff)s").format(sql.Identifier(t, rule.column))]
-    params: Params = {"cutoff": cutoff}
+    parts: list[sql.Composable] = []
     for i, (column, value) in enumerate(rule.where):
         name = f"where_{i}"
         parts.append(sql.SQL("{} = {}").format(sql.Identifier(t, column), sql.Placeholder(name)))
@@ -51,9 +50,21 @@ def eligible(rule: Rule, cutoff: Any, after: Any = None) -> tuple[sql.Composed, 
                 sql.Identifier(t, rule.column), sql.Identifier(t, rule.key),
             )
         )  # fmt: skip
-    if after is not None:
-        parts.append(sql.SQL("{} >= %(after)s").format(sql.Identifier(t, rule.column)))
-        params["after"] = after
+    return parts
+
+
+def walks_past_kept_rows(rule: Rule) -> bool:
+    """Rows below the cutoff may stay (a `where` filter, the newest of a group kept): a batch
+    then examines a bounded window of them, so that the rows that stay for good (an
+    abandoned group's last quiz, every year) cannot make one batch walk them all."""
+    return bool(rule.where or rule.keep_latest_per)
+
+
+def eligible(rule: Rule, cutoff: Any) -> tuple[sql.Composed, Params]:
+    """The WHERE clause (alias t) of rows the rule would move or delete now."""
+    params: Params = {"cutoff": cutoff}
+    parts: list[sql.Composable] = [sql.SQL("{} < %(cutoff)s").format(sql.Identifier("t", rule.column))]
+    parts += _filters(rule, params)
     return sql.SQL(" and ").join(parts), params
 
 
@@ -65,30 +76,53 @@ def count_eligible(rule: Rule, cutoff: Any) -> tuple[sql.Composed, Params]:
     return query, params
 
 
-def _batch_cte(
+def _batch_ctes(
     rule: Rule, cutoff: Any, after: Any, limit: int, skip_locked: bool
 ) -> tuple[sql.Composed, Params]:
-    """Up to `limit` eligible rows by physical address, in the order of the rule's column.
+    """CTEs `examined` (the rows the batch looked at, in order) and `batch` (the ones it takes:
+    physical address and order value).
 
-    The delete finds them with a TID scan instead of a join on the key, so a batch costs
-    what its rows cost. With skip_locked the rows are locked first and rows the
+    The delete finds the batch's rows with a TID scan instead of a join on the key, so a
+    batch costs what its rows cost. With skip_locked the rows are locked first and rows the
     application holds are passed over; without, the batch saves the row-lock writes and
     a row the application holds makes it fail fast on lock_timeout (the caller then
     switches to skip_locked). A row changed since it was chosen has a new address and is
     left alone either way.
+
+    A rule whose every row below the cutoff goes takes up to `limit` of them, from the
+    order value `after` (inclusive: rows sharing a value are taken together). A rule that
+    leaves some (`walks_past_kept_rows`) examines up to `limit` rows past the position
+    `after` (order value, key) and takes the eligible ones among them.
     """
-    where, params = eligible(rule, cutoff, after)
-    params["limit"] = limit
-    query = sql.SQL(
-        "select t.ctid as tid, {col} as order_value from {table} as t where {where} order by {col}"
-        " limit %(limit)s{lock}"
-    ).format(
-        table=source(rule),
-        where=where,
-        col=sql.Identifier("t", rule.column),
-        lock=sql.SQL(" for update of t skip locked" if skip_locked else ""),
-    )
-    return query, params
+    col, key = sql.Identifier("t", rule.column), sql.Identifier("t", rule.key)
+    params: Params = {"cutoff": cutoff, "limit": limit}
+    lock = sql.SQL(" for update of t skip locked" if skip_locked else "")
+    below = sql.SQL("{} < %(cutoff)s").format(col)
+    where: sql.Composable = below
+    if not walks_past_kept_rows(rule):
+        if after is not None:
+            where = sql.SQL("{} and {} >= %(after)s").format(below, col)
+            params["after"] = after[0]
+        examined = sql.SQL(
+            "examined as (select t.ctid as tid, {col} as order_value, null as order_key from {table} as t"
+            " where {where} order by {col} limit %(limit)s{lock}), batch as (select * from examined)"
+        ).format(table=source(rule), where=where, col=col, lock=lock)
+    else:
+        if after is not None:
+            where = sql.SQL("{} and ({}, {}) > (%(after_value)s, %(after_key)s)").format(below, col, key)
+            params["after_value"], params["after_key"] = after
+        chosen = sql.SQL(" and ").join(_filters(rule, params))
+        taken: sql.Composable = sql.SQL("select tid, order_value from examined where chosen")
+        if skip_locked:
+            taken = sql.SQL(
+                "select t.ctid as tid, {col} as order_value from {table} as t"
+                " where t.ctid = any(array(select tid from examined where chosen)) and {chosen}{lock}"
+            ).format(col=col, table=source(rule), chosen=chosen, lock=lock)
+        examined = sql.SQL(
+            "examined as (select t.ctid as tid, {col} as order_value, {key} as order_key, {chosen} as chosen"
+            " from {table} as t where {where} order by {col}, {key} limit %(limit)s), batch as ({taken})"
+        ).format(col=col, key=key, chosen=chosen, table=source(rule), where=where, taken=taken)
+    return examined, params
 
 
 def _batch_statement(
@@ -103,22 +137,27 @@ def _batch_statement(
     counted: str,
 ) -> tuple[sql.Composed, Params]:
     """One batch in one statement: choose the rows, delete them (`returning` into `gone`), run
-    `then` (more CTEs after `gone`); (rows chosen, rows of CTE `counted`, the largest order value)."""
-    batch, params = _batch_cte(rule, cutoff, after, limit, skip_locked)
+    `then` (more CTEs after `gone`); (rows examined, rows of CTE `counted`, the position
+    reached: order value and key). Pass the position back as `after` for the next batch."""
+    ctes, params = _batch_ctes(rule, cutoff, after, limit, skip_locked)
+    last = sql.SQL("from examined order by order_value desc, order_key desc limit 1")
     query = sql.SQL(
-        "with batch as ({batch}), gone as ("
+        "with {ctes}, gone as ("
         "delete from {table} as t where t.ctid = any(array(select tid from batch))"
         " returning {returning}){then} "
-        "select (select count(*) from batch), (select count(*) from {counted}),"
-        " (select max(order_value) from batch)"
-    ).format(batch=batch, table=source(rule), returning=returning, then=then, counted=sql.SQL(counted))
+        "select (select count(*) from examined), (select count(*) from {counted}),"
+        " (select order_value {last}), (select order_key {last})"
+    ).format(
+        ctes=ctes, table=source(rule), returning=returning, then=then, counted=sql.Identifier(counted),
+        last=last,
+    )  # fmt: skip
     return query, params
 
 
 def delete_batch(
     rule: Rule, cutoff: Any, after: Any, limit: int, *, skip_locked: bool
 ) -> tuple[sql.Composed, Params]:
-    """One batch of a ttl rule: (rows chosen, rows deleted, the largest value of the rule's column)."""
+    """One batch of a ttl rule: (rows examined, rows deleted, the position reached)."""
     return _batch_statement(
         rule, cutoff, after, limit, skip_locked, returning=sql.SQL("1"), then=sql.SQL(""), counted="gone"
     )

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
+from ops import progress
 from ops.db import Conn
 from ops.errors import ConfigError, OperationFailed
 from ops.sample._rows import TABLES, Generator, SampleShape, user_name
@@ -161,9 +162,12 @@ def load_sample_data(
             chunks = generate_rows(
                 users, seed=seed, expired_fraction=expired_fraction, anchor=anchor, shape=shape, stats=stats
             )
-            for chunk in prefetched(chunks):
-                copy_chunk(conn, chunk)
-                rows[chunk.table] += chunk.rows
+            with progress.step(f"loading sample data of {users} users", users) as loading:
+                for chunk in prefetched(chunks):
+                    copy_chunk(conn, chunk)
+                    rows[chunk.table] += chunk.rows
+                    if chunk.table == "users":
+                        loading.advance(chunk.rows)
     except psycopg.errors.UniqueViolation as exc:
         raise OperationFailed(
             f"sample rows collide with existing rows: {exc.diag.message_primary}",

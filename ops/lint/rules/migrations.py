@@ -73,7 +73,7 @@ RULES: dict[str, tuple[Level, str]] = {
     ),
     "check-header": (
         "error",
-        "A check file starts with `-- id:`, `-- severity: error|warn|info`, `-- category:`, "
+        "A check file starts with `-- id:`, `-- severity: error|warning|info`, `-- category:`, "
         "`-- description:` and `-- remediation:` lines.",
     ),
     "check-duplicate-id": ("error", "Each check id is used by one check file only."),

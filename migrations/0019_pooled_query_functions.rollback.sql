@@ -1,4 +1,4 @@
--- Drops the functions of 0018 (their grants go with them).
+-- Drops the functions of 0019 (their grants go with them).
 drop function
 app.q_put_cached_plan(text, jsonb, interval),
 app.q_get_cached_plan(text),

@@ -17,7 +17,7 @@
 -- generic plan, the one a prepared statement settles on for these key lookups: with the SET
 -- clause (the search_path) and the default mode, calls were planned anew often enough to
 -- cost about a quarter more (latest_quiz, measured as in bench/bench_queries.py).
--- depends: 0017_anon_least_privilege
+-- depends: 0018_retention_walk_indexes
 
 create function app.q_latest_quiz(user_id text, topic_id text)
 returns table (id uuid, questions jsonb, created_at timestamptz)
