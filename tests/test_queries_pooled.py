@@ -8,6 +8,7 @@ text they were, and nothing of a call is left in the server session.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from uuid import UUID
@@ -19,6 +20,7 @@ from ops import queries as q
 from ops.db import Conn, connect
 from ops.queries._base import FUNCTIONS, run, statement, user
 from ops.queries.rls import actor
+from ops.sqltext import normalize
 from tests.conftest import Database
 from tests.owner_only import apply_policy_model
 
@@ -58,7 +60,7 @@ def test_functions_are_invoker_volatile_and_pinned(db: Database) -> None:
     for name, (_, secdef, volatility, config) in _functions(db).items():
         assert not secdef, f"{name} must run as its caller (RLS applies)"
         assert volatility == "v", f"{name}: a STABLE single SELECT would be inlined and planned per call"
-        assert set(config) == {"search_path=\"\"", "plan_cache_mode=force_generic_plan"}, (name, config)
+        assert set(config) == {'search_path=""', "plan_cache_mode=force_generic_plan"}, (name, config)
 
 
 def test_only_the_calling_role_executes_a_function(db: Database) -> None:
@@ -120,5 +122,43 @@ def test_the_claims_of_an_actor_need_no_escaping() -> None:
     sub = UUID("00000000-0000-4000-8000-000000000000")
     assert actor("authenticated", sub).set_local == (
         b'set local role "authenticated"; set local request.jwt.claims = '
-        b"'{\"sub\": \"00000000-0000-4000-8000-000000000000\", \"role\": \"authenticated\"}'"
+        b'\'{"sub": "00000000-0000-4000-8000-000000000000", "role": "authenticated"}\''
+    )
+
+
+# Each statement file's code (comments and layout aside) as it was when migration 0019
+# wrote its function from it. The pooled path runs the function, the other path the file:
+# a change to the file alone would split them.
+WRITTEN_FROM = {
+    "q_latest_quiz": "371c931badcee040",
+    "q_get_chat": "8b3a866d31ffeda9",
+    "q_load_session": "4bd145256e3b0b26",
+    "q_session_phase": "3e1a3608888bef5e",
+    "q_get_cached_plan": "807310b4cfb0ed17",
+    "q_recent_misconceptions": "2b771572fe113039",
+    "q_progress": "34188eba933cbabb",
+    "q_start_session": "10e18ff00748c505",
+    "q_save_session": "f7132ef7e51f02c1",
+    "q_log_action": "70d9ce0b08fae339",
+    "q_lock_session": "9ed40e3903b27ddf",
+    "q_add_topics": "86d545626e6dc35b",
+    "q_set_mastery": "15b68884539db016",
+    "q_record_misconceptions": "553ab69d46a142b7",
+    "q_save_chat": "a4d459d9e527b51f",
+    "q_append_chat": "19e0e8488bdb3148",
+    "q_save_quiz": "b7b3ca0dbedf0bc8",
+    "q_put_cached_plan": "6ac01e15228380d1",
+}
+
+
+def test_no_statement_changed_since_its_function_was_written() -> None:
+    assert set(WRITTEN_FROM) == set(FUNCTIONS)
+    changed = [
+        name
+        for name, digest in WRITTEN_FROM.items()
+        if hashlib.sha256(normalize(statement(name).decode()).encode()).hexdigest()[:16] != digest
+    ]
+    assert changed == [], (
+        f"{', '.join(changed)}: the statement changed, its function app.<name> in migrations/ did not; "
+        "add a migration that replaces the function with the new statement, then update WRITTEN_FROM"
     )
