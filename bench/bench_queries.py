@@ -10,14 +10,17 @@ For every pattern it times, on the same data in the same run, interleaved:
              server work, with no library code;
   bind     - entering and leaving `queries.bind` (what a request pays once for binding);
   pooled   - the library call on an unbound connection opened with `connect(url, pooled=True)`:
-             the pooler-safe per-call path (nothing prepared, nothing set for the session),
-             what an application behind PgBouncer in transaction mode runs;
-  bare_unprepared - the bare statements on that connection (prepare=False): the floor a
-             pooled client can reach at all.
+             the pooler-safe per-call path (one simple-protocol string: SET LOCAL of role
+             and claims, then the statements' functions of migration 0019; nothing
+             prepared, nothing set for the session), what an application behind PgBouncer
+             in transaction mode runs;
+  bare_unprepared - the bare statements on that connection (prepare=False): what a pooled
+             client pays that plans every statement.
 It prints `query_<pattern>_p50|p99` (library / bare), `query_<pattern>_pooled_p50|p99`
 (pooled / bare: the pooler-safe path against bare psycopg as it runs on a direct
-connection), `query_<pattern>_pooled_vs_unprepared_p50` (pooled / bare_unprepared: the
-library's own cost there), `query_<pattern>_bound_p50|p99`
+connection), `query_<pattern>_pooled_vs_unprepared_p50` (pooled / bare_unprepared),
+`query_<pattern>_pooled_vs_bare_rls_p50` (pooled / bare_rls: the pooler safety's own cost,
+the policies' counted on both sides), `query_<pattern>_bound_p50|p99`
 (bound / bare), `_bound_vs_bare_rls_p50` (the library's own cost), `_rls_only_p50`
 (bare_rls / bare: what RLS costs the server), `query_<pattern>_request5_p50` (bind + 5
 bound calls vs 5 bare statements), and throughput with 8 concurrent clients. The
@@ -413,6 +416,8 @@ def main() -> None:
             print(f"query_{pattern.name}_pooled_p99: {p99['pooled'] / p99['bare']:.2f}")
             own = p50["pooled"] / p50["bare_unprepared"]
             print(f"query_{pattern.name}_pooled_vs_unprepared_p50: {own:.2f}")
+            safety = p50["pooled"] / p50["bare_rls"]
+            print(f"query_{pattern.name}_pooled_vs_bare_rls_p50: {safety:.2f}")
             print(f"query_{pattern.name}_bound_p50: {p50['bound'] / p50['bare']:.2f}")
             print(f"query_{pattern.name}_bound_p99: {p99['bound'] / p99['bare']:.2f}")
             print(f"query_{pattern.name}_bound_vs_bare_rls_p50: {p50['bound'] / p50['bare_rls']:.2f}")

@@ -88,12 +88,15 @@ def test_backup_verify_restore_and_restore_show_progress_on_a_terminal_only(
     on_terminal = run_on_terminal(*verify, url=db.url, stdout_tty=False, stderr_tty=True)
     piped = run_on_terminal(*verify, url=db.url, stdout_tty=False, stderr_tty=False)
     assert on_terminal.exit_code == piped.exit_code, (on_terminal.stderr, piped.stderr)
-    assert _steps(
-        on_terminal.stderr,
-        f"checking {backup} against its manifest",
-        "pg_restore into a scratch database",
-        "running the checks on the restored copy",
-    ) == []
+    assert (
+        _steps(
+            on_terminal.stderr,
+            f"checking {backup} against its manifest",
+            "pg_restore into a scratch database",
+            "running the checks on the restored copy",
+        )
+        == []
+    )
     assert piped.stderr == ""
 
     restore = ("restore", backup, "--dir", str(tmp_path), "--target-url", empty_db.url, "--yes")

@@ -4,7 +4,9 @@ Every function takes a connection and the acting user and runs one transaction a
 user under RLS: application calls as `authenticated` with the user's id in the claims,
 system jobs (the plan cache writer) as `service_role`. On an autocommit connection
 (e.g. `ops.db.connect(url)`) the role, the claims and the statements go as one pipeline,
-one round trip; `with bind(conn, user_id):` sets the role and claims once for a whole
+one round trip; on a pooled one (`connect(url, pooled=True)`, nothing prepared) as one
+simple-protocol string that calls each statement's function (migration 0019), whose plan
+the server caches; `with bind(conn, user_id):` sets the role and claims once for a whole
 request, and each call then costs what the bare statement costs. Inside a transaction
 the caller opened, the call joins it and puts the caller's role back afterwards.
 Results are frozen dataclasses; bad input raises InvalidInput (exit 2) before anything is

@@ -8,8 +8,11 @@ from contextlib import AbstractContextManager
 from functools import cache
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 import psycopg
+from psycopg import ClientCursor, abc
+from psycopg.adapt import Transformer
 from psycopg.pq import TransactionStatus
 
 from ops.db import Conn
@@ -57,6 +60,32 @@ def statement(name: str) -> bytes:
     return load(__name__, name).text.encode()
 
 
+# The statements that migration 0019 also holds as functions `app.<name>(<arguments>)`: on a
+# pooled connection (nothing prepared) the call plans only the function call, and the
+# server reuses the statement's cached plan. The arguments are the statement's parameters,
+# in the functions' order (tests/test_queries_pooled.py checks both against the catalog).
+FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "q_latest_quiz": ("user_id", "topic_id"),
+    "q_get_chat": ("user_id", "topic_id"),
+    "q_load_session": ("with_history", "session_id"),
+    "q_session_phase": ("session_id",),
+    "q_get_cached_plan": ("cache_key",),
+    "q_recent_misconceptions": ("user_id", "limit"),
+    "q_progress": ("user_id",),
+    "q_start_session": ("user_id", "exam_type", "metadata"),
+    "q_save_session": ("next_phase", "context", "action", "expected_phase", "session_id"),
+    "q_log_action": ("action", "payload", "session_id"),
+    "q_lock_session": ("session_id",),
+    "q_add_topics": ("names", "session_id"),
+    "q_set_mastery": ("score", "status", "topic_id"),
+    "q_record_misconceptions": ("user_id", "topic_id", "descriptions"),
+    "q_save_chat": ("user_id", "topic_id", "messages", "explanation"),
+    "q_append_chat": ("user_id", "topic_id", "messages"),
+    "q_save_quiz": ("user_id", "topic_id", "questions"),
+    "q_put_cached_plan": ("cache_key", "plan", "ttl"),
+}
+
+
 def bind(conn: Conn, user_id: UUID) -> AbstractContextManager[Conn]:
     """Bind an autocommit connection to the application user for a block (one request).
 
@@ -100,6 +129,8 @@ def run(conn: Conn, caller: Actor, *steps: Step) -> list[Rows]:
             return _pipelined(conn, None, steps)
         return _pipelined(conn, caller, steps, back_to=current)
     if status == TransactionStatus.IDLE and conn.autocommit:
+        if conn.prepare_threshold is None:
+            return _one_string(conn, caller, steps)
         return _pipelined(conn, caller, steps)
     with acting_as(conn, caller.user_id, caller.role):
         return [conn.execute(statement(name), params).fetchall() for name, params in steps]
@@ -127,6 +158,37 @@ def _pipelined(
     if error is not None:
         raise error
     return [cursor.fetchall() for cursor in cursors]
+
+
+_TRANSFORMERS: WeakKeyDictionary[Conn, abc.Transformer] = WeakKeyDictionary()
+
+
+def _one_string(conn: Conn, caller: Actor, steps: Sequence[Step]) -> list[Rows]:
+    """The pooler-safe call: the role and claims (local to the transaction) and the steps as
+    one string of statements, sent in the simple protocol: one round trip, one implicit
+    transaction that commits (or rolls back on an error) when the string ends, nothing
+    prepared, nothing left in the server session. Values are bound on the client as
+    literals, quoted by psycopg for this connection (as a ClientCursor does). A step with a
+    function (migration 0019) calls it; any other goes as its statement."""
+    literals = _TRANSFORMERS.get(conn)
+    if literals is None:
+        literals = _TRANSFORMERS[conn] = Transformer(conn)
+    literal = literals.as_literal
+    parts = [caller.set_local]
+    for name, params in steps:
+        args = FUNCTIONS.get(name)
+        if args is None:
+            parts.append(ClientCursor(conn).mogrify(statement(name), params).encode(literals.encoding))
+        else:
+            values = b", ".join(literal(params[arg]) for arg in args)
+            parts.append(b"select * from app." + name.encode() + b"(" + values + b")")
+    cursor = conn.execute(b";\n".join(parts))  # no parameters: the simple protocol, several statements
+    cursor.nextset()  # past the two SET LOCAL
+    results = []
+    for _ in steps:
+        cursor.nextset()
+        results.append(cursor.fetchall())
+    return results
 
 
 def fetch_all(conn: Conn, caller: Actor, name: str, params: Mapping[str, Any]) -> Rows:

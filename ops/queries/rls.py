@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from uuid import UUID
 from weakref import WeakKeyDictionary
 
@@ -48,16 +48,30 @@ class Actor:
         if self.role not in ROLES:
             raise ValueError(f"unknown role {self.role!r}: use one of {', '.join(ROLES)}")
 
-    @property
+    @cached_property
     def claims(self) -> str:
         body = {"role": self.role} if self.user_id is None else {"sub": str(self.user_id), "role": self.role}
         return json.dumps(body)
+
+    @cached_property
+    def set_local(self) -> bytes:
+        """The role and claims for the rest of the transaction as two statements of one string
+        (SET LOCAL: utility statements, nothing to plan). Both values are quoted as they are:
+        the role is one of ROLES, the claims the JSON of a UUID and a role, so neither holds a
+        quote or a backslash (checked), and the literal reads the same whatever the server's
+        standard_conforming_strings."""
+        claims = self.claims
+        if "'" in claims or "\\" in claims or '"' in self.role:
+            raise ValueError(f"claims {claims!r} cannot be quoted as they are")
+        return f"set local role \"{self.role}\"; set local request.jwt.claims = '{claims}'".encode()
 
 
 @lru_cache(maxsize=1024)
 def actor(role: str, user_id: UUID | str | None = None) -> Actor:
     """The Actor for a role and user id, one object per pair (so comparing is cheap)."""
-    return Actor(role, None if user_id is None else UUID(str(user_id)))
+    if user_id is None or isinstance(user_id, UUID):
+        return Actor(role, user_id)
+    return Actor(role, UUID(str(user_id)))
 
 
 _BOUND: WeakKeyDictionary[Conn, Actor] = WeakKeyDictionary()

@@ -1,0 +1,20 @@
+-- Drops the functions of 0019 (their grants go with them).
+drop function
+app.q_put_cached_plan(text, jsonb, interval),
+app.q_get_cached_plan(text),
+app.q_save_quiz(text, text, jsonb),
+app.q_append_chat(text, text, jsonb),
+app.q_save_chat(text, text, jsonb, text),
+app.q_record_misconceptions(uuid, uuid, text[]),
+app.q_set_mastery(integer, text, uuid),
+app.q_add_topics(text[], uuid),
+app.q_lock_session(uuid),
+app.q_log_action(text, jsonb, uuid),
+app.q_save_session(text, jsonb, text, text, uuid),
+app.q_start_session(uuid, text, jsonb),
+app.q_progress(uuid),
+app.q_recent_misconceptions(uuid, integer),
+app.q_session_phase(uuid),
+app.q_load_session(boolean, uuid),
+app.q_get_chat(text, text),
+app.q_latest_quiz(text, text);
