@@ -97,3 +97,21 @@ def test_a_rule_that_could_not_finish_is_named_with_its_backlog(db: Database, ru
     assert (by_rule["tutor_chats"]["stopped"], by_rule["tutor_chats"]["backlog"]) == ("lock timeouts", chats)
     for other in ("quizzes", "sessions"):
         assert (by_rule[other]["stopped"], by_rule[other]["backlog"]) == ("done", 0)
+
+
+def test_a_table_locked_even_against_reading_stops_only_its_own_rule(db: Database, run_cli: Any) -> None:
+    """ACCESS EXCLUSIVE blocks the rule's counts too, not only its batches: the other rules
+    still run, and the run says which rule it gave up on (exit 6, not a failed run)."""
+    fill_archivable(db.conn)
+    quizzes = db.scalar("select count(*) from quizzes")
+    with psycopg.connect(db.url) as app:
+        app.execute("lock table tutor_chats in access exclusive mode")
+        result = run_cli("--json", "archive", url=db.url)
+        app.rollback()
+    assert result.exit_code == 6, result.output
+    summary = _summary(result.stdout)
+    assert summary["stopped_early"] == ["tutor_chats"]
+    by_rule = {r["rule"]: r for r in summary["rules"]}
+    assert by_rule["tutor_chats"]["stopped"] == "lock timeouts" and by_rule["tutor_chats"]["lock_timeouts"] > 0
+    assert (by_rule["sessions"]["stopped"], by_rule["sessions"]["backlog"]) == ("done", 0)
+    assert by_rule["quizzes"]["rows"] > 0 and db.scalar("select count(*) from quizzes") < quizzes

@@ -77,7 +77,9 @@ class RuleResult:
     @property
     def stopped_early(self) -> bool:
         """The rule did not reach the end of its eligible rows (time budget, lock timeouts)."""
-        return self.stopped not in ("done", "dry run") and self.backlog > 0
+        return self.stopped == "lock timeouts" or (
+            self.stopped not in ("done", "dry run") and self.backlog > 0
+        )
 
 
 @dataclass(frozen=True)
@@ -284,13 +286,19 @@ class _Runner:
             time.sleep(self.run.batch_pause_ms / 1000)  # throttle: leave the server to the application
 
 
-def _backlog(conn: Conn, rule: Rule) -> tuple[int, float | None, datetime]:
+def _backlog(conn: Conn, rule: Rule) -> tuple[int | None, float | None, datetime]:
+    """The rule's eligible rows and the age of the oldest; (None, None, now) when the table is
+    locked past lock_timeout (the application holds it): the rule is then reported as
+    stopped on lock timeouts, and the other rules still run."""
     now = _now(conn)
     query, params = q.count_eligible(rule, _cutoff(rule, now))
-    with conn.transaction():
-        # a count over a large backlog may take longer than one batch may
-        conn.execute("select set_config('statement_timeout', '0', true)")
-        row = conn.execute(query, params).fetchone()
+    try:
+        with conn.transaction():
+            # a count over a large backlog may take longer than one batch may
+            conn.execute("select set_config('statement_timeout', '0', true)")
+            row = conn.execute(query, params).fetchone()
+    except pg_errors.LockNotAvailable:
+        return None, None, now
     assert row is not None
     count, oldest = int(row[0]), row[1]
     age = None
@@ -309,19 +317,21 @@ def _action(rule: Rule) -> Action:
 
 def _dry_run_rule(runner: _Runner, rule: Rule) -> RuleResult:
     conn, started = runner.conn, time.perf_counter()
-    eligible, _, now = _backlog(conn, rule)
+    counted, _, now = _backlog(conn, rule)
+    eligible = counted or 0  # a locked table: nothing can be planned; the rule shows 0
     runner.listener.rule_started(rule.name, _action(rule), eligible)
     by_table = {rule.table: eligible}
-    if rule.children:
+    if rule.children and counted is not None:
         by_table = units.count_units(conn, units.archive_plan(rule, _cutoff(rule, now)))
     backlog, age, _ = _backlog(conn, rule)
-    return _dry_run_result(rule.name, _action(rule), by_table, eligible, backlog, age, started)
+    return _dry_run_result(rule.name, _action(rule), by_table, eligible, backlog or 0, age, started)
 
 
 def _rule_loop(runner: _Runner, rule: Rule) -> _RuleLoop:
     """The rule's eligible count at the start and its batch step, ready for its first turn."""
     conn, started = runner.conn, time.perf_counter()
-    eligible, _, now = _backlog(conn, rule)
+    counted, _, now = _backlog(conn, rule)
+    eligible = counted or 0
     runner.listener.rule_started(rule.name, _action(rule), eligible)
     cutoff = _cutoff(rule, now)
     build = q.delete_batch if rule.kind == "ttl" else q.archive_batch
@@ -365,6 +375,7 @@ def _rule_loop(runner: _Runner, rule: Rule) -> _RuleLoop:
         return int(row[0]), int(row[1]), {rule.table: int(row[1])}, last, 0
 
     loop = runner.new_loop(rule.name, _action(rule), simple, eligible)
+    loop.timeouts += counted is None
     loop.skipped = skipped
     loop.spent_s = time.perf_counter() - started
     return loop
@@ -403,6 +414,9 @@ def _run_rules(runner: _Runner, rules: Sequence[Rule]) -> list[RuleResult]:
         started = time.perf_counter()
         backlog, age, _ = _backlog(runner.conn, rule)
         loop.spent_s += time.perf_counter() - started
+        if backlog is None:  # the table is locked: what the run knows is left
+            loop.timeouts += 1
+            backlog = max(loop.eligible_at_start - loop.rows, 0)
         results.append(_result(loop, backlog, age))
     return results
 
