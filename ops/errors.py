@@ -71,6 +71,10 @@ class Corruption(DbopsError, exit_code=ExitCode.CORRUPTION):
     """A checksum or an amcheck verification failed."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is (a KeyboardInterrupt: no `except Exception` swallows it)."""
+
+
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The documented exit code of a run that ended with `exc`: the one mapping for the CLI and cron.
 

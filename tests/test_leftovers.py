@@ -133,8 +133,21 @@ def test_sigterm_of_backup_removes_its_partial_folder(db: Database, tmp_path: Pa
     os.kill(run.proc.pid, signal.SIGTERM)
     run.resume()
     code, out, err = run.finish()
-    assert code == 128 + signal.SIGTERM, out + err
+    assert code == 4, out + err  # as Ctrl-C: the run was interrupted, nothing of it kept
+    assert err.count("Error: ") == 1 and "Error: terminated (SIGTERM)" in err and "Traceback" not in err
     assert _partials(tmp_path) == [] and list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_of_retention_writes_the_exit_code_it_ends_with(db: Database, tmp_path: Path) -> None:
+    metrics = tmp_path / "retention.prom"
+    run = Dbops.start(db.url, "retention", "run", "--metrics-file", str(metrics),
+                      failpoints="retention.batch.start")  # fmt: skip
+    assert run.stopped_at() == "retention.batch.start"
+    os.kill(run.proc.pid, signal.SIGTERM)
+    run.resume()
+    code, out, err = run.finish()
+    assert code == 4 and "Error: terminated (SIGTERM)" in err, out + err
+    assert "dbops_retention_last_run_exit_code 4.0\n" in metrics.read_text()
 
 
 def _scratch(db: Database, prefix: str) -> list[str]:

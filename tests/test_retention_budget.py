@@ -112,6 +112,7 @@ def test_a_table_locked_even_against_reading_stops_only_its_own_rule(db: Databas
     summary = _summary(result.stdout)
     assert summary["stopped_early"] == ["tutor_chats"]
     by_rule = {r["rule"]: r for r in summary["rules"]}
-    assert by_rule["tutor_chats"]["stopped"] == "lock timeouts" and by_rule["tutor_chats"]["lock_timeouts"] > 0
+    chats = by_rule["tutor_chats"]
+    assert chats["stopped"] == "lock timeouts" and chats["lock_timeouts"] > 0
     assert (by_rule["sessions"]["stopped"], by_rule["sessions"]["backlog"]) == ("done", 0)
     assert by_rule["quizzes"]["rows"] > 0 and db.scalar("select count(*) from quizzes") < quizzes

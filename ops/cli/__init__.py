@@ -181,8 +181,11 @@ def cli(
 
 
 def _end_on_sigterm(signum: int, frame: object) -> None:
-    # like Ctrl-C: cleanup blocks run (work folders, scratch databases), transactions roll back
-    raise SystemExit(128 + signum)
+    # like Ctrl-C: cleanup blocks run (work folders, scratch databases), transactions roll
+    # back, and the run ends as an interrupted one (an Error line, exit 4, in metrics too)
+    from ops.errors import Terminated
+
+    raise Terminated
 
 
 def main() -> None:

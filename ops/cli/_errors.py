@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import click
 import psycopg
 
-from ops.errors import DbopsError, ExitCode, connection_lost, exit_code_for
+from ops.errors import DbopsError, ExitCode, Terminated, connection_lost, exit_code_for
 
 
 def _secrets(obj: object) -> list[str]:
@@ -65,5 +65,6 @@ def _message_and_hint(exc: BaseException) -> tuple[str, str | None]:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror or exc}{where}", "free space or fix the permissions, then rerun"
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", "the current transaction was rolled back; rerun to finish"
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        return what, "the current transaction was rolled back; rerun to finish"
     return f"unexpected {type(exc).__name__}: {exc}", "rerun with -v and report the traceback"
