@@ -381,3 +381,11 @@ def test_retention_run_dry_run_changes_nothing(db: Database, run_cli: Any) -> No
     assert sessions["rows_by_table"]["topics"] == 2 * sessions["rows"] > 0
     assert snapshot_archive(db.conn) == before
     assert db.scalar("select count(*) from plan_cache") == 100
+
+
+def test_a_dry_run_writes_no_metrics(db: Database, run_cli: Any, tmp_path: Path) -> None:
+    """A trial run pointed at the cron job's file must not make a stopped job look alive."""
+    metrics = tmp_path / "retention.prom"
+    result = run_cli("retention", "run", "--dry-run", "--metrics-file", str(metrics), url=db.url)
+    assert result.exit_code == 0, result.output
+    assert not metrics.exists()

@@ -87,6 +87,8 @@ def retention_run(
 ) -> RunResult:
     """Every configured rule under one retention lock; the metrics file is written however it ends."""
     started, result, code = time.monotonic(), None, int(ExitCode.OK)
+    if dry_run:  # it changes nothing: recorded, it would hide a stopped cron job from its alerts
+        metrics_file = None
     if metrics_file is not None:
         require_writable(metrics_file)
     listener = listener or Listener()
