@@ -267,3 +267,23 @@ def test_real_subprocess_run(db: Database) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["head"] == HEAD
+
+
+@pytest.mark.parametrize("verb", [["status"], ["check", "--list"]])
+def test_a_reader_that_left_ends_the_run_silently_with_141(db: Database, verb: list[str]) -> None:
+    """`dbops status | head -1`: the pipe is closed before dbops writes (so the write surely
+    fails); no `Error: Broken pipe` with a disk-full hint, and not exit 4 ("rolled back")."""
+    import os
+
+    from tests.processes import clean_env
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "ops", "--database-url", db.url, *verb],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=ROOT, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,12 +40,25 @@ def _show(ctx: click.Context, message: str, hint: str | None, code: ExitCode, la
         click.echo(redact(traceback.format_exc(), secrets=secrets), err=True)
 
 
+PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a command whose reader left
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit cannot fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 @contextmanager
 def report_errors(ctx: click.Context) -> Iterator[None]:
     try:
         yield
     except (click.exceptions.Exit, click.ClickException, click.Abort):
         raise
+    except BrokenPipeError:  # `dbops ... | head`: the reader has what it wanted
+        _silence_stdout()
+        ctx.exit(PIPE_CLOSED)
     except (Exception, KeyboardInterrupt) as exc:  # a defect too: one Error line, a traceback only with -v
         message, hint = _message_and_hint(exc)
         code = exit_code_for(exc)
