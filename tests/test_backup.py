@@ -395,6 +395,16 @@ def test_unsupported_compression_is_refused(source: Database, backup_dir: Path, 
     assert not backup_dir.exists()
 
 
+def test_an_unknown_compression_is_a_usage_error_before_anything_runs(
+    source: Database, backup_dir: Path, run_cli: Any
+) -> None:
+    result = run_cli("backup", "--dir", str(backup_dir), "--compress", "bogus", url=source.url)
+    assert result.exit_code == 2, result.output
+    assert "Error: unknown compression 'bogus'" in result.stderr
+    assert "Hint: use --compress auto" in result.stderr
+    assert "pg_dump" not in result.output and not backup_dir.exists()
+
+
 def test_busy_when_another_backup_holds_the_lock(source: Database, backup_dir: Path, run_cli: Any) -> None:
     with psycopg.connect(source.url, autocommit=True) as other:
         other.execute("select pg_advisory_lock(%s, %s)", (NAMESPACE, int(JobFamily.BACKUP)))

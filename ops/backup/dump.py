@@ -85,10 +85,20 @@ def server_info(conn: Conn) -> tuple[str, int]:
     return version, conn.info.server_version
 
 
+# what pg_dump's --compress takes before its ':detail' (a bare digit is a gzip level), and auto
+COMPRESSION_METHODS = ("auto", "none", "gzip", "zstd", "lz4")
+
+
 def check_request(request: BackupRequest) -> None:
     if request.dump_format not in FORMATS:
         raise ConfigError(
             f"unknown format {request.dump_format!r}", "use --format custom or --format directory"
+        )
+    method = request.compress.split(":", 1)[0]
+    if method not in COMPRESSION_METHODS and not method.isdigit():
+        raise ConfigError(
+            f"unknown compression {request.compress!r}",
+            "use --compress auto, gzip:N (0-9), zstd, lz4 or none",
         )
     if request.jobs < 1:
         raise ConfigError("--jobs must be at least 1", "use --jobs 1 or more")
