@@ -129,8 +129,10 @@ def _open(conninfo: str, *, autocommit: bool, **kwargs: Any) -> Conn:
             **kwargs,
         )
     except (psycopg.ProgrammingError, UnicodeError) as exc:  # UnicodeError: a host IDNA cannot encode
-        raise ConnectError(
-            f"invalid connection string: {redact(str(exc), secrets=passwords_in(conninfo))}",
+        # a string libpq cannot read is a usage error (2), not a server that cannot be reached
+        why = " ".join(str(exc).split())
+        raise ConfigError(
+            f"invalid connection string: {redact(why, secrets=passwords_in(conninfo))}",
             "write it as postgresql://user@host:port/dbname",
         ) from exc
     except psycopg.OperationalError as exc:

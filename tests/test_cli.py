@@ -287,3 +287,11 @@ def test_a_reader_that_left_ends_the_run_silently_with_141(db: Database, verb: l
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr) == (141, "")
+
+
+@pytest.mark.parametrize("url", ["not a url", "postgresql://x@127.0.0.1:1/db?bogusopt=1"])
+def test_a_url_libpq_cannot_read_is_a_usage_error_on_one_line(run_cli, url: str) -> None:
+    result = run_cli("status", url=url)
+    assert result.exit_code == 2, result.output
+    error = [line for line in result.stderr.splitlines() if not line.startswith("Hint: ")]
+    assert len(error) == 1 and error[0].startswith("Error: invalid connection string: "), result.stderr
