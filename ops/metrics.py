@@ -10,8 +10,13 @@ backups and rules, and only the collector reads it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import shutil
+import stat
+import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +74,7 @@ def render(samples: Iterable[Sample], help_texts: Mapping[str, str]) -> str:
 
 def require_writable(path: Path, flag: str = "--metrics-file") -> None:
     """Refuse before the run starts (exit 2) when the file's folder cannot take it."""
-    if not os.access(path.resolve().parent, os.W_OK):
+    if not os.access(path.absolute().parent, os.W_OK):
         raise ConfigError(
             f"cannot write the metrics file {path}: its directory is missing or read-only",
             f"create the directory or pass another {flag}",
@@ -77,16 +82,28 @@ def require_writable(path: Path, flag: str = "--metrics-file") -> None:
 
 
 def write_textfile(path: Path, samples: Iterable[Sample], help_texts: Mapping[str, str]) -> None:
-    """Replace `path` atomically with the samples, mode 0600; an OSError leaves the old file."""
+    """Replace `path` atomically with the samples, mode 0600; an OSError leaves the old file.
+
+    prometheus_client's textfile writer names its temporary file after the target and the
+    pid, a name anyone who can write the folder can plant a symlink at; so it writes into a
+    fresh private folder beside the target (mkdtemp: 0700, created by this run), and that
+    file is renamed over the target. A rename replaces a link planted at the target itself,
+    never what it points to.
+    """
     registry = registry_of(samples, help_texts)
-    path = path.resolve()
-    old_umask = os.umask(0o077)  # the writer's temporary file is created private, renamed as is
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        write_to_textfile(str(path), registry)
+        written = work / path.name
+        old_umask = os.umask(0o077)
+        try:
+            write_to_textfile(str(written), registry)
+        finally:
+            os.umask(old_umask)
+        os.chmod(written, PRIVATE_FILE)
+        _fsync(written, os.O_RDONLY)
+        os.replace(written, path)
     finally:
-        os.umask(old_umask)
-    os.chmod(path, PRIVATE_FILE)
-    _fsync(path, os.O_RDONLY)
+        shutil.rmtree(work, ignore_errors=True)
     _fsync(path.parent, os.O_RDONLY | os.O_DIRECTORY)
 
 
@@ -96,9 +113,17 @@ def not_written(path: Path, exc: OSError) -> str:
 
 
 def read_textfile(path: Path) -> list[Sample]:
-    """The gauges of a file this module wrote; none when it is missing or unreadable."""
+    """The gauges of a file this module wrote; none when it is missing, unreadable or not a
+    regular file (a link, a FIFO or a folder planted at the path is never followed or waited on)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return []
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return []
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            text = fh.read().decode("utf-8")
         return [
             Sample(s.name, s.value, dict(s.labels))
             for family in text_string_to_metric_families(text)
@@ -106,14 +131,30 @@ def read_textfile(path: Path) -> list[Sample]:
         ]
     except (OSError, ValueError, UnicodeDecodeError):
         return []
+    finally:
+        os.close(fd)
+
+
+LOCK_WAIT_S = 10.0
 
 
 @contextlib.contextmanager
-def folder_lock(path: Path) -> Iterator[None]:
-    """Serialise dbops processes that read, merge and rewrite files in the folder of `path`."""
-    fd = os.open(path.resolve().parent, os.O_RDONLY | os.O_DIRECTORY)
+def folder_lock(path: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Serialise dbops processes that read, merge and rewrite `path`: a private lock file
+    beside it (never a link). Held by anyone else for longer than `wait_s`, it is an OSError
+    (the caller warns, the run's outcome stands): a stuck lock can never hang a cron job."""
+    fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, PRIVATE_FILE)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as busy:
+                if time.monotonic() >= deadline:
+                    why = f"its lock was held by another process for {wait_s:.0f}s"
+                    raise OSError(errno.EWOULDBLOCK, why) from busy
+                time.sleep(0.05)
         yield
     finally:
         os.close(fd)

@@ -94,7 +94,9 @@ def test_backup_verify_and_prune_write_true_values(db: Database, run_cli: Any, t
     assert value(found, "dbops_backup_backups_kept", kind="logical") == len(finished(where)) == 2
     assert value(found, "dbops_backup_backups_kept", kind="physical") == 0
     assert value(found, "dbops_backup_last_verify_success") == 1  # carried over from verify
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.prom", "backups"]  # no temporary file left
+    # no temporary file left; the lock file (0600, not *.prom: the collector skips it) stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".backup.prom.lock", "backup.prom", "backups"]
+    assert stat.S_IMODE((tmp_path / ".backup.prom.lock").stat().st_mode) == 0o600
 
 
 def test_a_tampered_backup_fails_verify_and_the_file_says_so(
@@ -225,7 +227,11 @@ def test_a_file_that_cannot_be_written_is_a_warning_and_the_exit_code_stands(
     refused = run_cli(*prune, env=env)  # no policy: exit 2, and the warning does not replace it
     assert refused.exit_code == 2
     assert "Warning: metrics file" in refused.stderr and "Error: no retention policy" in refused.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.prom", "pyproject.toml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".backup.prom.lock",
+        "backup.prom",
+        "pyproject.toml",
+    ]
 
 
 def test_a_damaged_or_foreign_previous_file_is_replaced_not_carried_over(tmp_path: Path) -> None:
