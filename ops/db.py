@@ -41,6 +41,7 @@ def redact(text: str, secret: str | None = None, *, secrets: Sequence[str] = ())
 
 # everything before the URL's last @: a password may hold '/', '@' or bad %-escapes
 _URL_USERINFO = re.compile(r"^\s*[a-z][a-z0-9+.-]*://(.*)@", re.IGNORECASE | re.DOTALL)
+_URL_QUERY_PASSWORD = re.compile(r"[?&]password=(.*)$", re.IGNORECASE | re.DOTALL)
 _KV_VALUE = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
@@ -67,7 +68,11 @@ def passwords_in(conninfo: str | None) -> list[str]:
         for end in (i for i, ch in enumerate(userinfo + "@") if ch == "@"):
             if ":" in userinfo[:end]:
                 raw = userinfo[:end].split(":", 1)[1]
-                found += [raw, unquote(raw)]
+                # libpq may read what follows a password's '@' as the host: each piece is secret
+                found += [raw, unquote(raw), *raw.split("@")]
+    for match in _URL_QUERY_PASSWORD.finditer(conninfo):  # to the end: '&' or ' ' may be part of it
+        value = match.group(1)
+        found += [value, unquote(value), *re.split(r"[&\s]", value)]
     for match in _KV_VALUE.finditer(conninfo):
         value = match.group(1)
         found += [value, value.strip("'")]

@@ -249,3 +249,23 @@ def test_fuzz_urls_never_print_the_password(
     assert not result.stderr.startswith("Error: unexpected"), (url, result.output)
     if not flags:
         assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "url"),
+    [
+        ("--database-url", "postgresql://u:Zq7@Wk9@127.0.0.1:1/db"),  # libpq: host 'Wk9@127.0.0.1'
+        ("--database-url", "postgresql://127.0.0.1:1/db?user=u&password=Zq7 Wk9"),
+        ("--database-url", "postgresql://127.0.0.1:1/db?password=Zq7&Wk9xx"),
+        ("--direct-url", "postgresql://u:Zq7@Wk9@127.0.0.1:1/db"),
+    ],
+)
+@pytest.mark.parametrize("flags", [[], ["--json"], ["-v"]])
+def test_no_piece_of_a_password_is_printed(option: str, url: str, flags: list[str]) -> None:
+    """Pieces libpq reads as something else (a host, another query parameter) are still secret."""
+    args = [*flags, option, url]
+    if option == "--direct-url":
+        args += ["--database-url", "postgresql://x@127.0.0.1:1/db"]
+    result = CliRunner().invoke(cli, [*args, "migrate" if option == "--direct-url" else "status"])
+    assert result.exit_code in {2, 3}, result.output
+    assert "Zq7" not in result.output and "Wk9" not in result.output, result.output

@@ -15,13 +15,19 @@ import psycopg
 
 from ops.errors import DbopsError, ExitCode, Terminated, connection_lost, exit_code_for
 
+_URL_VARIABLES = ("DATABASE_URL", "DBOPS_DATABASE_URL", "DBOPS_DIRECT_URL")
 
-def _secrets(obj: object) -> list[str]:
-    """Passwords of every URL this run was given, in each form a message may show them."""
+
+def _secrets(ctx: click.Context) -> list[str]:
+    """Passwords of every URL this run was given (any `--*-url` option of the command or the
+    group, and the URL variables), in each form a message may show them."""
     from ops.db import passwords_in
 
-    flags = getattr(obj, "flags", {}) or {}
-    urls = [flags.get("database_url"), os.environ.get("DATABASE_URL"), os.environ.get("DBOPS_DATABASE_URL")]
+    urls = [os.environ.get(name) for name in _URL_VARIABLES]
+    level: click.Context | None = ctx
+    while level is not None:
+        urls += [v for k, v in level.params.items() if k.endswith("_url") and isinstance(v, str)]
+        level = level.parent
     return sorted({p for url in urls for p in passwords_in(url)}, key=len, reverse=True)
 
 
@@ -29,7 +35,7 @@ def _show(ctx: click.Context, message: str, hint: str | None, code: ExitCode, la
     from ops.db import redact
 
     obj = ctx.find_root().obj
-    secrets = _secrets(obj)
+    secrets = _secrets(ctx)
     message, hint = redact(message, secrets=secrets), redact(hint, secrets=secrets) if hint else None
     click.echo(f"{label}: {message}", err=True)
     if hint:
