@@ -46,9 +46,10 @@ def plain(text: str) -> str:
 
 def run_on_terminal(
     *args: str, url: str | None = None, columns: int = 80, stdout_tty: bool = True, stderr_tty: bool = False,
-    env: dict[str, str] | None = None,
+    env: dict[str, str] | None = None, raw: bool = False,
 ) -> Shown:  # fmt: skip
-    """`python -m ops [--database-url URL] ARGS` with the chosen streams on a terminal `columns` wide."""
+    """`python -m ops [--database-url URL] ARGS` with the chosen streams on a terminal `columns`
+    wide; `raw`: the terminal's bytes as they came, escape codes included."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     shown: list[bytes] = []
@@ -66,7 +67,8 @@ def run_on_terminal(
         os.close(slave)
         reader.join(HANG_GUARD_S)
         os.close(master)
-    on_terminal = plain(b"".join(shown).decode("utf-8", "replace"))
+    received = b"".join(shown).decode("utf-8", "replace")
+    on_terminal = received if raw else plain(received)
     return Shown(
         proc.returncode,
         on_terminal if stdout_tty else proc.stdout.decode(),

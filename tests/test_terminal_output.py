@@ -11,7 +11,7 @@ import pytest
 from ops.cli._context import rich_table
 from tests.conftest import Database
 from tests.retention_data import fill_archivable, fill_plan_cache
-from tests.terminal import run_on_terminal
+from tests.terminal import plain, run_on_terminal
 
 WIDTHS = (80, 100)
 
@@ -69,3 +69,19 @@ def test_a_long_name_stays_whole_and_the_other_columns_wrap() -> None:
         rich_table(["severity", "finding", "detail"], [("error", name, "x " * 60)], None, names="finding")
     )
     assert _whole([name], out.getvalue()) == []
+
+
+def test_names_from_the_database_are_shown_not_obeyed(db: Database) -> None:
+    """A table named with rich markup or terminal escapes (any role with CREATE can make one)
+    neither breaks `check` on a terminal nor retitles, moves or clears the operator's terminal."""
+    from psycopg import sql
+
+    hostile = "z\x1b]0;PWNED\x07\x1b[2J[/]"
+    db.conn.execute(
+        sql.SQL("create table public.{} (v int)").format(sql.Identifier(hostile))
+    )  # no primary key
+    shown = run_on_terminal("check", "--only", "table_without_primary_key", url=db.url, raw=True)
+    assert shown.exit_code == 0, shown.stdout  # a warning, not a MarkupError (exit 4)
+    assert "\x1b]0;" not in shown.stdout and "\x1b[2J" not in shown.stdout
+    text = plain(shown.stdout).replace("\n", "").replace("│", "").replace(" ", "")
+    assert "z\\x1b]0;PWNED\\x07\\x1b[2J[/]" in text

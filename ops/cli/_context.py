@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -152,7 +153,7 @@ def table(
 
         Console().print(rich_table(columns, rows, title, names=names or columns[0]))
         return
-    cells = [list(columns)] + [["" if v is None else str(v) for v in r] for r in rows]
+    cells = [list(columns)] + [["" if v is None else printable(str(v)) for v in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     if title:
         click.echo(title)
@@ -160,17 +161,28 @@ def table(
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters shown as \\xNN: a name from the database (a table, a
+    rule) can never move the operator's cursor, retitle the terminal or clear the screen."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def rich_table(
     columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None, *, names: str
 ) -> RichTable:
     """The rich Table that `table` prints on a terminal (a name is never cut: `plan_ca…`)."""
     from rich.table import Table
+    from rich.text import Text
 
-    cells = [["" if v is None else str(v) for v in r] for r in rows]
+    # Text, not str: a cell is never read as rich markup (a table named `[/]`)
+    cells = [[Text("" if v is None else printable(str(v))) for v in r] for r in rows]
     t = Table(title=title)
     for i, c in enumerate(columns):
         if c == names:
-            widest = max([len(c), *(len(r[i]) for r in cells)])
+            widest = max([len(c), *(r[i].cell_len for r in cells)])
             t.add_column(c, no_wrap=True, min_width=widest)
         else:
             t.add_column(c, overflow="fold")

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ops.cli._context import printable
 from ops.progress import Reporter
 
 
@@ -30,7 +31,7 @@ def progress_display() -> Any:
 
     return Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # a table's name is no markup
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -48,7 +49,7 @@ class TerminalReporter:
 
     def notice(self, text: str) -> None:
         if self._progress is not None:
-            self._progress.console.print(text, markup=False, highlight=False)
+            self._progress.console.print(printable(text), markup=False, highlight=False)
         else:
             click.echo(text, err=True)
 
@@ -56,11 +57,11 @@ class TerminalReporter:
         if self._progress is None:
             self._progress = progress_display()
             self._progress.start()
-        return self._progress.add_task(description, total=total)
+        return self._progress.add_task(printable(description), total=total)
 
     def update(self, task: object, done: int, total: int | None, description: str) -> None:
         if self._progress is not None:
-            self._progress.update(task, completed=done, total=total, description=description)
+            self._progress.update(task, completed=done, total=total, description=printable(description))
 
     def finish(self, task: object) -> None:
         if self._progress is None:
