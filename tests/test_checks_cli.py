@@ -212,3 +212,12 @@ def test_help_is_documented(run_cli: Any) -> None:
         assert option in out.output
     readme = (__import__("pathlib").Path(__file__).parent.parent / "README.md").read_text()
     assert "dbops check" in readme and "[tool.dbops.checks.waivers]" in readme
+
+
+def test_list_takes_format_json_as_json_and_refuses_sarif(run_cli: Any) -> None:
+    as_format = run_cli("check", "--list", "--format", "json")
+    assert as_format.exit_code == 0, as_format.output
+    assert as_format.stdout == run_cli("--json", "check", "--list").stdout
+    assert {c["id"] for c in json.loads(as_format.stdout)} >= {"table_without_primary_key"}
+    sarif = run_cli("check", "--list", "--format", "sarif")
+    assert sarif.exit_code == 2 and "Hint: use --list --format json" in sarif.stderr

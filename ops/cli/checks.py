@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ops.cli._context import AppContext, fail_on_option, pass_app, table
+from ops.errors import ConfigError
 
 
 def _render_text(report: Any) -> None:
@@ -46,7 +47,8 @@ def _render_text(report: Any) -> None:
         click.echo("not an all-clear: unknown checks did not run (fix the reason, or pass --allow-unknown)")
 
 
-def _render_list(app: AppContext) -> None:
+def _render_list(app: AppContext, *, as_json: bool) -> None:
+    """The checks as a table, or as JSON with --json or --format json."""
     from ops.checks import load_library
 
     checks = load_library(app.settings.checks_dir, app.settings.project_root)
@@ -57,10 +59,13 @@ def _render_list(app: AppContext) -> None:
             [(c.id, c.severity, c.category, "yes" if c.deep else "", c.description) for c in checks],
         )
 
-    app.emit(
-        [{k: v for k, v in vars(c).items() if k != "sql"} for c in checks],
-        text,
-    )
+    listed = [{k: v for k, v in vars(c).items() if k != "sql"} for c in checks]
+    if as_json and not app.json:
+        from ops.cli._context import jsonable
+
+        click.echo(json.dumps(jsonable(listed)))
+        return
+    app.emit(listed, text)
 
 
 @click.command("check")
@@ -101,7 +106,9 @@ def check_cmd(
     that could not run (unknown), 7 when --deep finds corruption.
     """
     if list_only:
-        _render_list(app)
+        if fmt == "sarif":
+            raise ConfigError("SARIF reports findings, not the list of checks", "use --list --format json")
+        _render_list(app, as_json=fmt == "json")
         return
     from ops.checks import load_check_config, run_checks
 
