@@ -192,7 +192,7 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -
         policies_dir=path_of("policies_dir"),
         checks_dir=path_of("checks_dir"),
         lock_wait=lock_wait,
-        lock_timeout_ms=duration_ms(_pick("lock_timeout", flags, env, file)[0], "lock_timeout"),
+        lock_timeout_ms=_lock_timeout_ms(_pick("lock_timeout", flags, env, file)[0]),
         lock_retries=lock_retries,
         json=bool(flags.get("json")),
         verbosity=int(flags.get("verbosity") or 0),
@@ -238,3 +238,14 @@ def path_setting(
 ) -> Path | None:
     value, base = setting(settings, key, flag, env, default)
     return None if value is None else (base / value).resolve()
+
+
+def _lock_timeout_ms(value: object) -> int:
+    """lock_timeout for DDL: 0 is PostgreSQL's 'wait for ever', behind every lock the
+    application holds, with every later query queued behind the DDL: refused."""
+    ms = duration_ms(value, "lock_timeout")
+    if ms <= 0:
+        raise ConfigError(
+            f"lock_timeout must be more than 0 (got {value}): 0 lets DDL wait for ever", "use e.g. 5s"
+        )
+    return ms

@@ -62,6 +62,9 @@ def test_database_url_precedence(tree: Path) -> None:
 def test_bad_values_are_configuration_errors(tree: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read 'soon' as a duration"):
         load_settings({"lock_timeout": "soon"}, {}, tree)
+    for forever in ("0", "0s", "0ms"):  # PostgreSQL's 'wait for ever': DDL queued behind the app
+        with pytest.raises(ConfigError, match="lock_timeout must be more than 0"):
+            load_settings({"lock_timeout": forever}, {}, tree)
     (tree / "pyproject.toml").write_text("[tool.dbops\n")
     with pytest.raises(ConfigError, match="pyproject.toml"):
         load_settings({}, {}, tree)
