@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from ops.locks import NAMESPACE, JobFamily
 from tests.conftest import Database
 from tests.processes import HANG_GUARD_S, Dbops
+from tests.server import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -176,8 +178,13 @@ def test_a_killed_verify_restores_scratch_database_is_dropped_by_the_next(
     assert _scratch(db, "dbops_backup_verify_") == before
 
 
-def _children(pid: int) -> list[int]:
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+def _descendants(pid: int) -> list[int]:
+    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [d for c in children for d in (c, *_descendants(c))]
+
+
+def _named(pids: list[int], name: str) -> list[int]:
+    return [p for p in pids if Path(f"/proc/{p}/exe").resolve().name == name]
 
 
 def _alive(pid: int) -> bool:
@@ -213,11 +220,34 @@ def test_kill_9_of_a_backup_takes_its_pg_dump_along(db: Database, tmp_path: Path
         run = Dbops.start(db.url, "backup", "--dir", str(tmp_path), "--compress", "gzip:1",
                           failpoints="backup.dump.running")  # fmt: skip
         assert run.stopped_at() == "backup.dump.running"
-        (pg_dump,) = _children(run.proc.pid)
-        assert Path(f"/proc/{pg_dump}/exe").resolve().name == "pg_dump"
+        (pg_dump,) = _named(_descendants(run.proc.pid), "pg_dump")
         _wait_for(lambda: _waits_for_held(db.url), "pg_dump waiting for the held table")
         run.kill()
         _wait_for(lambda: not _alive(pg_dump), "pg_dump to die with the dbops process that started it")
     finally:
         db.conn.rollback()
         db.conn.autocommit = True
+
+
+def test_a_programs_own_children_die_with_dbops_too(tmp_path: Path) -> None:
+    """pg_dump's parallel workers and pg_basebackup's WAL streamer are children of the program,
+    not of dbops: a process that starts a program forking a child of its own is killed -9, and
+    the grandchild must go too (its replication slot would otherwise hold WAL for ever)."""
+    script = (
+        "import os, signal, sys\n"
+        "from ops.backup.pg_programs import start_in_group\n"
+        "start_in_group(['/bin/sh', '-c', 'sleep 300 & wait'])\n"
+        "print('started', flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGSTOP)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert parent.stdout is not None and parent.stdout.readline() == "started\n"
+        _wait_for(lambda: bool(_named(_descendants(parent.pid), "sleep")), "the grandchild to start")
+        (sleeper,) = _named(_descendants(parent.pid), "sleep")
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
+    _wait_for(lambda: not _alive(sleeper), "the program's own child to die with the process that started it")

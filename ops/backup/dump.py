@@ -40,7 +40,7 @@ from ops.backup.manifest import (
     write_manifest,
     write_private,
 )
-from ops.backup.pg_programs import private_child
+from ops.backup.pg_programs import kill_group, start_in_group
 from ops.backup.tools import PgTools, choose_compression, client_env, find_tools
 from ops.db import Conn, connect, redact, server_major
 from ops.errors import ConfigError, OperationFailed
@@ -228,15 +228,9 @@ class _DumpRun:
     def __init__(self, command: list[str], env: dict[str, str], total: int, progress: Progress | None):
         self.lines: list[str] = []
         self.done = 0
-        # private_child: pg_dump's files are private from their first byte, and it dies with dbops
-        self.proc = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            preexec_fn=private_child,
-        )
+        # in a group of its own: private files from the first byte, and pg_dump with its
+        # parallel workers ends when dbops does
+        self.proc = start_in_group(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         self._reader = threading.Thread(target=self._read, args=(total, progress), daemon=True)
         self._reader.start()
 
@@ -260,7 +254,7 @@ class _DumpRun:
 
     def kill(self) -> None:
         if self.proc.poll() is None:
-            self.proc.kill()
+            kill_group(self.proc)
             self.wait()
 
 

@@ -6,7 +6,9 @@ dbops lays down for a restore is handed to that user before its server starts.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import functools
 import os
 import pwd
 import shutil
@@ -14,19 +16,67 @@ import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ops import embedded
 from ops.errors import ConfigError
 
 _PR_SET_PDEATHSIG = 1
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # looked up before any fork, not in a child
 
 
 def private_child() -> None:
-    """`preexec_fn` of every PostgreSQL program dbops starts: the child is killed when dbops
-    dies (a kill -9 of a backup must not leave its pg_dump holding locks and a snapshot), and
-    whatever it writes is private from its first byte (umask 077)."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    """`preexec_fn` of a program dbops starts that forks nothing of its own (pg_ctl's server
+    is meant to outlive it): killed when dbops dies, and whatever it writes is private from
+    its first byte (umask 077)."""
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
     os.umask(0o077)
+
+
+# A shell that leads a process group of its own and, when dbops dies (PR_SET_PDEATHSIG sends
+# it SIGTERM), kills the whole group: the program's own children go too (pg_dump's parallel
+# workers, pg_restore's, pg_basebackup's WAL streamer with its replication slot). Its exit
+# status is the program's.
+_GROUP_LEADER = 'trap "kill -KILL 0" TERM; "$@" & wait $!'
+
+
+def in_group(args: Sequence[str]) -> list[str]:
+    return ["/bin/sh", "-c", _GROUP_LEADER, "dbops", *args]
+
+
+def _group_leader(parent: int) -> None:
+    os.setpgid(0, 0)
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # dbops died before the line above: nothing would kill us
+        os._exit(1)
+    os.umask(0o077)
+
+
+def start_in_group(args: Sequence[str], **popen: Any) -> subprocess.Popen[str]:
+    """`args` under the group leader (see in_group); kill it with `kill_group`, never `.kill()`."""
+    return subprocess.Popen(
+        in_group(args), text=True, preexec_fn=functools.partial(_group_leader, os.getpid()), **popen
+    )
+
+
+def kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def run_program(
+    args: Sequence[str], *, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A PostgreSQL program run to its end in a group of its own (`in_group`): dbops ending
+    while it runs, by kill -9, SIGTERM or Ctrl-C, ends the program and its children too."""
+    with start_in_group(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
+        try:
+            out, err = proc.communicate()
+        except BaseException:
+            kill_group(proc)
+            raise
+    return subprocess.CompletedProcess(list(args), proc.returncode, out, err)
 
 
 def program(name: str) -> str:

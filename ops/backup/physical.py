@@ -43,7 +43,7 @@ from ops.backup.manifest import (
     sha256_file,
     write_manifest,
 )
-from ops.backup.pg_programs import last_lines, make_private, private_child, program
+from ops.backup.pg_programs import last_lines, make_private, program, run_program
 from ops.backup.tools import client_env, program_version
 from ops.backup.wal_files import WalListing, list_wal, missing_segments, parse_lsn, segment_name, wal_dir
 from ops.db import connect, redact
@@ -145,14 +145,7 @@ def _take(
 ) -> Manifest:
     started_at = datetime.now(UTC)
     dsn, env = client_env(conninfo)
-    result = subprocess.run(
-        basebackup_command(dsn, work / BASE, parent),
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        preexec_fn=private_child,
-    )
+    result = run_program(basebackup_command(dsn, work / BASE, parent), env=env)
     finished = datetime.now(UTC)
     if result.returncode != 0:
         errors = "\n".join(ln for ln in result.stderr.splitlines() if "skipping special file" not in ln)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,9 +32,9 @@ from ops.backup.pg_programs import (
     last_lines,
     let_server_reach,
     make_private,
-    private_child,
     program,
     run_as_server,
+    run_program,
 )
 from ops.backup.wal_files import PARTIAL, list_wal, parse_lsn, segment_number, wal_dir
 from ops.errors import ConfigError, Corruption, OperationFailed
@@ -194,12 +193,8 @@ def lay_down(
 ) -> int:
     """DIR/data (the combined chain, recovery settings), DIR/wal, DIR/run; all for the server's user."""
     data = target_dir / "data"
-    combine = subprocess.run(
-        [program("pg_combinebackup"), "--output", str(data), *(str(b.path / "base") for b in chain)],
-        capture_output=True,
-        text=True,
-        check=False,
-        preexec_fn=private_child,
+    combine = run_program(
+        [program("pg_combinebackup"), "--output", str(data), *(str(b.path / "base") for b in chain)]
     )
     if combine.returncode != 0:
         raise OperationFailed(

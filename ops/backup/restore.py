@@ -9,7 +9,6 @@ request) on a server at least as new as the backup's source, stopping at the fir
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from ops.backup.manifest import (
     record_verification,
     sha256_file,
 )
-from ops.backup.pg_programs import private_child
+from ops.backup.pg_programs import run_program
 from ops.backup.tools import PgTools, client_env, find_tools
 from ops.config import Settings
 from ops.db import connect, describe, redact, server_major
@@ -143,9 +142,7 @@ def pg_restore_command(
 
 def run_pg_restore(command: list[str], env: Mapping[str, str], target: str, *, jobs: int) -> None:
     with progress.step(f"pg_restore into {target}"):
-        result = subprocess.run(
-            command, capture_output=True, text=True, check=False, env=dict(env), preexec_fn=private_child
-        )
+        result = run_program(command, env=dict(env))
     if result.returncode != 0:
         hint = (
             "the target is partly restored: fix the cause, then restore again with --clean --yes"
