@@ -116,3 +116,14 @@ def test_a_table_locked_even_against_reading_stops_only_its_own_rule(db: Databas
     assert chats["stopped"] == "lock timeouts" and chats["lock_timeouts"] > 0
     assert (by_rule["sessions"]["stopped"], by_rule["sessions"]["backlog"]) == ("done", 0)
     assert by_rule["quizzes"]["rows"] > 0 and db.scalar("select count(*) from quizzes") < quizzes
+
+
+def test_verbose_output_of_a_partial_run_has_no_traceback(db: Database, run_cli: Any) -> None:
+    """Exit 6 is an outcome the run reports (backlog left), not a fault: -v adds batch lines, not a trace."""
+    fill_archivable(db.conn)
+    with psycopg.connect(db.url) as app:
+        app.execute("lock table tutor_chats in exclusive mode")
+        result = run_cli("-v", "archive", url=db.url)
+        app.rollback()
+    assert result.exit_code == 6, result.output
+    assert "Traceback" not in result.output and "Note:" in result.stderr

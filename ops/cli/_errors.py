@@ -42,7 +42,8 @@ def _show(ctx: click.Context, message: str, hint: str | None, code: ExitCode, la
         click.echo(f"Hint: {hint}", err=True)
     if obj is not None and getattr(obj, "json", False) and not getattr(obj, "emitted", False):
         click.echo(json.dumps({"error": message, "hint": hint, "exit_code": int(code)}))
-    if obj is not None and getattr(obj, "verbosity", 0) > 0:
+    outcome = code in (ExitCode.BUSY, ExitCode.PARTIAL)  # what a run reports, not a fault to trace
+    if obj is not None and getattr(obj, "verbosity", 0) > 0 and not outcome:
         click.echo(redact(traceback.format_exc(), secrets=secrets), err=True)
 
 
