@@ -10,7 +10,7 @@ It holds two kinds of gauges:
   lost metrics file and a run of another verb alike;
 - about runs: each verb's last exit code, success, end time and duration, and the last
   verify's result. A verb writes its own and carries the other verbs' over from the
-  previous file, under a lock on the file's folder so two verbs ending together keep both.
+  previous file, under a lock file beside it so two verbs ending together keep both.
 """
 
 from __future__ import annotations
