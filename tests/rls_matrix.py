@@ -21,6 +21,7 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 
 from ops.db import Conn
+from ops.policies import create_statement, qualified
 from ops.queries.rls import acting_as
 
 TESTER = "dbops_rls_tester"
@@ -385,11 +386,6 @@ def cells(fx: Fixture) -> list[Cell]:
     ]
 
 
-def _table(name: str) -> sql.Composed:
-    schema, _, table = name.partition(".")
-    return sql.SQL(".").join([sql.Identifier(schema), sql.Identifier(table)])
-
-
 def reference(cell: Cell) -> tuple[str, Any] | None:
     """For an `insert fk C` or `update fk C` cell: C and the other user's row it points at."""
     _, fk, column = cell.op.partition(" fk ")
@@ -397,7 +393,7 @@ def reference(cell: Cell) -> tuple[str, Any] | None:
 
 
 def statement(cell: Cell, new_id: UUID) -> tuple[sql.Composed, dict[str, Any]]:
-    s, table = cell.subject, _table(cell.subject.table)
+    s, table = cell.subject, qualified(cell.subject.table)
     if cell.op == "select":
         return sql.SQL("select id from {} where id = %(target)s").format(table), {"target": s.target}
     ref = reference(cell)
@@ -430,7 +426,7 @@ def statement(cell: Cell, new_id: UUID) -> tuple[sql.Composed, dict[str, Any]]:
 
 def _reached(conn: Conn, cell: Cell, new_id: UUID, params: dict[str, Any]) -> bool:
     """Seen as service_role: did the statement reach the target row?"""
-    s, table = cell.subject, _table(cell.subject.table)
+    s, table = cell.subject, qualified(cell.subject.table)
     conn.execute("set local role service_role")
     if cell.op.startswith("insert") and s.chooses_id:
         q = sql.SQL("select count(*) from {} where id = %s").format(table)
@@ -539,24 +535,6 @@ class Mutant:
         return f"{self.table}: {self.kind}" + (f" {self.policy}" if self.policy else "")
 
 
-def _recreate(table: sql.Composable, p: Any) -> sql.Composable:
-    """CREATE POLICY from the catalog's own deparsed definition (trusted text)."""
-    parts = [
-        sql.SQL("create policy {} on {} as {} for {} to {}").format(
-            sql.Identifier(p.name),
-            table,
-            sql.SQL("permissive" if p.permissive else "restrictive"),
-            sql.SQL(p.command),
-            sql.SQL(", ").join(sql.SQL("public") if r == "public" else sql.Identifier(r) for r in p.roles),
-        )
-    ]
-    if p.using is not None:
-        parts.append(sql.SQL("using ({})").format(sql.SQL(p.using)))
-    if p.check is not None:
-        parts.append(sql.SQL("with check ({})").format(sql.SQL(p.check)))
-    return sql.SQL(" ").join(parts)
-
-
 def mutants(states: Iterable[Any]) -> list[Mutant]:
     """For each policy: drop it, and each of its predicates -> true; for each table: RLS off.
 
@@ -564,11 +542,11 @@ def mutants(states: Iterable[Any]) -> list[Mutant]:
     """
     found = []
     for state in states:
-        table = _table(state.table)
+        table = qualified(state.table)
         for p in state.policies:
             name = sql.Identifier(p.name)
             drop = sql.SQL("drop policy {} on {}").format(name, table)
-            found.append(Mutant(state.table, "drop policy", p.name, drop, _recreate(table, p)))
+            found.append(Mutant(state.table, "drop policy", p.name, drop, create_statement(state.table, p)))
             if p.using not in (None, "true"):
                 alter = sql.SQL("alter policy {} on {} using ({})")
                 found.append(
